@@ -1,0 +1,6 @@
+export * from './clock.ts';
+export * from './env.ts';
+export * from './http.ts';
+export * from './logger.ts';
+export * from './random.ts';
+export * from './udp.ts';
