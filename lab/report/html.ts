@@ -1,0 +1,84 @@
+import { buildCharts } from './charts.ts';
+import type { LabResults } from './results.ts';
+import { STRATEGIES } from './results.ts';
+
+const escapeHtml = (text: string): string =>
+  text.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
+  );
+
+const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
+const secs = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(1)} s` : '—');
+
+/** The rows of the summary table, shared by the HTML report and the terminal summary. */
+export function summaryRows(results: LabResults): string[][] {
+  const header = [
+    'strategy',
+    'infra copies',
+    'saved vs CS',
+    'peer bytes',
+    'intra-ISP peer',
+    'done',
+    'p50',
+    'p95',
+    'max',
+    'lower bound',
+    'peak infra',
+  ];
+  const rows = STRATEGIES.map((name) => {
+    const s = results.strategies[name];
+    return [
+      name,
+      (s.infraBytes / results.releaseBytes).toFixed(2),
+      pct(s.savedVsClientServer),
+      `${(s.peerBytes / 1e6).toFixed(1)} MB`,
+      pct(s.intraIspPeerShare),
+      `${s.completed}/${s.devices}`,
+      secs(s.completion.p50),
+      secs(s.completion.p95),
+      secs(s.completion.max),
+      secs(s.lowerBoundSeconds),
+      `${s.peakInfraMbps.toFixed(1)} Mbit/s`,
+    ];
+  });
+  return [header, ...rows];
+}
+
+export function formatSummaryTable(results: LabResults): string {
+  const rows = summaryRows(results);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n');
+}
+
+/** One self-contained HTML file: inline CSS and SVG charts, no scripts, readable offline. */
+export async function renderReportHtml(results: LabResults): Promise<string> {
+  const charts = await buildCharts(results);
+  const [header, ...rows] = summaryRows(results);
+  const table = `<table id="summary"><thead><tr>${header!.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows
+    .map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`)
+    .join('')}</tbody></table>`;
+  const figures = charts
+    .map(
+      (c) =>
+        `<figure class="chart" id="chart-${c.id}"><figcaption>${escapeHtml(c.title)}</figcaption>${c.svg}</figure>`,
+    )
+    .join('\n');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>swarmlane lab: ${escapeHtml(results.scenario)}</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:1100px}
+table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:right;white-space:nowrap}
+th:first-child,td:first-child{text-align:left}figure{margin:1.5rem 0}figcaption{font-weight:600;margin-bottom:.4rem}
+.meta{color:#555}
+</style></head><body>
+<h1>swarmlane lab: ${escapeHtml(results.scenario)}</h1>
+<p class="meta">${escapeHtml(results.description)}</p>
+<p class="meta">seed ${results.seed} · ${results.devices} devices · release ${results.releaseBytes.toLocaleString('en')} bytes${
+    results.wallSeconds === undefined ? '' : ` · ${results.wallSeconds.toFixed(1)} s wall`
+  }</p>
+${table}
+${figures}
+</body></html>
+`;
+}
