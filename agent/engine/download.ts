@@ -1,0 +1,481 @@
+import { createHash } from 'node:crypto';
+import type { Clock, Logger, Random, TimerHandle } from '../../runtime/index.ts';
+import { AgentError } from '../errors.ts';
+import type { PieceStore } from '../storage/piece-store.ts';
+import {
+  type BytesBySource,
+  emptyBytesBySource,
+  isInfrastructure,
+  type PieceSource,
+  type SourceClass,
+} from '../types.ts';
+import type { Bitfield } from './bitfield.ts';
+import { type PieceLayout, pieceBounds } from './layout.ts';
+import { pickInfrastructurePiece, pickPeerPiece } from './picker.ts';
+import { RateEstimator } from './rate.ts';
+
+/** Engine tuning. Defaults live in {@link DEFAULT_ENGINE_OPTIONS}; the agent config maps onto these. */
+export interface EngineOptions {
+  /** Pieces picked at random before switching to rarest-first, so a new device has something to trade. */
+  randomFirstPieces: number;
+  /** In endgame, at most this many sources fetch the same piece at once. */
+  endgameDuplicates: number;
+  /** A piece request that takes longer than this is aborted and counted as an error of its source. */
+  requestTimeoutMs: number;
+  /** Bad (hash-mismatching) pieces from one source before it is banned. */
+  banAfterBadPieces: number;
+  /** Consecutive fetch errors (not bad data) before a source is dropped. */
+  dropAfterErrors: number;
+  /** Largest share of the file that may come from edges + CDN while peers exist (1 = no cap). */
+  infrastructureShareCap: number;
+  /** Peer download rate below which, sustained for `peerRateFloorMs`, infrastructure may serve any piece. */
+  peerRateFloorBps: number;
+  peerRateFloorMs: number;
+  /** Fail with NO_SOURCES when no piece arrives for this long (0 = wait forever). */
+  stallTimeoutMs: number;
+  /** Period of the housekeeping tick (starvation check, stall check). */
+  tickMs: number;
+}
+
+export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
+  randomFirstPieces: 4,
+  endgameDuplicates: 2,
+  requestTimeoutMs: 30_000,
+  banAfterBadPieces: 2,
+  dropAfterErrors: 8,
+  infrastructureShareCap: 1,
+  peerRateFloorBps: 64 * 1024,
+  peerRateFloorMs: 10_000,
+  stallTimeoutMs: 0,
+  tickMs: 1000,
+};
+
+export interface EngineComponents {
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+  store: PieceStore;
+  layout: PieceLayout;
+  /** Pieces already verified on disk (resume); the engine sets bits as pieces complete. */
+  have: Bitfield;
+}
+
+export type EngineEvent =
+  | { type: 'piece'; index: number; sourceId: string; sourceClass: SourceClass; bytes: number }
+  | { type: 'bad-piece'; index: number; sourceId: string }
+  | { type: 'banned'; sourceId: string; reason: string }
+  | { type: 'infra-request'; index: number; sourceId: string }
+  | { type: 'complete' };
+
+export interface EngineProgress {
+  havePieces: number;
+  totalPieces: number;
+  haveBytes: number;
+  totalBytes: number;
+  bytesBySource: BytesBySource;
+  /** Bytes fetched but discarded (bad data, duplicate endgame arrivals). */
+  wastedBytes: number;
+  rateBps: number;
+  sources: number;
+}
+
+interface SourceState {
+  source: PieceSource;
+  inFlight: Set<number>;
+  badPieces: number;
+  errors: number;
+  cooldownUntil: number;
+  rate: RateEstimator;
+  /** What this source contributed to `availability` (peers only), so resets can be undone exactly. */
+  counted: Set<number>;
+  unsubscribe?: () => void;
+}
+
+export interface DownloadEngine {
+  addSource(source: PieceSource): boolean;
+  removeSource(id: string, reason: string): void;
+  /** Resolves when every piece is verified and stored. */
+  run(): Promise<void>;
+  pause(): void;
+  resume(): void;
+  paused(): boolean;
+  stop(reason: string): void;
+  progress(): EngineProgress;
+  on(handler: (event: EngineEvent) => void): () => void;
+  /** Swarm-wide piece counts from the tracker; infrastructure serves the rarest first. */
+  setSwarmRarity(counts: readonly number[]): void;
+  isBanned(id: string): boolean;
+  sourceIds(): string[];
+}
+
+export function createDownloadEngine(
+  partial: Partial<EngineOptions>,
+  components: EngineComponents,
+): DownloadEngine {
+  const options: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS, ...partial };
+  const { clock, random, logger, store, layout, have } = components;
+  const pieceCount = layout.pieces.length;
+  const sources = new Map<string, SourceState>();
+  const banned = new Set<string>();
+  const availability = new Int32Array(pieceCount);
+  /** piece -> source ids currently fetching it */
+  const inFlight = new Map<number, Map<string, AbortController>>();
+  /** pieces received and being verified/written: never re-requested meanwhile */
+  const finishing = new Set<number>();
+  const handlers = new Set<(event: EngineEvent) => void>();
+  const bytesBySource = emptyBytesBySource();
+  const totalRate = new RateEstimator(clock);
+  const peerRate = new RateEstimator(clock);
+  let swarmRarity: readonly number[] | undefined;
+  let wastedBytes = 0;
+  let isPaused = false;
+  let stopped: string | undefined;
+  let starvingSince: number | undefined;
+  let lastProgressAt = clock.now();
+  let tickTimer: TimerHandle | undefined;
+  let scheduled = false;
+  let settle: { resolve: () => void; reject: (e: Error) => void } | undefined;
+
+  const emit = (event: EngineEvent): void => {
+    for (const handler of handlers) handler(event);
+  };
+
+  const haveBytes = (): number => {
+    let total = 0;
+    for (let i = 0; i < pieceCount; i++) if (have.get(i)) total += pieceBounds(layout, i).length;
+    return total;
+  };
+
+  const infraBytes = (): number => bytesBySource.edge + bytesBySource.cdn;
+
+  const peerCount = (): number => {
+    let n = 0;
+    for (const s of sources.values()) if (s.source.kind === 'peer') n++;
+    return n;
+  };
+
+  const recount = (state: SourceState): void => {
+    if (state.source.kind !== 'peer') return;
+    for (const index of state.counted) availability[index]!--;
+    state.counted.clear();
+    for (let i = 0; i < pieceCount; i++) {
+      if (state.source.has(i)) {
+        state.counted.add(i);
+        availability[i]!++;
+      }
+    }
+  };
+
+  const requestSchedule = (): void => {
+    if (scheduled) return;
+    scheduled = true;
+    queueMicrotask(() => {
+      scheduled = false;
+      schedule();
+    });
+  };
+
+  const starving = (): boolean =>
+    starvingSince !== undefined && clock.now() - starvingSince >= options.peerRateFloorMs;
+
+  /** Infrastructure may be used at all right now (cap, fail-forward when no peer is connected). */
+  const infraBudgetLeft = (): boolean => {
+    if (peerCount() === 0) return true;
+    if (options.infrastructureShareCap >= 1) return true;
+    let pending = 0;
+    for (const [index, fetchers] of inFlight) {
+      for (const id of fetchers.keys()) {
+        const s = sources.get(id);
+        if (s && isInfrastructure(s.source.kind)) pending += pieceBounds(layout, index).length;
+      }
+    }
+    return infraBytes() + pending < options.infrastructureShareCap * layout.size;
+  };
+
+  const schedule = (): void => {
+    if (isPaused || stopped || have.complete()) return;
+    const now = clock.now();
+    // Fastest sources first, so when pieces are scarce they go where they arrive soonest.
+    const ordered = [...sources.values()].sort((a, b) => b.rate.bps() - a.rate.bps());
+    const noPeers = peerCount() === 0;
+    for (const state of ordered) {
+      const source = state.source;
+      if (state.cooldownUntil > now || !source.ready()) continue;
+      while (state.inFlight.size < source.maxInFlight()) {
+        let index: number | undefined;
+        if (source.kind === 'peer') {
+          index = pickPeerPiece({
+            pieceCount,
+            have,
+            availability,
+            sourceHas: (i) => source.has(i),
+            inFlightCount: (i) => inFlight.get(i)?.size ?? 0,
+            inFlightFromSource: (i) => state.inFlight.has(i),
+            finishing,
+            randomFirst: have.count() < options.randomFirstPieces,
+            endgameDuplicates: options.endgameDuplicates,
+            random,
+          });
+        } else {
+          if (!infraBudgetLeft()) break;
+          index = pickInfrastructurePiece({
+            pieceCount,
+            have,
+            peerCanSupply: (i) => availability[i]! > 0 || peerSoon(i),
+            inFlightCount: (i) => inFlight.get(i)?.size ?? 0,
+            inFlightFromSource: (i) => state.inFlight.has(i),
+            finishing,
+            anyPiece: noPeers || starving(),
+            swarmRarity,
+            endgameDuplicates: options.endgameDuplicates,
+            random,
+          });
+        }
+        if (index === undefined) break;
+        startRequest(state, index);
+      }
+    }
+  };
+
+  /** Pieces a connected peer told us it is fetching from infrastructure (BEP 6 suggest). */
+  const peerSoon = (index: number): boolean => {
+    for (const s of sources.values()) {
+      const soon = (s.source as PieceSource & { soon?: (i: number) => boolean }).soon;
+      if (soon?.call(s.source, index)) return true;
+    }
+    return false;
+  };
+
+  const startRequest = (state: SourceState, index: number): void => {
+    const controller = new AbortController();
+    let fetchers = inFlight.get(index);
+    if (!fetchers) {
+      fetchers = new Map();
+      inFlight.set(index, fetchers);
+    }
+    fetchers.set(state.source.id, controller);
+    state.inFlight.add(index);
+    if (isInfrastructure(state.source.kind))
+      emit({ type: 'infra-request', index, sourceId: state.source.id });
+    const timer = clock.setTimer(options.requestTimeoutMs, () =>
+      controller.abort(new Error(`piece ${index} timed out after ${options.requestTimeoutMs} ms`)),
+    );
+    state.source.fetchPiece(index, controller.signal).then(
+      (bytes) => {
+        clock.clearTimer(timer);
+        finishRequest(state, index);
+        void onPiece(state, index, bytes);
+      },
+      (error: unknown) => {
+        clock.clearTimer(timer);
+        const timedOut = controller.signal.aborted && controller.signal.reason instanceof Error;
+        const cancelled = controller.signal.aborted && !timedOut;
+        finishRequest(state, index);
+        if (!cancelled && sources.get(state.source.id) === state) onError(state, index, error);
+        requestSchedule();
+      },
+    );
+  };
+
+  const finishRequest = (state: SourceState, index: number): void => {
+    state.inFlight.delete(index);
+    const fetchers = inFlight.get(index);
+    fetchers?.delete(state.source.id);
+    if (fetchers && fetchers.size === 0) inFlight.delete(index);
+  };
+
+  const onError = (state: SourceState, index: number, error: unknown): void => {
+    state.errors++;
+    const backoff = Math.min(30_000, 500 * 2 ** Math.min(state.errors - 1, 6));
+    state.cooldownUntil = clock.now() + backoff;
+    logger.debug(
+      { source: state.source.id, piece: index, err: error instanceof Error ? error.message : String(error) },
+      'piece request failed',
+    );
+    if (state.errors >= options.dropAfterErrors)
+      removeSource(state.source.id, `${state.errors} consecutive errors`);
+  };
+
+  const onPiece = async (state: SourceState, index: number, bytes: Uint8Array): Promise<void> => {
+    const expected = layout.pieces[index]!;
+    const { length } = pieceBounds(layout, index);
+    if (have.get(index) || finishing.has(index)) {
+      wastedBytes += bytes.length;
+      requestSchedule();
+      return;
+    }
+    const ok = bytes.length === length && createHash('sha256').update(bytes).digest('hex') === expected;
+    if (!ok) {
+      wastedBytes += bytes.length;
+      state.badPieces++;
+      emit({ type: 'bad-piece', index, sourceId: state.source.id });
+      logger.warn({ source: state.source.id, piece: index }, 'piece failed verification');
+      if (state.badPieces >= options.banAfterBadPieces) {
+        banned.add(state.source.id);
+        emit({ type: 'banned', sourceId: state.source.id, reason: 'sent corrupt pieces' });
+        removeSource(state.source.id, 'banned: sent corrupt pieces');
+      }
+      requestSchedule();
+      return;
+    }
+    finishing.add(index);
+    // Other sources still fetching this piece (endgame) are cancelled: the bytes are no longer needed.
+    const others = inFlight.get(index);
+    if (others) for (const controller of others.values()) controller.abort('duplicate');
+    try {
+      await store.writePiece(index, bytes);
+    } catch (error) {
+      finishing.delete(index);
+      fail(new AgentError('DOWNLOAD_ABORTED', `cannot write piece ${index}: ${String(error)}`));
+      return;
+    }
+    finishing.delete(index);
+    have.set(index);
+    state.errors = 0;
+    state.rate.add(bytes.length);
+    totalRate.add(bytes.length);
+    if (state.source.kind === 'peer') peerRate.add(bytes.length);
+    bytesBySource[state.source.sourceClass] += bytes.length;
+    lastProgressAt = clock.now();
+    emit({
+      type: 'piece',
+      index,
+      sourceId: state.source.id,
+      sourceClass: state.source.sourceClass,
+      bytes: bytes.length,
+    });
+    if (have.complete()) {
+      finish();
+      return;
+    }
+    requestSchedule();
+  };
+
+  const tick = (): void => {
+    tickTimer = undefined;
+    if (stopped || have.complete()) return;
+    const now = clock.now();
+    if (peerCount() > 0 && !isPaused && peerRate.bps() < options.peerRateFloorBps) starvingSince ??= now;
+    else starvingSince = undefined;
+    if (
+      options.stallTimeoutMs > 0 &&
+      !isPaused &&
+      now - lastProgressAt >= options.stallTimeoutMs &&
+      settle !== undefined
+    ) {
+      fail(
+        new AgentError('NO_SOURCES', `no piece arrived for ${Math.round(options.stallTimeoutMs / 1000)} s`),
+      );
+      return;
+    }
+    schedule();
+    tickTimer = clock.setTimer(options.tickMs, tick);
+  };
+
+  const abortAll = (reason: string): void => {
+    for (const fetchers of inFlight.values()) for (const c of fetchers.values()) c.abort(reason);
+  };
+
+  const finish = (): void => {
+    if (tickTimer) clock.clearTimer(tickTimer);
+    tickTimer = undefined;
+    abortAll('complete');
+    emit({ type: 'complete' });
+    settle?.resolve();
+    settle = undefined;
+  };
+
+  const fail = (error: Error): void => {
+    stopped = error.message;
+    if (tickTimer) clock.clearTimer(tickTimer);
+    tickTimer = undefined;
+    abortAll('stopped');
+    settle?.reject(error);
+    settle = undefined;
+  };
+
+  function removeSource(id: string, reason: string): void {
+    const state = sources.get(id);
+    if (!state) return;
+    sources.delete(id);
+    state.unsubscribe?.();
+    for (const index of state.counted) availability[index]!--;
+    state.counted.clear();
+    for (const index of state.inFlight) inFlight.get(index)?.get(id)?.abort('source removed');
+    state.source.close(reason);
+    logger.debug({ source: id, reason }, 'source removed');
+    requestSchedule();
+  }
+
+  return {
+    addSource(source) {
+      if (banned.has(source.id) || sources.has(source.id) || stopped) return false;
+      const state: SourceState = {
+        source,
+        inFlight: new Set(),
+        badPieces: 0,
+        errors: 0,
+        cooldownUntil: 0,
+        rate: new RateEstimator(clock),
+        counted: new Set(),
+      };
+      sources.set(source.id, state);
+      recount(state);
+      state.unsubscribe = source.onChange?.(() => {
+        if (sources.get(source.id) !== state) return;
+        recount(state);
+        requestSchedule();
+      });
+      requestSchedule();
+      return true;
+    },
+    removeSource,
+    run() {
+      if (have.complete()) return Promise.resolve();
+      if (stopped) return Promise.reject(new AgentError('DOWNLOAD_ABORTED', stopped));
+      return new Promise<void>((resolve, reject) => {
+        settle = { resolve, reject };
+        lastProgressAt = clock.now();
+        if (!tickTimer) tickTimer = clock.setTimer(options.tickMs, tick);
+        requestSchedule();
+      });
+    },
+    pause() {
+      if (isPaused) return;
+      isPaused = true;
+      abortAll('paused');
+    },
+    resume() {
+      if (!isPaused) return;
+      isPaused = false;
+      lastProgressAt = clock.now();
+      requestSchedule();
+    },
+    paused: () => isPaused,
+    stop(reason) {
+      if (stopped || have.complete()) return;
+      fail(new AgentError('DOWNLOAD_ABORTED', reason));
+    },
+    progress() {
+      return {
+        havePieces: have.count(),
+        totalPieces: pieceCount,
+        haveBytes: haveBytes(),
+        totalBytes: layout.size,
+        bytesBySource: { ...bytesBySource },
+        wastedBytes,
+        rateBps: totalRate.bps(),
+        sources: sources.size,
+      };
+    },
+    on(handler) {
+      handlers.add(handler);
+      return () => handlers.delete(handler);
+    },
+    setSwarmRarity(counts) {
+      swarmRarity = counts;
+    },
+    isBanned: (id) => banned.has(id),
+    sourceIds: () => [...sources.keys()],
+  };
+}

@@ -1,0 +1,217 @@
+import { describe, expect, it } from 'vitest';
+import { Bitfield } from '../../../agent/engine/bitfield.ts';
+import { createDownloadEngine, type EngineOptions } from '../../../agent/engine/download.ts';
+import type { PieceLayout } from '../../../agent/engine/layout.ts';
+import { createMemoryPieceStore } from '../../../agent/storage/piece-store.ts';
+import { createSeededRandom, createSilentLogger } from '../../../runtime/index.ts';
+import { fakeSource, ManualClock, makeRelease } from '../helpers.ts';
+
+const PIECE = 16 * 1024;
+
+function setup(layout: PieceLayout, options: Partial<EngineOptions> = {}, have?: Bitfield) {
+  const clock = new ManualClock();
+  const store = createMemoryPieceStore();
+  const bits = have ?? new Bitfield(layout.pieces.length);
+  const engine = createDownloadEngine(options, {
+    clock,
+    random: createSeededRandom(7),
+    logger: createSilentLogger(),
+    store,
+    layout,
+    have: bits,
+  });
+  return { clock, store, engine, have: bits };
+}
+
+function assemble(store: ReturnType<typeof createMemoryPieceStore>, layout: PieceLayout): Uint8Array {
+  const out = new Uint8Array(layout.size);
+  for (let i = 0; i < layout.pieces.length; i++) out.set(store.pieces.get(i)!, i * layout.pieceLength);
+  return out;
+}
+
+describe('download engine', () => {
+  it('completes byte-exact from a single CDN source', async () => {
+    const { data, layout } = makeRelease(20 * PIECE + 123, PIECE);
+    const { clock, store, engine } = setup(layout);
+    engine.addSource(fakeSource({ id: 'cdn', kind: 'cdn', data, layout, clock, rateBps: 1e6 }));
+    let done = false;
+    void engine.run().then(() => {
+      done = true;
+    });
+    await clock.runUntil(() => done);
+    expect(done).toBe(true);
+    expect(assemble(store, layout)).toEqual(data);
+    expect(engine.progress().bytesBySource.cdn).toBe(layout.size);
+  });
+
+  it('bans a source that sends corrupt pieces and still completes', async () => {
+    const { data, layout } = makeRelease(30 * PIECE, PIECE, 2);
+    const { clock, store, engine } = setup(layout, { banAfterBadPieces: 2 });
+    const evil = fakeSource({
+      id: 'evil',
+      kind: 'peer',
+      data,
+      layout,
+      clock,
+      rateBps: 1e8,
+      corrupt: true,
+      maxInFlight: 4,
+    });
+    const good = fakeSource({ id: 'good', kind: 'peer', data, layout, clock, rateBps: 1e6 });
+    engine.addSource(evil);
+    engine.addSource(good);
+    const events: string[] = [];
+    engine.on((e) => {
+      if (e.type === 'banned' || e.type === 'bad-piece') events.push(`${e.type}:${e.sourceId}`);
+    });
+    let done = false;
+    void engine.run().then(() => {
+      done = true;
+    });
+    await clock.runUntil(() => done);
+    expect(done).toBe(true);
+    expect(engine.isBanned('evil')).toBe(true);
+    expect(evil.closed).toMatch(/banned/);
+    expect(events).toContain('banned:evil');
+    expect(engine.addSource(evil)).toBe(false);
+    expect(assemble(store, layout)).toEqual(data);
+    expect(engine.progress().wastedBytes).toBeGreaterThan(0);
+  });
+
+  it('takes nothing from the CDN while a peer can supply every piece fast enough', async () => {
+    const { data, layout } = makeRelease(40 * PIECE, PIECE, 3);
+    const { clock, engine } = setup(layout);
+    engine.addSource(
+      fakeSource({ id: 'peer', kind: 'peer', data, layout, clock, rateBps: 1e6, maxInFlight: 4 }),
+    );
+    const cdn = fakeSource({ id: 'cdn', kind: 'cdn', data, layout, clock, rateBps: 1e7 });
+    engine.addSource(cdn);
+    let done = false;
+    void engine.run().then(() => {
+      done = true;
+    });
+    await clock.runUntil(() => done);
+    expect(done).toBe(true);
+    expect(cdn.requests).toEqual([]);
+    expect(engine.progress().bytesBySource['peer-same-isp']).toBe(layout.size);
+  });
+
+  it('uses the CDN only for pieces no peer has', async () => {
+    const { data, layout } = makeRelease(40 * PIECE, PIECE, 4);
+    const { clock, engine } = setup(layout);
+    const peerPieces = new Set(Array.from({ length: 30 }, (_, i) => i));
+    engine.addSource(
+      fakeSource({ id: 'p', kind: 'peer', data, layout, clock, rateBps: 1e6, pieces: peerPieces }),
+    );
+    const cdn = fakeSource({ id: 'cdn', kind: 'cdn', data, layout, clock, rateBps: 1e6 });
+    engine.addSource(cdn);
+    let done = false;
+    void engine.run().then(() => {
+      done = true;
+    });
+    await clock.runUntil(() => done);
+    expect(done).toBe(true);
+    expect(new Set(cdn.requests)).toEqual(new Set(Array.from({ length: 10 }, (_, i) => 30 + i)));
+  });
+
+  it('falls back to infrastructure when the peer rate stays below the floor, within the share cap', async () => {
+    const { data, layout } = makeRelease(64 * PIECE, PIECE, 5);
+    const { clock, engine } = setup(layout, {
+      peerRateFloorBps: 100_000,
+      peerRateFloorMs: 5000,
+      infrastructureShareCap: 0.5,
+    });
+    engine.addSource(fakeSource({ id: 'slow', kind: 'peer', data, layout, clock, rateBps: 4000 }));
+    engine.addSource(fakeSource({ id: 'edge', kind: 'edge', data, layout, clock, rateBps: 1e6 }));
+    let done = false;
+    void engine.run().then(() => {
+      done = true;
+    });
+    const elapsed = await clock.runUntil(() => done);
+    const p = engine.progress();
+    expect(done).toBe(true);
+    expect(p.bytesBySource.edge).toBeGreaterThan(0);
+    expect(p.bytesBySource.edge).toBeLessThanOrEqual(0.5 * layout.size);
+    // A peer alone at 8 kB/s (2 requests) would need ~130 s; with the edge it is far quicker.
+    expect(elapsed).toBeLessThan(130_000);
+  });
+
+  it('endgame: a stalled request does not hold up completion', async () => {
+    const { data, layout } = makeRelease(10 * PIECE, PIECE, 6);
+    const { clock, engine } = setup(layout, { requestTimeoutMs: 600_000 });
+    engine.addSource(
+      fakeSource({
+        id: 'staller',
+        kind: 'peer',
+        data,
+        layout,
+        clock,
+        rateBps: 1e7,
+        stall: new Set([3]),
+        maxInFlight: 10,
+      }),
+    );
+    engine.addSource(fakeSource({ id: 'ok', kind: 'peer', data, layout, clock, rateBps: 1e5 }));
+    let done = false;
+    void engine.run().then(() => {
+      done = true;
+    });
+    const elapsed = await clock.runUntil(() => done);
+    expect(done).toBe(true);
+    expect(elapsed).toBeLessThan(60_000);
+  });
+
+  it('resumes: pieces already verified are never requested', async () => {
+    const { data, layout } = makeRelease(12 * PIECE, PIECE, 8);
+    const have = new Bitfield(layout.pieces.length);
+    for (const i of [0, 1, 2, 5, 7]) have.set(i);
+    const { clock, engine } = setup(layout, {}, have);
+    const cdn = fakeSource({ id: 'cdn', kind: 'cdn', data, layout, clock, rateBps: 1e6 });
+    engine.addSource(cdn);
+    let done = false;
+    void engine.run().then(() => {
+      done = true;
+    });
+    await clock.runUntil(() => done);
+    expect(done).toBe(true);
+    expect(cdn.requests.sort((a, b) => a - b)).toEqual([3, 4, 6, 8, 9, 10, 11]);
+  });
+
+  it('pause stops requests, resume continues', async () => {
+    const { data, layout } = makeRelease(20 * PIECE, PIECE, 9);
+    const { clock, engine } = setup(layout);
+    const cdn = fakeSource({
+      id: 'cdn',
+      kind: 'cdn',
+      data,
+      layout,
+      clock,
+      rateBps: 16 * 1024,
+      maxInFlight: 1,
+    });
+    engine.addSource(cdn);
+    let done = false;
+    void engine.run().then(() => {
+      done = true;
+    });
+    await clock.runUntil(() => engine.progress().havePieces >= 3);
+    engine.pause();
+    const before = engine.progress().havePieces;
+    await clock.runUntil(() => false, 60_000);
+    expect(engine.progress().havePieces).toBe(before);
+    engine.resume();
+    await clock.runUntil(() => done);
+    expect(done).toBe(true);
+  });
+
+  it('fails with NO_SOURCES when nothing arrives within the stall timeout', async () => {
+    const { layout } = makeRelease(4 * PIECE, PIECE, 10);
+    const { clock, engine } = setup(layout, { stallTimeoutMs: 10_000 });
+    let error: unknown;
+    void engine.run().catch((e: unknown) => {
+      error = e;
+    });
+    await clock.runUntil(() => error !== undefined, 60_000);
+    expect(error).toMatchObject({ code: 'NO_SOURCES' });
+  });
+});
