@@ -1,0 +1,189 @@
+import { Readable } from 'node:stream';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { StoreError } from '../errors.ts';
+import { checkKey } from './keys.ts';
+import type { ByteRange, ObjectStore, OpenStoreOptions, PutOptions } from './types.ts';
+
+/** Multipart part size for streamed uploads: bounded memory (queueSize x partSize) and S3's 5 MiB minimum. */
+const PART_SIZE = 8 * 1024 * 1024;
+const QUEUE_SIZE = 4;
+
+interface AwsLikeError {
+  name?: string;
+  code?: string;
+  $metadata?: { httpStatusCode?: number };
+  message?: string;
+}
+
+function mapS3Error(error: unknown, what: string, endpoint: string): never {
+  if (error instanceof StoreError) throw error;
+  const e = error as AwsLikeError;
+  if (e.name === 'AbortError') throw error;
+  const status = e.$metadata?.httpStatusCode;
+  const name = e.name ?? e.code ?? '';
+  if (name === 'NoSuchKey' || name === 'NotFound' || (status === 404 && name !== 'NoSuchBucket'))
+    throw new StoreError('NOT_FOUND', `no object at ${what}`, { cause: error });
+  if (name === 'NoSuchBucket')
+    throw new StoreError('STORE_ERROR', `bucket does not exist (${what})`, { cause: error });
+  if (status === 412 || name === 'PreconditionFailed')
+    throw new StoreError('ALREADY_EXISTS', `${what} already exists`, { cause: error });
+  if (
+    status === 401 ||
+    status === 403 ||
+    ['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'CredentialsProviderError'].includes(name)
+  )
+    throw new StoreError(
+      'STORE_UNAUTHORIZED',
+      `store refused the credentials for ${what} (${name || status})`,
+      {
+        cause: error,
+      },
+    );
+  const sys = (e.code ?? (error as { cause?: { code?: string } }).cause?.code ?? '') as string;
+  if (
+    status === undefined &&
+    /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|EHOSTUNREACH|TimeoutError/.test(`${sys} ${name}`)
+  )
+    throw new StoreError('STORE_UNREACHABLE', `cannot reach store at ${endpoint} (${sys || name})`, {
+      cause: error,
+    });
+  throw new StoreError('STORE_ERROR', `s3 ${what}: ${(e.message ?? String(error)).split('\n')[0]}`, {
+    cause: error,
+  });
+}
+
+/**
+ * `s3://bucket/prefix` on AWS or any S3-compatible server. Path-style addressing and
+ * checksums-only-when-required keep s3rver and MinIO working (streamed bodies otherwise get stored with
+ * aws-chunked framing). Put-if-absent sends `If-None-Match: *` (AWS honours it); because some servers
+ * (s3rver) ignore that header, it is preceded by a HEAD, so on those servers it is check-then-put and
+ * only safe against a concurrent publisher of the same key within that small window.
+ */
+export function createS3Store(url: string, options: OpenStoreOptions = {}): ObjectStore {
+  const parsed = new URL(url);
+  const bucket = parsed.hostname;
+  if (!bucket) throw new StoreError('INVALID_STORE_URL', `store URL ${url} names no bucket`);
+  const prefix = decodeURIComponent(parsed.pathname).replace(/^\/+/, '').replace(/\/+$/, '');
+  const env = options.env ?? process.env;
+  const endpoint = options.s3Endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
+  const config: S3ClientConfig = {
+    region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    forcePathStyle: true,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 2,
+  };
+  if (endpoint) config.endpoint = endpoint;
+  if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY)
+    config.credentials = {
+      accessKeyId: env.AWS_ACCESS_KEY_ID,
+      secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+      ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+    };
+  const client = new S3Client(config);
+  const where = endpoint ?? 'AWS S3';
+  const fullKey = (key: string): string => (prefix ? `${prefix}/${checkKey(key)}` : checkKey(key));
+  const rangeHeader = (r?: ByteRange): string | undefined => (r ? `bytes=${r.start}-${r.end}` : undefined);
+
+  async function getStream(key: string, range?: ByteRange): Promise<Readable> {
+    try {
+      const out = await client.send(
+        new GetObjectCommand({ Bucket: bucket, Key: fullKey(key), Range: rangeHeader(range) }),
+      );
+      if (!(out.Body instanceof Readable)) throw new StoreError('STORE_ERROR', `s3 ${key}: no body`);
+      return out.Body;
+    } catch (error) {
+      return mapS3Error(error, key, where);
+    }
+  }
+
+  async function head(key: string): Promise<{ size: number; etag?: string } | null> {
+    try {
+      const out = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: fullKey(key) }));
+      return { size: out.ContentLength ?? 0, ...(out.ETag ? { etag: out.ETag } : {}) };
+    } catch (error) {
+      const e = error as AwsLikeError;
+      // HEAD responses have no body, so a missing bucket looks like a missing key here; the next
+      // write then reports NoSuchBucket.
+      if (e.$metadata?.httpStatusCode === 404) return null;
+      return mapS3Error(error, key, where);
+    }
+  }
+
+  return {
+    url,
+    async get(key, range) {
+      const stream = await getStream(key, range);
+      const chunks: Buffer[] = [];
+      try {
+        for await (const chunk of stream) chunks.push(chunk as Buffer);
+      } catch (error) {
+        return mapS3Error(error, key, where);
+      }
+      const all = Buffer.concat(chunks);
+      return new Uint8Array(all.buffer, all.byteOffset, all.length);
+    },
+    getStream,
+    head,
+    async put(key, body, options: PutOptions = {}) {
+      const Key = fullKey(key);
+      try {
+        if (options.ifAbsent && (await head(key)) !== null)
+          throw new StoreError('ALREADY_EXISTS', `${key} already exists`);
+        const params = {
+          Bucket: bucket,
+          Key,
+          ContentType: options.contentType ?? 'application/octet-stream',
+          ...(options.ifAbsent ? { IfNoneMatch: '*' } : {}),
+        };
+        if (body instanceof Uint8Array) {
+          await client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: body.length }), {
+            abortSignal: options.signal,
+          });
+          return;
+        }
+        const upload = new Upload({
+          client,
+          params: { ...params, Body: body },
+          partSize: PART_SIZE,
+          queueSize: QUEUE_SIZE,
+          leavePartsOnError: false,
+        });
+        const onAbort = (): void => void upload.abort();
+        options.signal?.addEventListener('abort', onAbort, { once: true });
+        try {
+          await upload.done();
+        } finally {
+          options.signal?.removeEventListener('abort', onAbort);
+        }
+      } catch (error) {
+        return mapS3Error(error, key, where);
+      }
+    },
+    async list(listPrefix) {
+      const keys: string[] = [];
+      const base = prefix ? `${prefix}/` : '';
+      let token: string | undefined;
+      try {
+        do {
+          const out = await client.send(
+            new ListObjectsV2Command({ Bucket: bucket, Prefix: base + listPrefix, ContinuationToken: token }),
+          );
+          for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key.slice(base.length));
+          token = out.IsTruncated ? out.NextContinuationToken : undefined;
+        } while (token);
+      } catch (error) {
+        return mapS3Error(error, listPrefix, where);
+      }
+      return keys.sort();
+    },
+  };
+}
