@@ -1,0 +1,143 @@
+import { Readable } from 'node:stream';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { ObjectStore } from '../../release/index.ts';
+import type { Clock, Logger } from '../../runtime/index.ts';
+import { createTokenBucket } from '../token-bucket.ts';
+import { type Billing, type BillingReport, createBilling } from './billing.ts';
+import {
+  createObjectCache,
+  type ObjectCacheOptions,
+  type ObjectCacheStats,
+  type ObjectInfo,
+} from './object-cache.ts';
+import { etagMatches, parseRange } from './range.ts';
+
+/**
+ * The lab CDN: serves every object-store key at `/<key>` over plain HTTP with Range (206/416),
+ * ETag/If-None-Match (304) and HEAD, from a chunk cache in front of the store, counting bytes per client
+ * and per release. An optional total rate cap models a CDN edge saturated by a flash crowd. Agents need
+ * only ranged GETs, so a real CDN in front of the bucket behaves the same for them.
+ */
+export interface CdnOptions extends ObjectCacheOptions {
+  /** Total egress cap in bytes per second across all responses; unset = unlimited. */
+  rateBytesPerSecond?: number;
+  /** Path prefix of the admin routes (billing report, cache stats). Default `/_admin`. */
+  adminPrefix?: string;
+}
+
+export interface Cdn {
+  /** The fastify app; the caller listens (or the lab injects). */
+  readonly app: FastifyInstance;
+  billing(): BillingReport;
+  cacheStats(): ObjectCacheStats;
+}
+
+/** Largest slice handed to the socket at once; smaller under a rate cap so the bucket stays smooth. */
+const MAX_SLICE_UNCAPPED = 1024 * 1024;
+const MAX_SLICE_CAPPED = 64 * 1024;
+
+export function createCdn(
+  options: CdnOptions,
+  components: { store: ObjectStore; clock: Clock; logger: Logger },
+): Cdn {
+  const { store, clock, logger } = components;
+  const cache = createObjectCache(options, { store, clock });
+  const billing = createBilling({ now: () => clock.now() });
+  const bucket =
+    options.rateBytesPerSecond !== undefined
+      ? createTokenBucket({ bytesPerSecond: options.rateBytesPerSecond }, { clock })
+      : undefined;
+  const admin = options.adminPrefix ?? '/_admin';
+
+  // Request logging stays off: at flash-crowd rates it would cost more than serving; the billing report counts.
+  const app = Fastify({ logger: false, exposeHeadRoutes: false });
+
+  app.get(`${admin}/billing`, async () => billing.report());
+  app.get(`${admin}/cache`, async () => cache.stats());
+
+  const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
+    const key = decodeKey((request.params as Record<string, string>)['*'] ?? '');
+    const client = request.ip;
+    if (key === null) return answer(reply, client, '(invalid)', 400, 'bad key');
+    let info: ObjectInfo | null;
+    try {
+      info = await cache.info(key);
+    } catch (error) {
+      logger.warn({ err: error, key }, 'store head failed');
+      return answer(reply, client, key, 502, 'origin unavailable');
+    }
+    if (!info) return answer(reply, client, key, 404, 'not found');
+
+    reply.header('accept-ranges', 'bytes');
+    reply.header('etag', info.etag);
+    reply.header('content-type', contentType(key));
+    if (etagMatches(request.headers['if-none-match'], info.etag)) {
+      billing.request(client, key, 304);
+      return reply.code(304).send();
+    }
+    const range = parseRange(request.headers.range, info.size);
+    if (range.kind === 'unsatisfiable') {
+      reply.header('content-range', `bytes */${info.size}`);
+      return answer(reply, client, key, 416, 'range not satisfiable');
+    }
+    const start = range.kind === 'range' ? range.start : 0;
+    const end = range.kind === 'range' ? range.end : info.size - 1;
+    const status = range.kind === 'range' ? 206 : 200;
+    if (status === 206) reply.header('content-range', `bytes ${start}-${end}/${info.size}`);
+    reply.header('content-length', String(end - start + 1));
+    billing.request(client, key, status);
+    reply.code(status);
+    if (request.method === 'HEAD' || info.size === 0) return reply.send();
+    return reply.send(Readable.from(body(key, info, start, end, client), { objectMode: false }));
+  };
+
+  async function* body(key: string, info: ObjectInfo, start: number, end: number, client: string) {
+    const sliceMax = bucket ? MAX_SLICE_CAPPED : MAX_SLICE_UNCAPPED;
+    let position = start;
+    while (position <= end) {
+      const index = Math.floor(position / cache.chunkBytes);
+      const chunk = await cache.chunk(key, info, index);
+      const chunkStart = index * cache.chunkBytes;
+      const chunkEnd = Math.min(chunkStart + chunk.byteLength - 1, end);
+      while (position <= chunkEnd) {
+        const sliceEnd = Math.min(chunkEnd, position + sliceMax - 1);
+        const length = sliceEnd - position + 1;
+        if (bucket) await bucket.take(length);
+        const offset = position - chunkStart;
+        billing.bytes(client, key, length);
+        position += length;
+        yield Buffer.from(chunk.buffer, chunk.byteOffset + offset, length);
+      }
+    }
+  }
+
+  function answer(
+    reply: FastifyReply,
+    client: string,
+    key: string,
+    code: number,
+    message: string,
+  ): FastifyReply {
+    billing.request(client, key, code);
+    return reply.code(code).header('content-type', 'text/plain; charset=utf-8').send(`${message}\n`);
+  }
+
+  app.get('/*', handler);
+  app.head('/*', handler);
+
+  return { app, billing: () => billing.report(), cacheStats: () => cache.stats() };
+}
+
+/** Route param (already percent-decoded by fastify) -> store key; rejects traversal and empty segments. */
+function decodeKey(key: string): string | null {
+  if (key === '' || key.split('/').some((s) => s === '..' || s === '.' || s === '')) return null;
+  return key;
+}
+
+function contentType(key: string): string {
+  if (key.endsWith('.json')) return 'application/json';
+  if (key.endsWith('.torrent')) return 'application/x-bittorrent';
+  return 'application/octet-stream';
+}
+
+export type { Billing };
