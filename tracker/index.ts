@@ -1,0 +1,12 @@
+export * from './api-schema.ts';
+export { buildTracker, type TrackerApp } from './app.ts';
+export { createStaticCatalogue, type ReleaseCatalogue, type ReleaseInfo } from './catalogue.ts';
+export type { TrackerComponents } from './context.ts';
+export { createEdgeRegistry, type EdgeRegistry } from './edges.ts';
+export { TRACKER_ERRORS, TrackerConfigError, TrackerError, type TrackerErrorCode } from './errors.ts';
+export { canReach, classifyReachability, type PeeringScope, TIERS, type Tier } from './locality.ts';
+export { createMemorySwarmStore } from './memory-store.ts';
+export { DEFAULT_TRACKER_OPTIONS, resolveTrackerOptions, type TrackerOptions } from './options.ts';
+export { createPrefixTable, type PrefixTable, parsePrefixCsv } from './prefixes.ts';
+export { devicePercent } from './rollout.ts';
+export type { EdgeRecord, PeerRecord, ReachClass, SwarmStore } from './swarm-store.ts';

@@ -1,0 +1,117 @@
+import type { ReachabilityReport } from '../nat/report.ts';
+import type { NetworkLocation, PrefixTable } from './prefixes.ts';
+import { normalizeIp } from './prefixes.ts';
+import type { PeerRecord, ReachClass } from './swarm-store.ts';
+
+/** Locality tiers, most local first. The index is the tier number used in rankings. */
+export const TIERS = ['lan', 'isp-region', 'isp', 'region', 'internet'] as const;
+export type Tier = (typeof TIERS)[number];
+
+/**
+ * Peering scope per product (Windows Delivery Optimization-like modes): the widest tier any answer may
+ * use. A device's address is only ever shown to devices inside the scope.
+ */
+export type PeeringScope = 'lan' | 'isp' | 'region' | 'internet';
+
+export const SCOPE_TIERS: Record<PeeringScope, readonly Tier[]> = {
+  lan: ['lan'],
+  isp: ['lan', 'isp-region', 'isp'],
+  region: ['lan', 'isp-region', 'region'],
+  internet: ['lan', 'isp-region', 'isp', 'region', 'internet'],
+};
+
+export interface Locality extends NetworkLocation {
+  /** The address the tracker saw the request come from (same public address = same LAN or CGN). */
+  publicIp: string;
+}
+
+export interface IspHints {
+  asn?: number;
+  isp?: string;
+  region?: string;
+}
+
+/**
+ * The operator's prefix table wins; agent hints only fill what it does not know (a hint cannot move a
+ * device into an ISP the table places it outside of).
+ */
+export function resolveLocality(ip: string, table: PrefixTable | null, hints?: IspHints): Locality {
+  const publicIp = normalizeIp(ip);
+  const known = table?.lookup(publicIp) ?? null;
+  return {
+    publicIp,
+    asn: known?.asn ?? hints?.asn ?? null,
+    isp: known?.isp ?? hints?.isp ?? null,
+    region: known?.region ?? hints?.region ?? null,
+  };
+}
+
+export function classifyReachability(report: ReachabilityReport | undefined): ReachClass {
+  if (!report) return 'hard';
+  if (report.public) return 'open';
+  if (report.portMapping?.reachable) return 'open';
+  if (report.mapping === 'none' && report.filtering === 'none') return 'open';
+  if (report.mapping === 'endpoint-independent' || report.mapping === 'none') {
+    return report.filtering === 'endpoint-independent' || report.filtering === 'none' ? 'open' : 'punchable';
+  }
+  return 'hard';
+}
+
+/** Whether a session can be opened between two classes (by dialling, reverse dialling or punching). */
+export function canReach(a: ReachClass, b: ReachClass): boolean {
+  return a === 'open' || b === 'open' || (a === 'punchable' && b === 'punchable');
+}
+
+export type ReachableHow = 'lan' | 'direct' | 'reverse' | 'punch';
+
+/** How `requester` gets a session with `peer`, or null when it cannot. */
+export function reachableHow(
+  requester: Pick<PeerRecord, 'reach' | 'address'>,
+  peer: PeerRecord,
+): ReachableHow | null {
+  if (requester.address.host === peer.address.host && peer.candidates.some((c) => c.kind === 'lan'))
+    return 'lan';
+  if (peer.reach === 'open') return 'direct';
+  if (requester.reach === 'open') return 'reverse';
+  if (requester.reach === 'punchable' && peer.reach === 'punchable') return 'punch';
+  return null;
+}
+
+export function tierOf(a: Locality, b: Pick<PeerRecord, 'address' | 'isp' | 'region'>): Tier {
+  if (a.publicIp === b.address.host) return 'lan';
+  const sameIsp = a.isp !== null && a.isp === b.isp;
+  const sameRegion = a.region !== null && a.region === b.region;
+  if (sameIsp && sameRegion) return 'isp-region';
+  if (sameIsp) return 'isp';
+  if (sameRegion) return 'region';
+  return 'internet';
+}
+
+/** Bucket holding peers of one reach class at one tier, as seen from `loc`; null if `loc` lacks the key. */
+export function bucketFor(tier: Tier, loc: Locality, reach: ReachClass): string | null {
+  switch (tier) {
+    case 'lan':
+      return `ip:${loc.publicIp}:${reach}`;
+    case 'isp-region':
+      return loc.isp !== null && loc.region !== null ? `ir:${loc.isp}|${loc.region}:${reach}` : null;
+    case 'isp':
+      return loc.isp !== null ? `i:${loc.isp}:${reach}` : null;
+    case 'region':
+      return loc.region !== null ? `r:${loc.region}:${reach}` : null;
+    case 'internet':
+      return `*:${reach}`;
+  }
+}
+
+export const SEEDER_BUCKET = 'seeders';
+export const LEECHER_BUCKET = 'leechers';
+
+/** Every bucket a peer is filed under: one per tier it can be found at, plus the scrape counters. */
+export function bucketsOf(loc: Locality, reach: ReachClass, seeder: boolean): string[] {
+  const out: string[] = [seeder ? SEEDER_BUCKET : LEECHER_BUCKET];
+  for (const tier of TIERS) {
+    const b = bucketFor(tier, loc, reach);
+    if (b !== null) out.push(b);
+  }
+  return out;
+}

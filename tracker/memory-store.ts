@@ -1,0 +1,184 @@
+import type { Random } from '../runtime/index.ts';
+import type { ClaimResult, EdgeRecord, PeerRecord, SwarmStore } from './swarm-store.ts';
+
+/** A set with O(1) insert, delete and uniform random pick (array + index map, swap-remove). */
+class SampleSet {
+  private readonly items: string[] = [];
+  private readonly index = new Map<string, number>();
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  add(id: string): void {
+    if (this.index.has(id)) return;
+    this.index.set(id, this.items.length);
+    this.items.push(id);
+  }
+
+  delete(id: string): void {
+    const at = this.index.get(id);
+    if (at === undefined) return;
+    const last = this.items.pop() as string;
+    if (last !== id) {
+      this.items[at] = last;
+      this.index.set(last, at);
+    }
+    this.index.delete(id);
+  }
+
+  /** Up to `count` distinct members, cost O(count) (rejection sampling while count is small vs size). */
+  sample(count: number, random: Random): string[] {
+    const n = this.items.length;
+    if (count <= 0 || n === 0) return [];
+    if (count * 2 >= n) {
+      const copy = this.items.slice();
+      for (let i = copy.length - 1; i > 0; i--) {
+        const j = random.int(i + 1);
+        [copy[i], copy[j]] = [copy[j] as string, copy[i] as string];
+      }
+      return copy.slice(0, count);
+    }
+    const picked = new Set<number>();
+    while (picked.size < count) picked.add(random.int(n));
+    return [...picked].map((i) => this.items[i] as string);
+  }
+}
+
+interface MemorySwarm {
+  createdAt: number;
+  peers: Map<string, { record: PeerRecord; buckets: readonly string[] }>;
+  buckets: Map<string, SampleSet>;
+  /** Insertion-ordered by last announce (re-inserted on update), so pruning walks the oldest first. */
+  bySeen: Map<string, number>;
+}
+
+export interface MemorySwarmStoreOptions {
+  /** Sampling randomness; seed it for reproducible selection. */
+  random: Random;
+  /** Creation time source for swarms (the tracker passes its clock's `now`). */
+  now: () => number;
+}
+
+/** Embedded default store: everything in this process. */
+export function createMemorySwarmStore(options: MemorySwarmStoreOptions): SwarmStore {
+  const swarms = new Map<string, MemorySwarm>();
+  const devices = new Map<string, string>();
+  const edges = new Map<string, EdgeRecord>();
+  const documents = new Map<string, { value: string; version: number }>();
+  const counters = new Map<string, Map<string, number>>();
+
+  const swarmFor = (swarm: string): MemorySwarm => {
+    let s = swarms.get(swarm);
+    if (!s) {
+      s = { createdAt: options.now(), peers: new Map(), buckets: new Map(), bySeen: new Map() };
+      swarms.set(swarm, s);
+    }
+    return s;
+  };
+
+  const removeFrom = (s: MemorySwarm, peerId: string): void => {
+    const existing = s.peers.get(peerId);
+    if (!existing) return;
+    for (const b of existing.buckets) s.buckets.get(b)?.delete(peerId);
+    s.peers.delete(peerId);
+    s.bySeen.delete(peerId);
+  };
+
+  return {
+    async upsertPeer(swarm, peer, buckets) {
+      const s = swarmFor(swarm);
+      const existing = s.peers.get(peer.peerId);
+      if (existing)
+        for (const b of existing.buckets) if (!buckets.includes(b)) s.buckets.get(b)?.delete(peer.peerId);
+      for (const b of buckets) {
+        let set = s.buckets.get(b);
+        if (!set) {
+          set = new SampleSet();
+          s.buckets.set(b, set);
+        }
+        set.add(peer.peerId);
+      }
+      s.peers.set(peer.peerId, { record: structuredClone(peer), buckets: [...buckets] });
+      s.bySeen.delete(peer.peerId);
+      s.bySeen.set(peer.peerId, peer.lastSeen);
+      return { swarmCreatedAt: s.createdAt };
+    },
+    async removePeer(swarm, peerId) {
+      const s = swarms.get(swarm);
+      if (s) removeFrom(s, peerId);
+    },
+    async getPeer(swarm, peerId) {
+      const record = swarms.get(swarm)?.peers.get(peerId)?.record;
+      return record ? structuredClone(record) : null;
+    },
+    async samplePeers(swarm, bucket, count) {
+      const s = swarms.get(swarm);
+      const set = s?.buckets.get(bucket);
+      if (!s || !set) return [];
+      return set
+        .sample(count, options.random)
+        .map((id) => structuredClone((s.peers.get(id) as { record: PeerRecord }).record));
+    },
+    async countBucket(swarm, bucket) {
+      return swarms.get(swarm)?.buckets.get(bucket)?.size ?? 0;
+    },
+    async pruneSwarm(swarm, cutoff, max) {
+      const s = swarms.get(swarm);
+      if (!s) return 0;
+      const stale: string[] = [];
+      for (const [id, seen] of s.bySeen) {
+        if (stale.length >= max || seen >= cutoff) break;
+        stale.push(id);
+      }
+      for (const id of stale) removeFrom(s, id);
+      return stale.length;
+    },
+    async claimDevice(deviceId, tokenHash): Promise<ClaimResult> {
+      const held = devices.get(deviceId);
+      if (held === undefined) {
+        devices.set(deviceId, tokenHash);
+        return 'created';
+      }
+      return held === tokenHash ? 'ok' : 'mismatch';
+    },
+    async putEdge(edge) {
+      edges.set(edge.id, structuredClone(edge));
+    },
+    async getEdge(id) {
+      const edge = edges.get(id);
+      return edge ? structuredClone(edge) : null;
+    },
+    async listEdges() {
+      return [...edges.values()].map((e) => structuredClone(e));
+    },
+    async removeEdge(id) {
+      edges.delete(id);
+    },
+    async getDocument<T>(key: string) {
+      const doc = documents.get(key);
+      return doc ? { value: JSON.parse(doc.value) as T, version: doc.version } : null;
+    },
+    async putDocument(key, value, expectedVersion) {
+      const doc = documents.get(key);
+      if ((doc?.version ?? null) !== expectedVersion) return false;
+      documents.set(key, { value: JSON.stringify(value), version: (doc?.version ?? 0) + 1 });
+      return true;
+    },
+    async listDocuments(prefix) {
+      return [...documents.keys()].filter((k) => k.startsWith(prefix)).sort();
+    },
+    async addCounters(group, deltas) {
+      let map = counters.get(group);
+      if (!map) {
+        map = new Map();
+        counters.set(group, map);
+      }
+      for (const [field, delta] of Object.entries(deltas)) map.set(field, (map.get(field) ?? 0) + delta);
+    },
+    async getCounters(group) {
+      return Object.fromEntries(counters.get(group) ?? []);
+    },
+    async close() {},
+  };
+}

@@ -1,0 +1,207 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import {
+  AnnounceRequest,
+  type AnnounceResponse,
+  CurrentReleaseQuery,
+  type CurrentReleaseResponse,
+  ReleaseIdString,
+  ReportRequest,
+} from './api-schema.ts';
+import { agentSwarm, authenticateDevice, type TrackerContext } from './context.ts';
+import { TrackerError } from './errors.ts';
+import {
+  bucketsOf,
+  classifyReachability,
+  LEECHER_BUCKET,
+  resolveLocality,
+  SEEDER_BUCKET,
+} from './locality.ts';
+import { rarestPieces } from './rarity.ts';
+import { selectPeers } from './selection.ts';
+import { recordReport, releaseStats } from './stats.ts';
+import type { PeerRecord } from './swarm-store.ts';
+
+const NameParam = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' });
+
+export function cdnUrlsFor(ctx: TrackerContext, objectKey: string): string[] {
+  return ctx.options.cdnBaseUrls.map((base) => `${base.replace(/\/+$/, '')}/${objectKey}`);
+}
+
+export function registerAgentRoutes(app: FastifyInstance, ctx: TrackerContext): void {
+  const { options, swarmStore: store, clock } = ctx;
+
+  app.post<{ Body: AnnounceRequest }>(
+    '/v1/announce',
+    { schema: { body: AnnounceRequest } },
+    async (request) => {
+      const body = request.body;
+      const release = await ctx.catalogue.byId(body.release);
+      if (!release) throw new TrackerError('RELEASE_UNKNOWN', `unknown release ${body.release}`);
+      const { issuedToken } = await authenticateDevice(ctx, body.deviceId, body.deviceToken);
+      const now = clock.now();
+      const swarm = agentSwarm(release.id);
+      const locality = resolveLocality(request.ip, options.prefixes, body.ispHints);
+      const reach = classifyReachability(body.reachability);
+      const seeder =
+        body.progress.complete === true ||
+        (release.pieceCount > 0 && body.progress.have >= release.pieceCount);
+      const event = body.event ?? 'update';
+      ctx.metrics.announces.inc({ api: 'v1', event });
+
+      const peer: PeerRecord = {
+        peerId: body.deviceId,
+        address: { host: locality.publicIp, port: body.port },
+        isp: locality.isp,
+        region: locality.region,
+        asn: locality.asn,
+        reach,
+        seeder,
+        have: body.progress.have,
+        ...(body.progress.bitfield ? { bitfield: body.progress.bitfield } : {}),
+        candidates: [...body.candidates, { kind: 'observed', host: locality.publicIp, port: body.port }],
+        publicKey: body.publicKey,
+        load: body.load ?? 0,
+        uploadCapacity: body.uploadCapacity ?? 0,
+        lastSeen: now,
+      };
+      let swarmCreatedAt = now;
+      if (event === 'stopped') {
+        await store.removePeer(swarm, body.deviceId);
+      } else {
+        // Devices whose policy forbids uploading are counted but never handed out.
+        const uploads = body.state?.uploadAllowed !== false && body.uploadCapacity !== 0;
+        const buckets = uploads
+          ? bucketsOf(locality, reach, seeder)
+          : [seeder ? SEEDER_BUCKET : LEECHER_BUCKET];
+        ({ swarmCreatedAt } = await store.upsertPeer(swarm, peer, buckets));
+      }
+      await store.pruneSwarm(swarm, now - options.peerTtlSec * 1000, options.pruneBatch);
+
+      const scope = options.scopes[release.product] ?? options.defaultScope;
+      const numwant =
+        event === 'stopped' ? 0 : Math.min(body.numwant ?? options.defaultNumwant, options.maxNumwant);
+      const selected = await selectPeers(
+        store,
+        swarm,
+        { peerId: body.deviceId, locality, reach, seeder, port: body.port },
+        numwant,
+        { ...options.selection, scope },
+      );
+      for (const s of selected) ctx.metrics.peersReturned.inc({ tier: s.tier });
+      const [edges, seeders, leechers] = await Promise.all([
+        ctx.edges.best(locality.region, options.edgeLimit),
+        store.countBucket(swarm, SEEDER_BUCKET),
+        store.countBucket(swarm, LEECHER_BUCKET),
+      ]);
+      const young = now - swarmCreatedAt < options.youngSwarmSec * 1000;
+      const response: AnnounceResponse = {
+        ...(issuedToken ? { deviceToken: issuedToken } : {}),
+        interval: young ? options.youngIntervalSec : options.announceIntervalSec,
+        minInterval: options.minIntervalSec,
+        peers: selected.map((s) => ({
+          deviceId: s.peer.peerId,
+          publicKey: s.peer.publicKey ?? '',
+          // Only peers behind the same public address get to see LAN candidates.
+          candidates: s.how === 'lan' ? s.peer.candidates : s.peer.candidates.filter((c) => c.kind !== 'lan'),
+          tier: s.tier,
+          reachableHow: s.how,
+          seeder: s.peer.seeder,
+          have: s.peer.have,
+          load: s.peer.load,
+          bridge: s.bridge,
+        })),
+        edges,
+        cdnUrls: cdnUrlsFor(ctx, release.objectKey),
+        rarePieces: rarestPieces(
+          release.pieceCount,
+          selected.map((s) => s.peer.bitfield),
+          body.progress.bitfield,
+          16,
+        ),
+        swarm: { seeders, leechers },
+        you: {
+          publicIp: locality.publicIp,
+          isp: locality.isp,
+          region: locality.region,
+          asn: locality.asn,
+          reach,
+        },
+      };
+      return response;
+    },
+  );
+
+  app.get<{ Params: { product: string; channel: string }; Querystring: { device?: string } }>(
+    '/v1/products/:product/channels/:channel/current',
+    {
+      schema: {
+        params: Type.Object({ product: NameParam, channel: NameParam }),
+        querystring: CurrentReleaseQuery,
+      },
+    },
+    async (request) => {
+      const { product, channel } = request.params;
+      const release = await ctx.catalogue.current(product, channel);
+      if (!release) throw new TrackerError('RELEASE_UNKNOWN', `no current release for ${product}/${channel}`);
+      const rollout = await ctx.rollout.status(product, channel, release.id);
+      const device = request.query.device;
+      const eligible =
+        device === undefined
+          ? rollout.state === 'complete'
+          : await ctx.rollout.isEligible(product, channel, release.id, device);
+      const response: CurrentReleaseResponse = {
+        product,
+        channel,
+        release: release.id,
+        version: release.version,
+        eligible,
+        rollout,
+        infoHash: release.infoHash,
+        manifestKey: release.manifestKey,
+        cdnUrls: cdnUrlsFor(ctx, release.objectKey),
+      };
+      return response;
+    },
+  );
+
+  app.post<{ Body: ReportRequest }>(
+    '/v1/report',
+    { schema: { body: ReportRequest } },
+    async (request, reply) => {
+      const body = request.body;
+      const release = await ctx.catalogue.byId(body.release);
+      if (!release) throw new TrackerError('RELEASE_UNKNOWN', `unknown release ${body.release}`);
+      await authenticateDevice(ctx, body.deviceId, body.deviceToken);
+      // Attribute bytes to where the device announced from (its record carries agent hints too).
+      const known = await store.getPeer(agentSwarm(release.id), body.deviceId);
+      const where = known ?? resolveLocality(request.ip, options.prefixes);
+      await recordReport(store, body, { isp: where.isp, region: where.region });
+      ctx.metrics.reportBytes.inc({ source: 'peer-same-isp' }, body.bytes.peerSameIsp);
+      ctx.metrics.reportBytes.inc({ source: 'peer-other-isp' }, body.bytes.peerOtherIsp);
+      ctx.metrics.reportBytes.inc({ source: 'edge' }, body.bytes.edge);
+      ctx.metrics.reportBytes.inc({ source: 'cdn' }, body.bytes.cdn);
+      ctx.metrics.reportBytes.inc({ source: 'uploaded' }, body.uploaded);
+      if (body.outcome === 'installed' || body.outcome === 'install-failed')
+        await ctx.rollout.recordOutcome(
+          release.product,
+          release.channel,
+          release.id,
+          body.deviceId,
+          body.outcome === 'installed',
+        );
+      reply.code(202);
+      return { accepted: true };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/releases/:id/stats',
+    { schema: { params: Type.Object({ id: ReleaseIdString }) } },
+    async (request) => {
+      const release = await ctx.catalogue.byId(request.params.id);
+      if (!release) throw new TrackerError('RELEASE_UNKNOWN', `unknown release ${request.params.id}`);
+      return releaseStats(store, release.id);
+    },
+  );
+}

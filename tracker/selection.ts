@@ -1,0 +1,140 @@
+import {
+  bucketFor,
+  type Locality,
+  type PeeringScope,
+  type ReachableHow,
+  reachableHow,
+  SCOPE_TIERS,
+  type Tier,
+  tierOf,
+} from './locality.ts';
+import type { PeerRecord, ReachClass, SwarmStore } from './swarm-store.ts';
+
+export interface SelectionOptions {
+  /** Widest tier the answer may use. */
+  scope: PeeringScope;
+  /**
+   * Cross-ISP "bridge" peers per answer, so no ISP island starves: ceil(numwant / bridgeEvery),
+   * capped at maxBridges. Only when the scope allows other ISPs.
+   */
+  bridgeEvery: number;
+  maxBridges: number;
+  /** Sample this many times the needed count from a bucket, then keep the least loaded. */
+  oversample: number;
+}
+
+export const DEFAULT_SELECTION_OPTIONS: SelectionOptions = {
+  scope: 'internet',
+  bridgeEvery: 20,
+  maxBridges: 3,
+  oversample: 2,
+};
+
+export interface Requester {
+  peerId: string;
+  locality: Locality;
+  reach: ReachClass;
+  seeder: boolean;
+  port: number;
+}
+
+export interface SelectedPeer {
+  peer: PeerRecord;
+  tier: Tier;
+  how: ReachableHow;
+  bridge: boolean;
+}
+
+/**
+ * Reach classes a requester should be given, in order of preference. Connectable (`open`) peers are
+ * offered last to those who could use anyone, so they stay available to the devices that can reach
+ * nothing else.
+ */
+export function reachPreference(reach: ReachClass): readonly ReachClass[] {
+  switch (reach) {
+    case 'open':
+      return ['hard', 'punchable', 'open'];
+    case 'punchable':
+      return ['punchable', 'open'];
+    case 'hard':
+      return ['open'];
+  }
+}
+
+const ALL_CLASSES: readonly ReachClass[] = ['hard', 'punchable', 'open'];
+
+/**
+ * Picks up to `numwant` peers for a requester: most local tier first, reachable classes only (behind
+ * one public address every class is reachable over the LAN), least loaded first within a sample, plus a
+ * few cross-ISP bridges. Only bounded bucket samples are read, so the cost does not grow with the
+ * swarm. Randomness comes from the store's sampling (seeded in the memory store).
+ */
+export async function selectPeers(
+  store: SwarmStore,
+  swarm: string,
+  requester: Requester,
+  numwant: number,
+  options: SelectionOptions,
+): Promise<SelectedPeer[]> {
+  const chosen: SelectedPeer[] = [];
+  if (numwant <= 0) return chosen;
+  const seen = new Set<string>([requester.peerId]);
+  const tiers = SCOPE_TIERS[options.scope];
+  const self = {
+    reach: requester.reach,
+    address: { host: requester.locality.publicIp, port: requester.port },
+  };
+
+  const take = (sample: PeerRecord[], limit: number, bridge: boolean): void => {
+    const usable: SelectedPeer[] = [];
+    for (const peer of sample) {
+      if (seen.has(peer.peerId)) continue;
+      if (requester.seeder && peer.seeder) continue; // seeders have nothing to give each other
+      const how = reachableHow(self, peer);
+      if (how === null) continue;
+      usable.push({ peer, tier: tierOf(requester.locality, peer), how, bridge });
+    }
+    usable.sort((a, b) => a.peer.load - b.peer.load);
+    for (const entry of usable.slice(0, Math.max(0, limit - chosen.length))) {
+      seen.add(entry.peer.peerId);
+      chosen.push(entry);
+    }
+  };
+
+  const fill = async (quota: number): Promise<void> => {
+    for (const tier of tiers) {
+      const classes = tier === 'lan' ? ALL_CLASSES : reachPreference(requester.reach);
+      for (const reach of classes) {
+        const need = quota - chosen.length;
+        if (need <= 0) return;
+        const bucket = bucketFor(tier, requester.locality, reach);
+        if (bucket === null) continue;
+        const sample = await store.samplePeers(swarm, bucket, need * options.oversample + 1);
+        take(sample, quota, false);
+      }
+    }
+  };
+
+  const crossIsp =
+    requester.locality.isp !== null && (options.scope === 'internet' || options.scope === 'region');
+  const bridges = crossIsp ? Math.min(options.maxBridges, Math.ceil(numwant / options.bridgeEvery)) : 0;
+  await fill(numwant - bridges);
+
+  if (bridges > 0) {
+    const wanted = chosen.length + bridges;
+    const bridgeTiers: Tier[] = options.scope === 'internet' ? ['region', 'internet'] : ['region'];
+    for (const tier of bridgeTiers) {
+      for (const reach of reachPreference(requester.reach)) {
+        if (chosen.length >= wanted) break;
+        const bucket = bucketFor(tier, requester.locality, reach);
+        if (bucket === null) continue;
+        const sample = await store.samplePeers(swarm, bucket, bridges * 4);
+        const other = sample.filter((p) => p.isp !== requester.locality.isp);
+        take(other, wanted, true);
+      }
+    }
+  }
+  // Not enough bridges (or locals) found: top up from the ordinary tiers.
+  if (chosen.length < numwant) await fill(numwant);
+  return chosen;
+}
