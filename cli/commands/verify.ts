@@ -1,13 +1,62 @@
 import type { Command } from 'commander';
+import { createProgressBar, verifyRelease } from '../../publisher/index.ts';
+import { createTrustedKeys, loadPublicKey, openStore } from '../../release/index.ts';
 import { SwarmlaneError } from '../../runtime/index.ts';
+import { createNodeEnv } from '../../runtime/node/index.ts';
 
-// Placeholder until the component lands; it fails loudly instead of pretending to work.
+interface VerifyFlags {
+  store: string;
+  s3Endpoint?: string;
+  product: string;
+  channel: string;
+  pubkey: string[];
+  file?: string;
+  json?: boolean;
+}
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
 export function registerVerifyCommand(program: Command): void {
   program
     .command('verify')
-    .description('verify a published release (not yet available)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new SwarmlaneError('NOT_IMPLEMENTED', '"verify" is not implemented yet');
+    .description('verify the channel pointer, the manifest, the torrent and every piece of a release')
+    .requiredOption('--store <url>', 'object store: file:///dir or s3://bucket/prefix')
+    .option('--s3-endpoint <url>', 'S3 endpoint URL (default: AWS_ENDPOINT_URL_S3 or AWS)')
+    .requiredOption('--product <name>', 'product name')
+    .option('--channel <name>', 'channel', 'stable')
+    .requiredOption('--pubkey <path>', 'trusted Ed25519 public key (SPKI PEM); repeat for several', collect)
+    .option('--file <path>', 'check this local file instead of reading the stored blob')
+    .option('--json', 'print the result as JSON on stdout')
+    .action(async (flags: VerifyFlags) => {
+      const env = createNodeEnv({ logger: { level: process.env.SWARMLANE_LOG_LEVEL ?? 'warn' } });
+      const bar = createProgressBar(!flags.json, env.clock);
+      try {
+        const trusted = createTrustedKeys(
+          flags.pubkey.map((path) => loadPublicKey(path, 'ed25519')),
+          1,
+        );
+        const store = openStore(flags.store, {
+          env: env.vars,
+          ...(flags.s3Endpoint ? { s3Endpoint: flags.s3Endpoint } : {}),
+        });
+        const report = await verifyRelease(
+          { product: flags.product, channel: flags.channel, ...(flags.file ? { file: flags.file } : {}) },
+          { store, trusted, clock: env.clock },
+          { onProgress: (bytes, total) => bar.update(bytes, total, 'verify') },
+        );
+        bar.stop();
+        if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+        else
+          process.stdout.write(
+            `ok: ${report.product} ${report.version} on ${report.channel} (sequence ${report.sequence}, ${report.pieceCount} pieces from ${report.content}): ${report.checks.join(', ')}\n`,
+          );
+      } catch (error) {
+        bar.stop();
+        if (flags.json && error instanceof SwarmlaneError)
+          process.stdout.write(
+            `${JSON.stringify({ ok: false, code: error.code, message: error.message })}\n`,
+          );
+        throw error;
+      }
     });
 }

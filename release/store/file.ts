@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { link, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, link, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { StoreError } from '../errors.ts';
 import { checkKey } from './keys.ts';
@@ -72,8 +71,8 @@ export function createFileStore(url: string): ObjectStore {
       try {
         const handle = await open(tmp, 'wx', 0o644);
         try {
-          const source = body instanceof Uint8Array ? Readable.from([body]) : body;
-          await pipeline(source, handle.createWriteStream({ autoClose: false }), { signal: options.signal });
+          if (body instanceof Uint8Array) await handle.writeFile(body);
+          else await writeAll(body, handle, options.signal);
           await handle.sync();
         } finally {
           await handle.close();
@@ -82,7 +81,7 @@ export function createFileStore(url: string): ObjectStore {
         else await rename(tmp, target);
       } catch (error) {
         if (error instanceof StoreError) throw error;
-        if ((error as Error).name === 'AbortError') throw error;
+        if (options.signal?.aborted || (error as Error).name === 'AbortError') throw error;
         return mapFsError(error, key);
       } finally {
         await unlink(tmp).catch(() => {});
@@ -116,4 +115,22 @@ export function createFileStore(url: string): ObjectStore {
       return out.sort();
     },
   };
+}
+
+/** Copies a stream into an open file, one chunk at a time (the await is the backpressure). */
+async function writeAll(source: Readable, handle: FileHandle, signal?: AbortSignal): Promise<void> {
+  try {
+    for await (const chunk of source) {
+      signal?.throwIfAborted();
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Uint8Array);
+      let written = 0;
+      while (written < bytes.length) {
+        const { bytesWritten } = await handle.write(bytes, written, bytes.length - written);
+        written += bytesWritten;
+      }
+    }
+  } catch (error) {
+    source.destroy();
+    throw error;
+  }
 }
