@@ -1,4 +1,5 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { encodeBtFailure } from './bt-protocol.ts';
 import type { TrackerComponents, TrackerContext } from './context.ts';
 import { createEdgeRegistry } from './edges.ts';
 import { TRACKER_ERRORS, TrackerError, type TrackerErrorCode } from './errors.ts';
@@ -67,7 +68,7 @@ export function buildTracker(options: Partial<TrackerOptions>, components: Track
       return reply
         .code(200)
         .header('content-type', 'text/plain')
-        .send(Buffer.from(`d14:failure reason${message.length}:${message}e`));
+        .send(Buffer.from(encodeBtFailure(message, code)));
     }
     if (code === 'RATE_LIMITED') message = 'too many requests; slow down';
     return reply.code(TRACKER_ERRORS[code]).send({ error: { code, message: message.split('\n')[0] } });
