@@ -17,6 +17,8 @@ export interface NatSpec {
 interface Realm {
   nat?: FakeNat;
   parent?: Realm;
+  hosts: Set<string>;
+  sockets: Map<string, Set<DatagramHandler>>;
 }
 
 interface Mapping {
@@ -87,9 +89,7 @@ export function createFakeNet(
   options: { latencyMs?: number } = {},
 ): FakeNet {
   const latency = options.latencyMs ?? 10;
-  const internet: Realm = {};
-  const sockets = new Map<string, { realm: Realm; handlers: Set<DatagramHandler> }>();
-  const hostRealm = new Map<string, Realm>();
+  const internet: Realm = { hosts: new Set(), sockets: new Map() };
   const nats: FakeNat[] = [];
   let sent = 0;
   let delivered = 0;
@@ -101,14 +101,14 @@ export function createFakeNet(
       dropped++;
       return;
     }
-    if (hostRealm.get(dst.host) === realm) {
-      const socket = sockets.get(`${dst.host}:${dst.port}`);
-      if (!socket) {
+    if (realm.hosts.has(dst.host)) {
+      const handlers = realm.sockets.get(`${dst.host}:${dst.port}`);
+      if (!handlers) {
         dropped++;
         return;
       }
       delivered++;
-      for (const h of socket.handlers) h(bytes, src);
+      for (const h of handlers) h(bytes, src);
       return;
     }
     // A NAT whose public address lives in this realm: inbound translation.
@@ -148,22 +148,22 @@ export function createFakeNet(
   return {
     internet,
     nat(spec, outside = internet) {
-      const inside: Realm = { parent: outside };
+      const inside: Realm = { parent: outside, hosts: new Set(), sockets: new Map() };
       const nat = new FakeNat(spec, inside, outside, random);
       inside.nat = nat;
       nats.push(nat);
       return inside;
     },
     host(ip, realm = internet) {
-      hostRealm.set(ip, realm);
+      realm.hosts.add(ip);
       let nextPort = 40000;
       const udp: UdpNetwork = {
         async bind(bindOptions = {}) {
           const port = bindOptions.port || nextPort++;
           const id = `${ip}:${port}`;
-          if (sockets.has(id)) throw new Error(`port ${id} in use`);
-          const entry = { realm, handlers: new Set<DatagramHandler>() };
-          sockets.set(id, entry);
+          if (realm.sockets.has(id)) throw new Error(`port ${id} in use`);
+          const handlers = new Set<DatagramHandler>();
+          realm.sockets.set(id, handlers);
           const socket: UdpSocket = {
             localAddress: () => ({ host: ip, port }),
             send(to, bytes) {
@@ -172,11 +172,11 @@ export function createFakeNet(
               clock.setTimer(latency, () => route(realm, { host: ip, port }, to, copy));
             },
             onMessage(handler) {
-              entry.handlers.add(handler);
-              return () => entry.handlers.delete(handler);
+              handlers.add(handler);
+              return () => handlers.delete(handler);
             },
             async close() {
-              sockets.delete(id);
+              realm.sockets.delete(id);
             },
           };
           return socket;
