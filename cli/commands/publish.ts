@@ -71,6 +71,8 @@ export function registerPublishCommand(program: Command): void {
     )
     .option('--json', 'print the result as JSON on stdout')
     .action(async (file: string, flags: PublishFlags) => {
+      // The AWS SDK warns once per process about a Node version it will drop in 2027: noise for a CLI user.
+      process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
       const env = createNodeEnv({ logger: { level: logLevel() } });
       const signingKey = loadPrivateKey(flags.key, 'ed25519');
       const store = openStore(flags.store, {

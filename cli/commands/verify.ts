@@ -28,6 +28,8 @@ export function registerVerifyCommand(program: Command): void {
     .option('--file <path>', 'check this local file instead of reading the stored blob')
     .option('--json', 'print the result as JSON on stdout')
     .action(async (flags: VerifyFlags) => {
+      // The AWS SDK warns once per process about a Node version it will drop in 2027: noise for a CLI user.
+      process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
       const env = createNodeEnv({ logger: { level: process.env.SWARMLANE_LOG_LEVEL ?? 'warn' } });
       const bar = createProgressBar(!flags.json, env.clock);
       try {
