@@ -1,3 +1,5 @@
+import { pieceRange } from '../../release/index.ts';
+
 /** The parts of a manifest the engine needs: how the file splits into pieces and what each hashes to. */
 export interface PieceLayout {
   size: number;
@@ -6,8 +8,7 @@ export interface PieceLayout {
   pieces: readonly string[];
 }
 
-/** Byte range of piece `index` (the last piece may be short). Same arithmetic as release/'s pieceRange. */
+/** Byte range of piece `index` (the last piece may be short): release/'s definition. */
 export function pieceBounds(layout: PieceLayout, index: number): { offset: number; length: number } {
-  const offset = index * layout.pieceLength;
-  return { offset, length: Math.min(layout.pieceLength, layout.size - offset) };
+  return pieceRange(layout, index);
 }

@@ -1,0 +1,118 @@
+import { createHash } from 'node:crypto';
+import { mkdir, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Clock, Logger, Random } from '../runtime/index.ts';
+import { Bitfield } from './engine/bitfield.ts';
+import { createDownloadEngine, type DownloadEngine, type EngineOptions } from './engine/download.ts';
+import type { VerifiedRelease } from './release-check.ts';
+import {
+  createCheckpointer,
+  type DownloadState,
+  newDownloadState,
+  readDownloadState,
+  writeDownloadState,
+} from './storage/download-state.ts';
+import { openFilePieceStore, recheckPieces } from './storage/file-piece-store.ts';
+import type { PieceStore } from './storage/piece-store.ts';
+
+/** One release being downloaded (or seeded) from a state directory: data file, state file, engine. */
+export interface DownloadJob {
+  readonly release: VerifiedRelease;
+  readonly path: string;
+  readonly store: PieceStore;
+  readonly have: Bitfield;
+  readonly engine: DownloadEngine;
+  readonly state: DownloadState;
+  /** Pieces found verified on disk at open (resume). */
+  readonly resumedPieces: number;
+  checkpoint(): void;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function releaseDir(stateDir: string, product: string, version: string): string {
+  return join(stateDir, 'releases', product, version);
+}
+
+export async function openDownloadJob(
+  release: VerifiedRelease,
+  options: { stateDir: string; engine: Partial<EngineOptions> },
+  components: { clock: Clock; random: Random; logger: Logger },
+): Promise<DownloadJob> {
+  const { manifest } = release;
+  const dir = releaseDir(options.stateDir, manifest.product, manifest.version);
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, manifest.file);
+  const statePath = join(dir, 'state.json');
+  const previous = await readDownloadState(statePath);
+  const sameRelease = previous?.manifestSha256 === release.manifestSha256;
+  const store = await openFilePieceStore(path, manifest);
+  // Recheck everything on disk: pieces written after the last checkpoint are found too.
+  const have =
+    sameRelease || previous === undefined
+      ? await recheckPieces(store, manifest)
+      : new Bitfield(manifest.pieces.length);
+  const state =
+    sameRelease && previous
+      ? previous
+      : newDownloadState(release.manifestSha256, manifest.pieces.length, components.clock.now());
+  const engine = createDownloadEngine(options.engine, { ...components, store, layout: manifest, have });
+  const checkpointer = createCheckpointer(async () => {
+    await store.sync();
+    state.have = Buffer.from(have.bytes).toString('base64');
+    await writeDownloadState(statePath, state);
+  });
+  const baseBytes = { ...state.bytesBySource };
+  engine.on((event) => {
+    if (event.type === 'piece') {
+      const p = engine.progress();
+      for (const k of Object.keys(baseBytes) as Array<keyof typeof baseBytes>)
+        state.bytesBySource[k] = baseBytes[k] + p.bytesBySource[k];
+      if (have.complete() && state.completedAt === null) state.completedAt = components.clock.now();
+      checkpointer.request();
+    } else if (event.type === 'bad-piece') {
+      state.failures++;
+    }
+  });
+  components.logger.info(
+    {
+      product: manifest.product,
+      version: manifest.version,
+      resumed: have.count(),
+      pieces: manifest.pieces.length,
+    },
+    'download opened',
+  );
+  return {
+    release,
+    path,
+    store,
+    have,
+    engine,
+    state,
+    resumedPieces: have.count(),
+    checkpoint: () => checkpointer.request(),
+    flush: () => checkpointer.flush(),
+    async close() {
+      await checkpointer.flush();
+      await store.close();
+    },
+  };
+}
+
+/** SHA-256 of the whole file, streamed (the install check and the `--json` summary). */
+export async function fileSha256(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  const handle = await open(path, 'r');
+  try {
+    const buffer = new Uint8Array(1 << 20);
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+    }
+  } finally {
+    await handle.close();
+  }
+  return hash.digest('hex');
+}
