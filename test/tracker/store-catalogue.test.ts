@@ -1,0 +1,54 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { openStore } from '../../release/index.ts';
+import { createSilentLogger } from '../../runtime/index.ts';
+import { createStoreCatalogue } from '../../tracker/store-catalogue.ts';
+import { createManualClock } from './helpers.ts';
+import { createPublishedFixture, type PublishedFixture } from './published.ts';
+
+let fixture: PublishedFixture | undefined;
+afterEach(() => fixture?.cleanup());
+
+describe('release catalogue from the store', () => {
+  it('follows the signed channel pointer, keeps old releases known, and caches on the clock', async () => {
+    fixture = createPublishedFixture(100_000);
+    const first = await fixture.publish('1.0.0');
+    const clock = createManualClock(Date.now());
+    const store = openStore(fixture.storeUrl);
+    let reads = 0;
+    const counting = {
+      ...store,
+      url: store.url,
+      get: (k: string, r?: { start: number; end: number }) => {
+        reads++;
+        return store.get(k, r);
+      },
+    };
+      ...store,
+      url: store.url,
+      get: (k: string, r?: start: number; end: number ) => (reads++, store.get(k, r)),
+    };
+    const catalogue = createStoreCatalogue(
+      { refreshMs: 30_000, trusted: fixture.trusted },
+      { store: counting, clock, logger: createSilentLogger() },
+    );
+    const current = await catalogue.current('acme-fw', 'stable');
+    expect(current).toMatchObject({
+      id: 'acme-fw@1.0.0',
+      infoHash: first.infoHash,
+      pieceCount: 7,
+      objectKey: first.object,
+    });
+    expect(await catalogue.byInfoHash(first.infoHash)).toEqual(current);
+
+    await fixture.publish('1.1.0');
+    const readsBefore = reads;
+    expect((await catalogue.current('acme-fw', 'stable'))?.version).toBe('1.0.0'); // still cached
+    expect(reads).toBe(readsBefore);
+    clock.advance(30_001);
+    expect((await catalogue.current('acme-fw', 'stable'))?.version).toBe('1.1.0');
+    expect((await catalogue.byId('acme-fw@1.0.0'))?.version).toBe('1.0.0');
+    expect(await catalogue.byId('acme-fw@9.9.9')).toBeNull();
+    expect(await catalogue.current('acme-fw', 'beta')).toBeNull();
+    expect(await catalogue.byInfoHash('00'.repeat(20))).toBeNull();
+  });
+});
