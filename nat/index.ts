@@ -8,6 +8,7 @@ export * from './portmap/pcp.ts';
 export * from './portmap/ssdp.ts';
 export * from './portmap/types.ts';
 export * from './portmap/upnp.ts';
+export * from './probe.ts';
 export * from './punch/candidates.ts';
 export * from './punch/codec.ts';
 export * from './punch/puncher.ts';

@@ -163,7 +163,7 @@ export function createPortMapper(options: PortMapperOptions, components: PortMap
       // Probe in parallel; mapping itself goes through one protocol at a time so two protocols never
       // fight over the same internal port on the same gateway.
       const probes = await Promise.allSettled(candidates.map((c) => c.client.probe(signal)));
-      const available = candidates.filter((c, i) => {
+      const available = candidates.filter((_c, i) => {
         const outcome = probes[i]!;
         if (outcome.status === 'rejected') errors.push(message(outcome.reason));
         return outcome.status === 'fulfilled';
