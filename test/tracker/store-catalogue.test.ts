@@ -23,10 +23,6 @@ describe('release catalogue from the store', () => {
         return store.get(k, r);
       },
     };
-      ...store,
-      url: store.url,
-      get: (k: string, r?: start: number; end: number ) => (reads++, store.get(k, r)),
-    };
     const catalogue = createStoreCatalogue(
       { refreshMs: 30_000, trusted: fixture.trusted },
       { store: counting, clock, logger: createSilentLogger() },
