@@ -15,7 +15,7 @@ function setup() {
       clock,
       random: createSeededRandom(1),
       logger: createSilentLogger(),
-      swarmStore: createMemorySwarmStore(),
+      swarmStore: createMemorySwarmStore({ random: createSeededRandom(2), now: () => clock.now() }),
       catalogue: createStaticCatalogue([]),
     },
   );
