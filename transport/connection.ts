@@ -1,0 +1,1147 @@
+import { type Address, type Logger, type Random, sameAddress } from '../runtime/index.ts';
+import { type CongestionController, createBbr, createNewReno, type RateHistory } from './congestion/index.ts';
+import { type KeyPair, nextPacketKey, open, type PacketKey, seal } from './crypto.ts';
+import { CloseCode, DecodeError } from './errors.ts';
+import {
+  blockFrameOverhead,
+  decodeFrames,
+  type Frame,
+  frameLength,
+  isAckEliciting,
+  streamFrameOverhead,
+  writeFrame,
+} from './frames.ts';
+import { clientSessionKeys, type SessionKeys } from './handshake.ts';
+import type { ResolvedOptions } from './options.ts';
+import { Pacer } from './pacer.ts';
+import {
+  type AnswerHeader,
+  MAX_DATAGRAM,
+  MIN_INITIAL_SIZE,
+  type ParsedPacket,
+  SHORT_HEADER_LENGTH,
+  type ShortHeader,
+  TAG_LENGTH,
+  writeHeader,
+} from './packet.ts';
+import { RangeSet } from './range-set.ts';
+import { type OutgoingBlock, type SentFrame, SentPacketHandler } from './recovery.ts';
+import { RttStats } from './rtt.ts';
+import { FlowControlError, RecvStream, SendStream } from './streams.ts';
+import { Writer } from './varint.ts';
+
+/**
+ * One PZ session, sans-IO. The endpoint feeds it packets addressed to its connection ID and polls it
+ * for datagrams to send and for its next deadline; the driver turns its events into Duplex streams
+ * and callbacks. State machine:
+ *
+ *   client:  initial --(ANSWER)--> established --close()--> closing --3 PTO--> closed
+ *   server:  handshake --(first 1-RTT packet)--> established          \--(CLOSE frame)--> draining
+ *
+ * idle timeout from any state -> closed (silently, as in QUIC).
+ */
+export interface ConnectionEvents {
+  established(): void;
+  streamOpened(id: number): void;
+  streamData(id: number, data: Uint8Array): void;
+  streamFin(id: number): void;
+  streamReset(id: number, code: number): void;
+  streamWritable(id: number): void;
+  block(object: number, offset: number, data: Uint8Array): void;
+  blockDrain(): void;
+  closed(code: number, reason: string, remote: boolean): void;
+}
+
+const noop = (): void => {};
+export const silentEvents: ConnectionEvents = {
+  established: noop,
+  streamOpened: noop,
+  streamData: noop,
+  streamFin: noop,
+  streamReset: noop,
+  streamWritable: noop,
+  block: noop,
+  blockDrain: noop,
+  closed: noop,
+};
+
+/** Windows every endpoint starts with before MAX_DATA / MAX_STREAM_DATA raise them (no parameters are negotiated). */
+export const INITIAL_STREAM_WINDOW = 256 * 1024;
+export const INITIAL_CONNECTION_WINDOW = 1024 * 1024;
+const MAX_PLAINTEXT = MAX_DATAGRAM - SHORT_HEADER_LENGTH - TAG_LENGTH;
+const AMPLIFICATION_FACTOR = 3;
+
+export type ConnectionState = 'initial' | 'handshake' | 'established' | 'closing' | 'draining' | 'closed';
+
+export interface ConnectionCounters {
+  bytesSent: number;
+  bytesReceived: number;
+  packetsSent: number;
+  packetsReceived: number;
+  authFailures: number;
+  replays: number;
+  amplificationBlocked: number;
+  keyUpdates: number;
+  migrations: number;
+}
+
+export interface ClientHandshake {
+  version: number;
+  originalDcid: Uint8Array;
+  token: Uint8Array;
+  ephemeral: KeyPair;
+  staticKey: KeyPair;
+  serverStatic: Uint8Array;
+  es: Uint8Array;
+  initialKey: PacketKey;
+  initPayload: Uint8Array;
+}
+
+export interface ServerHandshake {
+  version: number;
+  keys: SessionKeys;
+  ephemeralPublic: Uint8Array;
+  clientStatic: Uint8Array;
+  initPayload: Uint8Array;
+  reply: Uint8Array | undefined;
+  /** Client INITIAL datagram bytes received (anti-amplification budget). */
+  receivedBytes: number;
+  /** The client presented a valid retry token: its address is already validated. */
+  addressValidated: boolean;
+  clientInitialPn: number;
+}
+
+export interface ConnectionSetup {
+  role: 'client' | 'server';
+  localCid: Uint8Array;
+  remoteCid: Uint8Array;
+  remoteAddress: Address;
+  remoteStatic: Uint8Array;
+  options: ResolvedOptions;
+  random: Random;
+  logger: Logger;
+  now: number;
+  client?: ClientHandshake;
+  server?: ServerHandshake;
+  /** Smart start: rate history and context to read from (and record into on close). */
+  rateHistory?: RateHistory;
+  networkContext?: string;
+}
+
+export function hexOf(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+export class ConnectionCore {
+  readonly role: 'client' | 'server';
+  state: ConnectionState;
+  readonly localCid: Uint8Array;
+  readonly localCidHex: string;
+  remoteCid: Uint8Array;
+  readonly remoteStatic: Uint8Array;
+  path: Address;
+  pathValidated: boolean;
+  initPayload: Uint8Array | undefined;
+  initReply: Uint8Array | undefined;
+  closeInfo: { code: number; reason: string; remote: boolean } | undefined;
+  events: ConnectionEvents = silentEvents;
+  readonly counters: ConnectionCounters = {
+    bytesSent: 0,
+    bytesReceived: 0,
+    packetsSent: 0,
+    packetsReceived: 0,
+    authFailures: 0,
+    replays: 0,
+    amplificationBlocked: 0,
+    keyUpdates: 0,
+    migrations: 0,
+  };
+
+  private readonly options: ResolvedOptions;
+  private readonly random: Random;
+  private readonly rtt: RttStats;
+  readonly cc: CongestionController;
+  private readonly recovery: SentPacketHandler;
+  private readonly pacer: Pacer;
+  private readonly client: ClientHandshake | undefined;
+  private readonly server: ServerHandshake | undefined;
+  private readonly rateHistory: RateHistory | undefined;
+  private readonly networkContext: string | undefined;
+
+  // Keys.
+  private sendKey: PacketKey | undefined;
+  private sendPhase: 0 | 1 = 0;
+  private sentWithKey = 0;
+  private recvKey: PacketKey | undefined;
+  private recvPrev: PacketKey | undefined;
+  private recvNext: PacketKey | undefined;
+  private recvPhase: 0 | 1 = 0;
+  private recvPhaseStartPn = 0;
+
+  // Packet numbers and acknowledgements.
+  private nextPn = 0;
+  private readonly received = new RangeSet(64);
+  private largestReceivedTime = 0;
+  private ackElicitingUnacked = 0;
+  private ackImmediate = false;
+  private ackDeadline: number | undefined;
+
+  // Handshake timers.
+  private handshakeDue = true;
+  private handshakeSentCount = 0;
+  private handshakeResendAt: number | undefined;
+  private lastInitialSentAt = 0;
+
+  // Path.
+  private pathRecvBytes = 0;
+  private pathSentBytes = 0;
+  private challenge: Uint8Array | undefined;
+  private challengeDueAt: number | undefined;
+  private challengeTries = 0;
+  private pathResponses: Uint8Array[] = [];
+
+  // Streams.
+  private readonly sendStreams = new Map<number, SendStream>();
+  private readonly recvStreams = new Map<number, RecvStream>();
+  private nextLocalStreamId: number;
+  private highestPeerStreamId = -1;
+  private peerStreamsOpen = 0;
+  private peerMaxData = INITIAL_CONNECTION_WINDOW;
+  private sentNewBytes = 0;
+  private recvMaxData = INITIAL_CONNECTION_WINDOW;
+  private recvHighestTotal = 0;
+  private recvConsumedTotal = 0;
+  private maxDataDirty = false;
+  private readonly maxStreamDataDirty = new Set<number>();
+  private readonly resetsToSend: Array<{ id: number; code: number }> = [];
+
+  // Blocks.
+  private blockSeq = 0;
+  private readonly blockQueue: Array<{ object: number; offset: number; data: Uint8Array; pos: number }> = [];
+  private readonly blockRetransmit: OutgoingBlock[] = [];
+  private blockOutstanding = 0;
+  private blockDrainWanted = false;
+  private readonly blocksReceived = new RangeSet(4096);
+
+  // Timers and liveness.
+  private lastReceivedAt: number;
+  private lastSentAt: number;
+  private probesPending = 0;
+  private pacingWakeAt: number | undefined;
+  private closeDeadline: number | undefined;
+  private closeFrameDue = false;
+  private closeFramesSent = 0;
+
+  constructor(setup: ConnectionSetup) {
+    this.role = setup.role;
+    this.localCid = setup.localCid;
+    this.localCidHex = hexOf(setup.localCid);
+    this.remoteCid = setup.remoteCid;
+    this.remoteStatic = setup.remoteStatic;
+    this.path = setup.remoteAddress;
+    this.options = setup.options;
+    this.random = setup.random;
+    this.client = setup.client;
+    this.server = setup.server;
+    this.rateHistory = setup.rateHistory;
+    this.networkContext = setup.networkContext;
+    this.lastReceivedAt = setup.now;
+    this.lastSentAt = setup.now;
+    this.nextLocalStreamId = this.role === 'client' ? 0 : 1;
+    this.rtt = new RttStats(this.options.maxAckDelayMs);
+    this.pacer = new Pacer(64 * 1024);
+    const ctx = { smoothedRtt: () => this.rtt.smoothed, minRtt: () => this.rtt.minRtt() };
+    let initialRate: number | undefined;
+    if (this.rateHistory && this.networkContext !== undefined) {
+      const remembered = this.rateHistory.get(this.networkContext);
+      if (remembered !== undefined) initialRate = Math.min(remembered, this.options.maxInitialRateBps / 8);
+    }
+    this.cc =
+      this.options.congestion === 'newreno'
+        ? createNewReno(ctx)
+        : createBbr(ctx, initialRate === undefined ? {} : { initialRate });
+    this.recovery = new SentPacketHandler(this.rtt, this.cc, {
+      onAcked: (frames) => this.onFramesAcked(frames),
+      onLost: (frames) => this.onFramesLost(frames),
+    });
+
+    if (this.role === 'client') {
+      this.state = 'initial';
+      this.pathValidated = true;
+      this.initPayload = this.client?.initPayload;
+    } else {
+      const server = this.server!;
+      this.state = 'handshake';
+      this.sendKey = server.keys.serverToClient;
+      this.recvKey = server.keys.clientToServer;
+      this.initPayload = server.initPayload;
+      this.initReply = server.reply;
+      this.pathValidated = server.addressValidated;
+      this.pathRecvBytes = server.receivedBytes;
+      this.received.add(server.clientInitialPn);
+    }
+  }
+
+  // ---------------------------------------------------------------- application API
+
+  openStream(): number {
+    const id = this.nextLocalStreamId;
+    this.nextLocalStreamId += 2;
+    this.sendStreams.set(id, new SendStream(id, INITIAL_STREAM_WINDOW));
+    this.recvStreams.set(id, new RecvStream(id, this.options.streamWindow));
+    this.recvStreams.get(id)!.maxData = INITIAL_STREAM_WINDOW;
+    if (this.options.streamWindow > INITIAL_STREAM_WINDOW) {
+      this.recvStreams.get(id)!.maxData = this.options.streamWindow;
+      this.maxStreamDataDirty.add(id);
+    }
+    return id;
+  }
+
+  streamWrite(id: number, data: Uint8Array): void {
+    this.sendStreams.get(id)?.write(data);
+  }
+
+  streamFinish(id: number): void {
+    this.sendStreams.get(id)?.finish();
+  }
+
+  /** Bytes written on the stream and not yet acknowledged. */
+  streamUnacked(id: number): number {
+    return this.sendStreams.get(id)?.unacked ?? 0;
+  }
+
+  streamConsumed(id: number, bytes: number): void {
+    const stream = this.recvStreams.get(id);
+    if (stream) {
+      const raised = stream.consume(bytes);
+      if (raised !== undefined) this.maxStreamDataDirty.add(id);
+    }
+    this.recvConsumedTotal += bytes;
+    if (
+      this.recvConsumedTotal + this.options.connectionWindow - this.recvMaxData >=
+      this.options.connectionWindow / 2
+    ) {
+      this.recvMaxData = this.recvConsumedTotal + this.options.connectionWindow;
+      this.maxDataDirty = true;
+    }
+  }
+
+  streamReset(id: number, code: number): void {
+    const send = this.sendStreams.get(id);
+    if (send && !send.isDone) {
+      send.resetCode = code;
+      this.resetsToSend.push({ id, code });
+    }
+    this.sendStreams.delete(id);
+    this.recvStreams.delete(id);
+  }
+
+  sendBlock(object: number, offset: number, data: Uint8Array): boolean {
+    if (this.state === 'closing' || this.state === 'draining' || this.state === 'closed') return false;
+    if (this.blockOutstanding > 0 && this.blockOutstanding + data.length > this.options.blockWindow) {
+      this.blockDrainWanted = true;
+      return false;
+    }
+    this.blockQueue.push({ object, offset, data, pos: 0 });
+    this.blockOutstanding += data.length;
+    return true;
+  }
+
+  close(now: number, code: number, reason: string): void {
+    if (this.state === 'closing' || this.state === 'draining' || this.state === 'closed') return;
+    this.recordHistory();
+    this.closeInfo = { code, reason, remote: false };
+    if (this.state === 'initial' || this.sendKey === undefined) {
+      this.state = 'closed';
+    } else {
+      this.state = 'closing';
+      this.closeFrameDue = true;
+      this.closeDeadline = now + 3 * this.rtt.pto();
+    }
+    this.events.closed(code, reason, false);
+  }
+
+  stats(): {
+    rttMs: number;
+    minRttMs: number;
+    deliveryRateBps: number;
+    bytesSent: number;
+    bytesReceived: number;
+    packetsLost: number;
+  } {
+    return {
+      rttMs: this.rtt.smoothed,
+      minRttMs: this.rtt.minRtt(),
+      deliveryRateBps: this.cc.bandwidthEstimate() * 8,
+      bytesSent: this.counters.bytesSent,
+      bytesReceived: this.counters.bytesReceived,
+      packetsLost: this.recovery.packetsLost,
+    };
+  }
+
+  get isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  private recordHistory(): void {
+    if (!this.rateHistory || this.networkContext === undefined) return;
+    const estimate = this.cc.bandwidthEstimate();
+    if (estimate > 0) this.rateHistory.record(this.networkContext, estimate);
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  /** Client: the server's ANSWER. Returns false if it did not authenticate. */
+  handleAnswer(now: number, from: Address, packet: ParsedPacket<AnswerHeader>, size: number): boolean {
+    const client = this.client;
+    if (!client) return false;
+    if (this.state !== 'initial') {
+      // A repeated answer: the server has not yet seen our 1-RTT packets. Acknowledge promptly.
+      if (this.recvKey && !this.received.has(packet.header.pn)) {
+        const plain = open(this.recvKey, packet.header.pn, packet.headerBytes, packet.payload);
+        if (plain) {
+          this.received.add(packet.header.pn);
+          this.ackImmediate = true;
+          this.ackElicitingUnacked++;
+        }
+      }
+      return true;
+    }
+    const keys = clientSessionKeys(client.ephemeral, client.staticKey, client.es, packet.header.ephemeral, {
+      version: client.version,
+      dcid: client.originalDcid,
+      clientCid: this.localCid,
+      serverCid: packet.header.scid,
+      serverStatic: client.serverStatic,
+    });
+    if (!keys) return false;
+    const plain = open(keys.serverToClient, packet.header.pn, packet.headerBytes, packet.payload);
+    if (!plain) {
+      this.counters.authFailures++;
+      return false;
+    }
+    let frames: Frame[];
+    try {
+      frames = decodeFrames(plain);
+    } catch {
+      return false;
+    }
+    this.sendKey = keys.clientToServer;
+    this.recvKey = keys.serverToClient;
+    this.remoteCid = new Uint8Array(packet.header.scid);
+    this.path = from;
+    this.state = 'established';
+    this.rtt.update(now - this.lastInitialSentAt, 0);
+    this.received.add(packet.header.pn);
+    this.largestReceivedTime = now;
+    this.ackImmediate = true;
+    this.ackElicitingUnacked++;
+    this.lastReceivedAt = now;
+    this.counters.bytesReceived += size;
+    this.counters.packetsReceived++;
+    for (const frame of frames) if (frame.type === 'init-reply') this.initReply = frame.payload?.slice();
+    if (this.options.connectionWindow > INITIAL_CONNECTION_WINDOW) {
+      this.recvMaxData = this.options.connectionWindow;
+      this.maxDataDirty = true;
+    }
+    this.events.established();
+    return true;
+  }
+
+  /** Server: a repeated INITIAL (our answer was probably lost). */
+  handleRepeatedInitial(size: number): void {
+    if (this.state !== 'handshake') return;
+    this.pathRecvBytes += size;
+    this.handshakeDue = true;
+  }
+
+  /** Client: RETRY from the server; resend the INITIAL with its token. */
+  handleRetry(token: Uint8Array): void {
+    if (this.state !== 'initial' || !this.client || this.client.token.length > 0) return;
+    this.client.token = new Uint8Array(token);
+    this.handshakeDue = true;
+  }
+
+  handleVersionMismatch(now: number, versions: number[]): void {
+    if (this.state !== 'initial') return;
+    this.close(
+      now,
+      CloseCode.VERSION_MISMATCH,
+      `server speaks versions ${versions.map((v) => v.toString(16)).join(',')}`,
+    );
+  }
+
+  /** A short-header packet for this connection. Returns false when it was dropped. */
+  handleShort(now: number, from: Address, packet: ParsedPacket<ShortHeader>, size: number): boolean {
+    if (this.state === 'closed' || this.state === 'initial' || !this.recvKey) return false;
+    const { pn, keyPhase } = packet.header;
+    if (this.received.has(pn)) {
+      this.counters.replays++;
+      return false;
+    }
+    let key: PacketKey;
+    let rotating = false;
+    if (keyPhase === this.recvPhase) {
+      key = this.recvKey;
+    } else if (pn < this.recvPhaseStartPn && this.recvPrev) {
+      key = this.recvPrev;
+    } else {
+      this.recvNext ??= nextPacketKey(this.recvKey);
+      key = this.recvNext;
+      rotating = true;
+    }
+    const plain = open(key, pn, packet.headerBytes, packet.payload);
+    if (!plain) {
+      this.counters.authFailures++;
+      return false;
+    }
+    if (rotating) {
+      this.recvPrev = this.recvKey;
+      this.recvKey = key;
+      this.recvNext = undefined;
+      this.recvPhase = keyPhase;
+      this.recvPhaseStartPn = pn;
+    }
+    this.counters.bytesReceived += size;
+    this.counters.packetsReceived++;
+    this.lastReceivedAt = now;
+    if (this.state === 'draining') return true;
+    if (this.state === 'closing') {
+      if (this.closeFramesSent < 4) this.closeFrameDue = true;
+      return true;
+    }
+    const largestBefore = this.received.largest;
+    this.received.add(pn);
+    if (pn > largestBefore) this.largestReceivedTime = now;
+
+    if (!sameAddress(from, this.path)) {
+      if (pn > largestBefore) this.migrate(now, from, size);
+    } else if (!this.pathValidated) {
+      this.pathRecvBytes += size;
+    }
+    if (this.state === 'handshake') {
+      // Only the client that received our answer can produce this packet: handshake confirmed and
+      // its address validated.
+      this.state = 'established';
+      this.pathValidated = true;
+      this.handshakeResendAt = undefined;
+      this.handshakeDue = false;
+      if (this.options.connectionWindow > INITIAL_CONNECTION_WINDOW) {
+        this.recvMaxData = this.options.connectionWindow;
+        this.maxDataDirty = true;
+      }
+      this.events.established();
+    }
+
+    let frames: Frame[];
+    try {
+      frames = decodeFrames(plain);
+    } catch (error) {
+      this.close(
+        now,
+        CloseCode.PROTOCOL_VIOLATION,
+        error instanceof DecodeError ? error.message : 'bad frame',
+      );
+      return true;
+    }
+    let ackEliciting = false;
+    for (const frame of frames) {
+      if (isAckEliciting(frame)) ackEliciting = true;
+      this.handleFrame(now, from, frame);
+      if (this.state !== 'established') break;
+    }
+    if (ackEliciting) {
+      this.ackElicitingUnacked++;
+      if (pn !== largestBefore + 1 || this.ackElicitingUnacked >= this.options.ackEveryPackets) {
+        this.ackImmediate = true;
+      } else if (this.ackDeadline === undefined) {
+        this.ackDeadline = now + this.options.maxAckDelayMs;
+      }
+    }
+    return true;
+  }
+
+  private migrate(now: number, from: Address, size: number): void {
+    this.counters.migrations++;
+    this.path = from;
+    this.pathValidated = false;
+    this.pathRecvBytes = size;
+    this.pathSentBytes = 0;
+    this.challenge = this.random.bytes(8);
+    this.challengeDueAt = now;
+    this.challengeTries = 0;
+  }
+
+  private handleFrame(now: number, from: Address, frame: Frame): void {
+    switch (frame.type) {
+      case 'ack':
+        this.recovery.onAck(now, frame.ranges, frame.delayUs / 1000);
+        return;
+      case 'stream':
+        this.onStreamFrame(now, frame.id, frame.offset, frame.data, frame.fin);
+        return;
+      case 'block':
+        if (this.blocksReceived.add(frame.seq))
+          this.events.block(frame.object, frame.offset, frame.data.slice());
+        return;
+      case 'max-data':
+        if (frame.max > this.peerMaxData) this.peerMaxData = frame.max;
+        return;
+      case 'max-stream-data': {
+        const stream = this.sendStreams.get(frame.id);
+        if (stream && frame.max > stream.maxData) stream.maxData = frame.max;
+        return;
+      }
+      case 'reset-stream': {
+        const recv = this.recvStreams.get(frame.id);
+        if (recv) {
+          this.recvStreams.delete(frame.id);
+          this.sendStreams.delete(frame.id);
+          if (!this.isLocalStream(frame.id)) this.peerStreamsOpen--;
+          this.events.streamReset(frame.id, frame.code);
+        }
+        return;
+      }
+      case 'path-challenge':
+        // Answer on the path the challenge came from (normally the current one).
+        if (sameAddress(from, this.path)) this.pathResponses.push(new Uint8Array(frame.data));
+        return;
+      case 'path-response':
+        if (this.challenge && Buffer.compare(this.challenge, frame.data) === 0) {
+          this.challenge = undefined;
+          this.challengeDueAt = undefined;
+          this.pathValidated = true;
+        }
+        return;
+      case 'close':
+        this.recordHistory();
+        this.state = 'draining';
+        this.closeDeadline = now + 3 * this.rtt.pto();
+        this.closeInfo = { code: frame.code, reason: frame.reason, remote: true };
+        this.events.closed(frame.code, frame.reason, true);
+        return;
+      case 'init':
+      case 'init-reply':
+        this.close(now, CloseCode.PROTOCOL_VIOLATION, 'handshake frame after handshake');
+        return;
+      case 'ping':
+      case 'padding':
+        return;
+    }
+  }
+
+  private isLocalStream(id: number): boolean {
+    return (id & 1) === (this.role === 'client' ? 0 : 1);
+  }
+
+  private onStreamFrame(now: number, id: number, offset: number, data: Uint8Array, fin: boolean): void {
+    let recv = this.recvStreams.get(id);
+    if (!recv) {
+      if (this.isLocalStream(id) || id <= this.highestPeerStreamId) return; // closed already
+      if (this.peerStreamsOpen >= this.options.maxStreams) {
+        this.close(now, CloseCode.STREAM_LIMIT_ERROR, 'too many streams');
+        return;
+      }
+      this.highestPeerStreamId = id;
+      this.peerStreamsOpen++;
+      recv = new RecvStream(id, this.options.streamWindow);
+      recv.maxData = INITIAL_STREAM_WINDOW;
+      if (this.options.streamWindow > INITIAL_STREAM_WINDOW) {
+        recv.maxData = this.options.streamWindow;
+        this.maxStreamDataDirty.add(id);
+      }
+      this.recvStreams.set(id, recv);
+      this.sendStreams.set(id, new SendStream(id, INITIAL_STREAM_WINDOW));
+      this.events.streamOpened(id);
+    }
+    const end = offset + data.length;
+    if (end > recv.highestReceived) {
+      this.recvHighestTotal += end - recv.highestReceived;
+      recv.highestReceived = end;
+      if (this.recvHighestTotal > this.recvMaxData) {
+        this.close(now, CloseCode.FLOW_CONTROL_ERROR, 'connection window exceeded');
+        return;
+      }
+    }
+    let pieces: Uint8Array[];
+    try {
+      pieces = recv.onFrame(offset, data, fin);
+    } catch (error) {
+      if (error instanceof FlowControlError) {
+        this.close(now, CloseCode.FLOW_CONTROL_ERROR, error.message);
+        return;
+      }
+      throw error;
+    }
+    for (const piece of pieces) this.events.streamData(id, piece);
+    if (recv.finReady) {
+      recv.finDelivered = true;
+      this.events.streamFin(id);
+      this.maybeRetireStream(id);
+    }
+  }
+
+  private maybeRetireStream(id: number): void {
+    const send = this.sendStreams.get(id);
+    const recv = this.recvStreams.get(id);
+    if ((send === undefined || send.isDone) && (recv === undefined || recv.finDelivered)) {
+      this.sendStreams.delete(id);
+      this.recvStreams.delete(id);
+      this.maxStreamDataDirty.delete(id);
+      if (!this.isLocalStream(id)) this.peerStreamsOpen--;
+    }
+  }
+
+  private onFramesAcked(frames: SentFrame[]): void {
+    for (const frame of frames) {
+      switch (frame.type) {
+        case 'stream': {
+          const stream = this.sendStreams.get(frame.id);
+          if (!stream) break;
+          const before = stream.unacked;
+          stream.onAcked(frame.offset, frame.length, frame.fin);
+          if (stream.unacked < before) this.events.streamWritable(frame.id);
+          if (stream.isDone) this.maybeRetireStream(frame.id);
+          break;
+        }
+        case 'block':
+          if (!frame.block.acked) {
+            frame.block.acked = true;
+            this.blockOutstanding -= frame.block.data.length;
+            if (this.blockDrainWanted && this.blockOutstanding <= this.options.blockWindow / 2) {
+              this.blockDrainWanted = false;
+              this.events.blockDrain();
+            }
+          }
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  private onFramesLost(frames: SentFrame[]): void {
+    for (const frame of frames) {
+      switch (frame.type) {
+        case 'stream':
+          this.sendStreams.get(frame.id)?.onLost(frame.offset, frame.length, frame.fin);
+          break;
+        case 'block':
+          if (!frame.block.acked && !frame.block.queued) {
+            frame.block.queued = true;
+            this.blockRetransmit.push(frame.block);
+          }
+          break;
+        case 'max-data':
+          this.maxDataDirty = true;
+          break;
+        case 'max-stream-data':
+          if (this.recvStreams.has(frame.id)) this.maxStreamDataDirty.add(frame.id);
+          break;
+        case 'reset-stream':
+          this.resetsToSend.push({ id: frame.id, code: frame.code });
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  nextTimeout(): number | undefined {
+    if (this.state === 'closed') return undefined;
+    let t = this.lastReceivedAt + this.options.idleTimeoutMs;
+    const consider = (v: number | undefined): void => {
+      if (v !== undefined && v < t) t = v;
+    };
+    if (this.state === 'closing' || this.state === 'draining') {
+      consider(this.closeDeadline);
+      return t;
+    }
+    if (this.state === 'initial' || this.state === 'handshake') consider(this.handshakeResendAt);
+    consider(this.recovery.timeout());
+    if (this.ackElicitingUnacked > 0) consider(this.ackDeadline);
+    consider(this.pacingWakeAt);
+    consider(this.challengeDueAt);
+    if (this.state === 'established' && this.options.keepAliveMs > 0)
+      consider(this.lastSentAt + this.options.keepAliveMs);
+    return t;
+  }
+
+  handleTimeout(now: number): void {
+    if (this.state === 'closed') return;
+    if ((this.state === 'closing' || this.state === 'draining') && this.closeDeadline !== undefined) {
+      if (now >= this.closeDeadline) this.state = 'closed';
+      return;
+    }
+    if (now >= this.lastReceivedAt + this.options.idleTimeoutMs) {
+      this.recordHistory();
+      this.state = 'closed';
+      this.closeInfo = { code: CloseCode.IDLE_TIMEOUT, reason: 'idle timeout', remote: false };
+      this.events.closed(CloseCode.IDLE_TIMEOUT, 'idle timeout', false);
+      return;
+    }
+    if (this.handshakeResendAt !== undefined && now >= this.handshakeResendAt) {
+      this.handshakeResendAt = undefined;
+      this.handshakeDue = true;
+    }
+    if (this.recovery.onTimeout(now) === 'pto') {
+      this.probesPending = 2;
+      this.requeueOldest();
+    }
+    if (this.pacingWakeAt !== undefined && now >= this.pacingWakeAt) this.pacingWakeAt = undefined;
+  }
+
+  /** PTO: resend what the oldest in-flight packet carried (without declaring it lost). */
+  private requeueOldest(): void {
+    for (const packet of this.recovery.unackedPackets()) {
+      this.onFramesLost(packet.frames);
+      return;
+    }
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  /** The next datagram to send, or undefined. The destination is {@link path}. */
+  pollTransmit(now: number): Uint8Array | undefined {
+    switch (this.state) {
+      case 'closed':
+      case 'draining':
+        return undefined;
+      case 'closing':
+        return this.closeFrameDue ? this.buildClose() : undefined;
+      case 'initial':
+        return this.handshakeDue ? this.buildInitial(now) : undefined;
+      case 'handshake':
+        if (this.handshakeDue) {
+          const answer = this.buildAnswer(now);
+          if (answer) return answer;
+        }
+        return this.buildShort(now);
+      case 'established':
+        return this.buildShort(now);
+    }
+  }
+
+  private canSendOnPath(size: number): boolean {
+    if (this.pathValidated) return true;
+    if (this.pathSentBytes + size > AMPLIFICATION_FACTOR * this.pathRecvBytes) {
+      this.counters.amplificationBlocked++;
+      return false;
+    }
+    return true;
+  }
+
+  private recordSent(now: number, size: number): void {
+    this.counters.bytesSent += size;
+    this.counters.packetsSent++;
+    this.lastSentAt = now;
+    if (!this.pathValidated) this.pathSentBytes += size;
+  }
+
+  private buildInitial(now: number): Uint8Array | undefined {
+    const client = this.client!;
+    this.handshakeDue = false;
+    const out = new Uint8Array(MIN_INITIAL_SIZE);
+    const w = new Writer(out);
+    const pn = this.nextPn++;
+    writeHeader(w, {
+      kind: 'initial',
+      version: client.version,
+      dcid: client.originalDcid,
+      scid: this.localCid,
+      token: client.token,
+      ephemeral: client.ephemeral.publicKey,
+      pn,
+    });
+    const headerLength = w.offset;
+    const plain = new Uint8Array(MIN_INITIAL_SIZE - headerLength - TAG_LENGTH);
+    const pw = new Writer(plain);
+    writeFrame(pw, { type: 'init', staticKey: client.staticKey.publicKey, payload: client.initPayload });
+    // The rest stays zero: PADDING up to 1200 bytes.
+    seal(client.initialKey, pn, out.subarray(0, headerLength), plain, out.subarray(headerLength));
+    this.handshakeSentCount++;
+    this.handshakeResendAt = now + this.rtt.pto() * 2 ** (this.handshakeSentCount - 1);
+    this.lastInitialSentAt = now;
+    this.recordSent(now, out.length);
+    return out;
+  }
+
+  private buildAnswer(now: number): Uint8Array | undefined {
+    const server = this.server!;
+    const header: AnswerHeader = {
+      kind: 'answer',
+      version: server.version,
+      dcid: this.remoteCid,
+      scid: this.localCid,
+      ephemeral: server.ephemeralPublic,
+      pn: this.nextPn,
+    };
+    const replyFrame: Frame = { type: 'init-reply', payload: this.initReply };
+    const plainLength = frameLength(replyFrame);
+    const out = new Uint8Array(MAX_DATAGRAM + 64 + plainLength);
+    const w = new Writer(out);
+    writeHeader(w, header);
+    const headerLength = w.offset;
+    const size = headerLength + plainLength + TAG_LENGTH;
+    if (!this.canSendOnPath(size)) return undefined;
+    this.handshakeDue = false;
+    this.nextPn++;
+    const plain = new Uint8Array(plainLength);
+    writeFrame(new Writer(plain), replyFrame);
+    seal(this.sendKey!, header.pn, out.subarray(0, headerLength), plain, out.subarray(headerLength));
+    this.handshakeSentCount++;
+    this.handshakeResendAt = now + this.rtt.pto() * 2 ** (this.handshakeSentCount - 1);
+    this.recordSent(now, size);
+    return out.subarray(0, size);
+  }
+
+  private buildClose(): Uint8Array | undefined {
+    this.closeFrameDue = false;
+    this.closeFramesSent++;
+    const info = this.closeInfo ?? { code: 0, reason: '' };
+    const reason = info.reason.length > 200 ? info.reason.slice(0, 200) : info.reason;
+    return this.seal([{ type: 'close', code: info.code, reason }], 0);
+  }
+
+  /** Encodes frames into a short-header packet (optionally padded to `padTo` datagram bytes). */
+  private seal(frames: Frame[], padTo: number): Uint8Array {
+    const pn = this.nextPn++;
+    const out = new Uint8Array(MAX_DATAGRAM);
+    const w = new Writer(out);
+    writeHeader(w, { kind: 'short', keyPhase: this.sendPhase, dcid: this.remoteCid, pn });
+    const plain = new Uint8Array(MAX_PLAINTEXT);
+    const pw = new Writer(plain);
+    for (const frame of frames) writeFrame(pw, frame);
+    let plainLength = pw.offset;
+    if (padTo > 0)
+      plainLength = Math.max(plainLength, Math.min(MAX_PLAINTEXT, padTo - SHORT_HEADER_LENGTH - TAG_LENGTH));
+    seal(
+      this.sendKey!,
+      pn,
+      out.subarray(0, SHORT_HEADER_LENGTH),
+      plain.subarray(0, plainLength),
+      out.subarray(SHORT_HEADER_LENGTH),
+    );
+    this.sentWithKey++;
+    if (this.sentWithKey >= this.options.keyUpdatePackets && this.state === 'established') {
+      this.sendKey = nextPacketKey(this.sendKey!);
+      this.sendPhase = this.sendPhase === 0 ? 1 : 0;
+      this.sentWithKey = 0;
+      this.counters.keyUpdates++;
+    }
+    return out.subarray(0, SHORT_HEADER_LENGTH + plainLength + TAG_LENGTH);
+  }
+
+  private buildAckFrame(now: number): Frame | undefined {
+    if (this.received.isEmpty) return undefined;
+    const ranges = [];
+    for (let i = this.received.ranges.length - 1; i >= 0 && ranges.length < 32; i--) {
+      const r = this.received.ranges[i]!;
+      ranges.push({ start: r.start, end: r.end });
+    }
+    const delayUs = Math.max(0, Math.round((now - this.largestReceivedTime) * 1000));
+    return { type: 'ack', largest: this.received.largest, delayUs, ranges };
+  }
+
+  private hasStreamData(): boolean {
+    const credit = this.peerMaxData - this.sentNewBytes;
+    for (const stream of this.sendStreams.values()) {
+      if (stream.hasRetransmit || stream.wantsFinOnly || stream.newDataAvailable(credit) > 0) return true;
+    }
+    return false;
+  }
+
+  private hasBlockData(): boolean {
+    return this.blockRetransmit.length > 0 || this.blockQueue.length > 0;
+  }
+
+  private buildShort(now: number): Uint8Array | undefined {
+    if (!this.sendKey) return undefined;
+    const frames: Frame[] = [];
+    const sent: SentFrame[] = [];
+    let space = MAX_PLAINTEXT;
+    let padTo = 0;
+    let ackEliciting = false;
+    const add = (frame: Frame, record?: SentFrame): void => {
+      frames.push(frame);
+      space -= frameLength(frame);
+      if (record) sent.push(record);
+      if (isAckEliciting(frame)) ackEliciting = true;
+    };
+
+    // Path validation frames go first and are padded to a full datagram, as in QUIC, so a
+    // validation round trip also raises the anti-amplification budget.
+    while (this.pathResponses.length > 0 && space > 20) {
+      add({ type: 'path-response', data: this.pathResponses.shift()! });
+      padTo = MAX_DATAGRAM;
+    }
+    if (this.challenge && this.challengeDueAt !== undefined && now >= this.challengeDueAt) {
+      if (this.challengeTries < 8) {
+        add({ type: 'path-challenge', data: this.challenge });
+        padTo = MAX_DATAGRAM;
+        this.challengeTries++;
+        this.challengeDueAt = now + this.rtt.pto() * 2 ** Math.min(this.challengeTries, 4);
+      } else {
+        this.challengeDueAt = undefined;
+      }
+    }
+
+    const ackDue =
+      this.ackElicitingUnacked > 0 &&
+      (this.ackImmediate || (this.ackDeadline !== undefined && now >= this.ackDeadline));
+    const probing = this.probesPending > 0;
+    const cwndOpen = this.recovery.bytesInFlight + MAX_DATAGRAM <= this.cc.cwnd();
+    const rate = this.cc.pacingRate();
+    const controlPending =
+      this.maxDataDirty || this.maxStreamDataDirty.size > 0 || this.resetsToSend.length > 0;
+    const dataPending = this.hasStreamData() || this.hasBlockData();
+    let mayData = false;
+    if ((dataPending || controlPending) && (cwndOpen || probing)) {
+      const wait = probing ? 0 : this.pacer.delay(now, rate, MAX_DATAGRAM);
+      // Sub-50 µs waits are rounding noise; a timer that short would fire at the same instant.
+      if (wait <= 0.05) {
+        mayData = true;
+        this.pacingWakeAt = undefined;
+      } else {
+        this.pacingWakeAt = now + wait;
+      }
+    } else if (!dataPending && cwndOpen) {
+      this.recovery.markAppLimited();
+    }
+
+    const keepAliveDue =
+      this.state === 'established' &&
+      this.options.keepAliveMs > 0 &&
+      now >= this.lastSentAt + this.options.keepAliveMs;
+    if (frames.length === 0 && !ackDue && !mayData && !probing && !keepAliveDue) return undefined;
+
+    // ACK (always piggybacked when anything is unacknowledged).
+    if (this.ackElicitingUnacked > 0 || ackDue) {
+      const ack = this.buildAckFrame(now);
+      if (ack && frameLength(ack) < space - 40) {
+        add(ack);
+        this.ackElicitingUnacked = 0;
+        this.ackImmediate = false;
+        this.ackDeadline = undefined;
+      }
+    }
+
+    if (mayData) {
+      if (this.maxDataDirty && space > 10) {
+        this.maxDataDirty = false;
+        add({ type: 'max-data', max: this.recvMaxData }, { type: 'max-data' });
+      }
+      for (const id of this.maxStreamDataDirty) {
+        if (space < 20) break;
+        const recv = this.recvStreams.get(id);
+        this.maxStreamDataDirty.delete(id);
+        if (recv) add({ type: 'max-stream-data', id, max: recv.maxData }, { type: 'max-stream-data', id });
+      }
+      while (this.resetsToSend.length > 0 && space > 20) {
+        const reset = this.resetsToSend.shift()!;
+        add({ type: 'reset-stream', id: reset.id, code: reset.code }, { type: 'reset-stream', ...reset });
+      }
+      this.fillStreams(add, () => space);
+      this.fillBlocks(add, () => space);
+    }
+
+    if (probing && !ackEliciting) add({ type: 'ping' }, { type: 'ping' });
+    if (keepAliveDue && !ackEliciting) add({ type: 'ping' }, { type: 'ping' });
+    if (frames.length === 0) return undefined;
+
+    if (padTo > 0 && !this.pathValidated) {
+      // Pad only as far as the anti-amplification budget allows; the frames themselves must go.
+      padTo = Math.min(padTo, AMPLIFICATION_FACTOR * this.pathRecvBytes - this.pathSentBytes);
+    }
+    const estimatedSize = Math.max(padTo, SHORT_HEADER_LENGTH + TAG_LENGTH + MAX_PLAINTEXT - space);
+    if (!this.canSendOnPath(estimatedSize)) {
+      // Blocked by anti-amplification: put data frames back as lost so they are resent later.
+      this.onFramesLost(sent);
+      return undefined;
+    }
+    if (probing) this.probesPending--;
+    const pn = this.nextPn;
+    const datagram = this.seal(frames, padTo);
+    this.recordSent(now, datagram.length);
+    if (ackEliciting) {
+      this.recovery.onSent(now, pn, datagram.length, true, sent);
+      this.pacer.onSent(now, rate, datagram.length);
+    }
+    return datagram;
+  }
+
+  private fillStreams(add: (frame: Frame, record?: SentFrame) => void, space: () => number): void {
+    if (this.sendStreams.size === 0) return;
+    const served: number[] = [];
+    for (const stream of this.sendStreams.values()) {
+      if (space() < 24) break;
+      // Retransmissions first.
+      while (stream.hasRetransmit && space() >= 24) {
+        const max = space() - streamFrameOverhead(stream.id, stream.writeOffset, 2000);
+        const chunk = stream.takeRetransmit(max);
+        if (!chunk) break;
+        add(
+          { type: 'stream', id: stream.id, offset: chunk.offset, data: chunk.data, fin: chunk.fin },
+          { type: 'stream', id: stream.id, offset: chunk.offset, length: chunk.data.length, fin: chunk.fin },
+        );
+        served.push(stream.id);
+      }
+      if (space() < 24) break;
+      const credit = this.peerMaxData - this.sentNewBytes;
+      const available = stream.newDataAvailable(credit);
+      if (available > 0 || stream.wantsFinOnly) {
+        const max = Math.min(available, space() - streamFrameOverhead(stream.id, stream.sendOffset, 2000));
+        if (max <= 0 && !stream.wantsFinOnly) continue;
+        const chunk = stream.takeNew(Math.max(0, max));
+        this.sentNewBytes += chunk.data.length;
+        add(
+          { type: 'stream', id: stream.id, offset: chunk.offset, data: chunk.data, fin: chunk.fin },
+          { type: 'stream', id: stream.id, offset: chunk.offset, length: chunk.data.length, fin: chunk.fin },
+        );
+        served.push(stream.id);
+      }
+    }
+    // Round robin: streams that just sent go to the back of the line.
+    for (const id of served) {
+      const stream = this.sendStreams.get(id);
+      if (!stream) continue;
+      this.sendStreams.delete(id);
+      this.sendStreams.set(id, stream);
+    }
+  }
+
+  private fillBlocks(add: (frame: Frame, record?: SentFrame) => void, space: () => number): void {
+    while (this.blockRetransmit.length > 0 && space() > 40) {
+      const block = this.blockRetransmit[0]!;
+      if (block.acked) {
+        this.blockRetransmit.shift();
+        continue;
+      }
+      const need =
+        blockFrameOverhead(block.seq, block.object, block.offset, block.data.length) + block.data.length;
+      if (need > space()) break;
+      this.blockRetransmit.shift();
+      block.queued = false;
+      add(
+        { type: 'block', seq: block.seq, object: block.object, offset: block.offset, data: block.data },
+        { type: 'block', block },
+      );
+    }
+    while (this.blockQueue.length > 0 && space() > 40) {
+      const head = this.blockQueue[0]!;
+      const seq = this.blockSeq;
+      const offset = head.offset + head.pos;
+      const max = space() - blockFrameOverhead(seq, head.object, offset, 2000);
+      if (max <= 0) break;
+      const length = Math.min(max, head.data.length - head.pos);
+      const data = head.data.subarray(head.pos, head.pos + length);
+      head.pos += length;
+      if (head.pos >= head.data.length) this.blockQueue.shift();
+      this.blockSeq++;
+      const block: OutgoingBlock = { seq, object: head.object, offset, data, acked: false, queued: false };
+      add({ type: 'block', seq, object: head.object, offset, data }, { type: 'block', block });
+    }
+  }
+}

@@ -1,0 +1,121 @@
+import { createHash, hkdfSync } from 'node:crypto';
+import sodium from 'sodium-native';
+import { TAG_LENGTH } from './packet.ts';
+
+/**
+ * Cryptographic primitives of the PZ protocol: X25519 (sodium crypto_scalarmult), HKDF-SHA256
+ * (node:crypto, handshake only) and ChaCha20-Poly1305 IETF (sodium, every packet).
+ */
+export interface KeyPair {
+  privateKey: Uint8Array;
+  publicKey: Uint8Array;
+}
+
+/** Derives an X25519 key pair from 32 bytes of randomness (from the injected Random, so the lab replays). */
+export function keyPairFromSeed(seed: Uint8Array): KeyPair {
+  if (seed.length !== 32) throw new RangeError('X25519 seed must be 32 bytes');
+  const privateKey = new Uint8Array(seed);
+  const publicKey = new Uint8Array(32);
+  sodium.crypto_scalarmult_base(publicKey, privateKey);
+  return { privateKey, publicKey };
+}
+
+export function publicKeyOf(privateKey: Uint8Array): Uint8Array {
+  return keyPairFromSeed(privateKey).publicKey;
+}
+
+/** X25519; returns undefined for a low-order peer key (all-zero shared secret). */
+export function dh(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array | undefined {
+  if (publicKey.length !== 32) return undefined;
+  const out = new Uint8Array(32);
+  try {
+    sodium.crypto_scalarmult(out, privateKey, publicKey);
+  } catch {
+    return undefined;
+  }
+  let acc = 0;
+  for (const b of out) acc |= b;
+  return acc === 0 ? undefined : out;
+}
+
+export function hkdf(ikm: Uint8Array, salt: Uint8Array, info: string, length: number): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', ikm, salt, info, length));
+}
+
+export function sha256(...parts: Uint8Array[]): Uint8Array {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return new Uint8Array(h.digest());
+}
+
+/** One direction's packet protection key: AEAD key plus IV (nonce = IV xor packet number). */
+export interface PacketKey {
+  readonly secret: Uint8Array;
+  readonly key: Uint8Array;
+  readonly iv: Uint8Array;
+  /** Scratch nonce, reused to avoid an allocation per packet. */
+  readonly nonce: Uint8Array;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export function packetKeyFromSecret(secret: Uint8Array): PacketKey {
+  return {
+    secret,
+    key: hkdf(secret, EMPTY, 'pz key', 32),
+    iv: hkdf(secret, EMPTY, 'pz iv', 12),
+    nonce: new Uint8Array(12),
+  };
+}
+
+/** Key update: the next generation's secret is derived one-way from the current one. */
+export function nextPacketKey(current: PacketKey): PacketKey {
+  return packetKeyFromSecret(hkdf(current.secret, EMPTY, 'pz key update', 32));
+}
+
+function fillNonce(k: PacketKey, pn: number): Uint8Array {
+  const n = k.nonce;
+  n.set(k.iv);
+  n[8] = k.iv[8]! ^ ((pn >>> 24) & 0xff);
+  n[9] = k.iv[9]! ^ ((pn >>> 16) & 0xff);
+  n[10] = k.iv[10]! ^ ((pn >>> 8) & 0xff);
+  n[11] = k.iv[11]! ^ (pn & 0xff);
+  return n;
+}
+
+/** Encrypts `plaintext` into `out` (which must have room for plaintext + 16); returns bytes written. */
+export function seal(
+  k: PacketKey,
+  pn: number,
+  header: Uint8Array,
+  plaintext: Uint8Array,
+  out: Uint8Array,
+): number {
+  const target =
+    out.length === plaintext.length + TAG_LENGTH ? out : out.subarray(0, plaintext.length + TAG_LENGTH);
+  return sodium.crypto_aead_chacha20poly1305_ietf_encrypt(
+    target,
+    plaintext,
+    header,
+    null,
+    fillNonce(k, pn),
+    k.key,
+  );
+}
+
+/** Decrypts; returns the plaintext, or undefined when authentication fails. */
+export function open(
+  k: PacketKey,
+  pn: number,
+  header: Uint8Array,
+  ciphertext: Uint8Array,
+): Uint8Array | undefined {
+  if (ciphertext.length < TAG_LENGTH) return undefined;
+  const out = new Uint8Array(ciphertext.length - TAG_LENGTH);
+  try {
+    sodium.crypto_aead_chacha20poly1305_ietf_decrypt(out, null, ciphertext, header, fillNonce(k, pn), k.key);
+  } catch {
+    return undefined;
+  }
+  return out;
+}

@@ -1,0 +1,237 @@
+import type { CongestionController, RateSample } from './congestion/index.ts';
+import type { AckRange } from './frames.ts';
+import type { RttStats } from './rtt.ts';
+
+/**
+ * Sent-packet handler (RFC 9002; quic-go `ackhandler`): remembers what each packet carried, processes
+ * ACK frames, declares loss by packet threshold (3) and time threshold (9/8 RTT), arms the probe
+ * timeout with exponential backoff, and produces delivery-rate samples for the congestion controller.
+ */
+export const PACKET_THRESHOLD = 3;
+
+/** What a packet carried that matters if it is lost or acknowledged. */
+export type SentFrame =
+  | { type: 'stream'; id: number; offset: number; length: number; fin: boolean }
+  | { type: 'block'; block: OutgoingBlock }
+  | { type: 'max-data' }
+  | { type: 'max-stream-data'; id: number }
+  | { type: 'reset-stream'; id: number; code: number }
+  | { type: 'init-reply' }
+  | { type: 'ping' }
+  | { type: 'ack'; largest: number };
+
+export interface OutgoingBlock {
+  seq: number;
+  object: number;
+  offset: number;
+  data: Uint8Array;
+  acked: boolean;
+  /** Queued for (re)transmission right now. */
+  queued: boolean;
+}
+
+export interface SentPacket {
+  pn: number;
+  timeSent: number;
+  size: number;
+  ackEliciting: boolean;
+  frames: SentFrame[];
+  delivered: number;
+  deliveredTime: number;
+  firstSentTime: number;
+  appLimited: boolean;
+}
+
+export interface RecoveryEvents {
+  onAcked(frames: SentFrame[]): void;
+  onLost(frames: SentFrame[]): void;
+}
+
+export class SentPacketHandler {
+  private readonly sent = new Map<number, SentPacket>();
+  bytesInFlight = 0;
+  largestAcked = -1;
+  ptoCount = 0;
+  packetsLost = 0;
+  bytesAcked = 0;
+  private lossTime: number | undefined;
+  private lastAckElicitingTime: number | undefined;
+  private ackElicitingInFlight = 0;
+  // Delivery-rate estimation state.
+  private delivered = 0;
+  private deliveredTime = 0;
+  private firstSentTime = 0;
+  private appLimitedUntil = 0;
+
+  constructor(
+    private readonly rtt: RttStats,
+    private readonly cc: CongestionController,
+    private readonly events: RecoveryEvents,
+  ) {}
+
+  get hasInFlight(): boolean {
+    return this.ackElicitingInFlight > 0;
+  }
+
+  /** The sender ran out of data with window to spare: samples until now under-estimate the path. */
+  markAppLimited(): void {
+    this.appLimitedUntil = this.delivered + this.bytesInFlight || 1;
+  }
+
+  onSent(now: number, pn: number, size: number, ackEliciting: boolean, frames: SentFrame[]): void {
+    if (this.bytesInFlight === 0) {
+      this.firstSentTime = now;
+      this.deliveredTime = now;
+    }
+    const packet: SentPacket = {
+      pn,
+      timeSent: now,
+      size,
+      ackEliciting,
+      frames,
+      delivered: this.delivered,
+      deliveredTime: this.deliveredTime,
+      firstSentTime: this.firstSentTime,
+      appLimited: this.appLimitedUntil > 0,
+    };
+    this.sent.set(pn, packet);
+    if (ackEliciting) {
+      this.bytesInFlight += size;
+      this.ackElicitingInFlight++;
+      this.lastAckElicitingTime = now;
+    }
+    this.cc.onPacketSent(now, size, this.bytesInFlight);
+  }
+
+  private remove(packet: SentPacket): void {
+    this.sent.delete(packet.pn);
+    if (packet.ackEliciting) {
+      this.bytesInFlight -= packet.size;
+      this.ackElicitingInFlight--;
+    }
+  }
+
+  /** Processes an ACK frame. Returns true if it acknowledged anything new. */
+  onAck(now: number, ranges: AckRange[], ackDelayMs: number): boolean {
+    const largest = ranges[0]?.end ?? -1;
+    const newly: SentPacket[] = [];
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const pn of this.sent.keys()) {
+      oldest = pn;
+      break;
+    }
+    for (const range of ranges) {
+      if (range.end < oldest) continue;
+      for (let pn = Math.max(range.start, oldest); pn <= range.end; pn++) {
+        const packet = this.sent.get(pn);
+        if (packet) newly.push(packet);
+      }
+    }
+    if (newly.length === 0) return false;
+    newly.sort((a, b) => a.pn - b.pn);
+    const newest = newly[newly.length - 1]!;
+    if (largest > this.largestAcked) this.largestAcked = largest;
+    if (newest.pn === largest && newly.some((p) => p.ackEliciting)) {
+      this.rtt.update(now - newest.timeSent, ackDelayMs);
+    }
+
+    // Delivery rate: the sample is anchored on the most recently sent packet acknowledged now.
+    let ackedBytes = 0;
+    let anchor: SentPacket | undefined;
+    for (const packet of newly) {
+      this.remove(packet);
+      if (!packet.ackEliciting) continue;
+      ackedBytes += packet.size;
+      this.delivered += packet.size;
+      this.deliveredTime = now;
+      if (anchor === undefined || packet.delivered >= anchor.delivered) anchor = packet;
+    }
+    this.bytesAcked += ackedBytes;
+    let sample: RateSample | undefined;
+    if (anchor !== undefined) {
+      this.firstSentTime = anchor.timeSent;
+      const sendElapsed = anchor.timeSent - anchor.firstSentTime;
+      const ackElapsed = now - anchor.deliveredTime;
+      const interval = Math.max(sendElapsed, ackElapsed);
+      const deliveredDelta = this.delivered - anchor.delivered;
+      if (this.appLimitedUntil > 0 && this.delivered > this.appLimitedUntil) this.appLimitedUntil = 0;
+      if (interval > 0 && interval >= this.rtt.minRtt() * 0.5) {
+        sample = {
+          deliveryRate: (deliveredDelta * 1000) / interval,
+          priorDelivered: anchor.delivered,
+          delivered: this.delivered,
+          isAppLimited: anchor.appLimited,
+          rttMs: now - anchor.timeSent,
+        };
+      }
+    }
+    for (const packet of newly) this.events.onAcked(packet.frames);
+    if (ackedBytes > 0) this.cc.onAck(now, ackedBytes, newest.timeSent, sample);
+    this.ptoCount = 0;
+    this.detectLoss(now);
+    return true;
+  }
+
+  private detectLoss(now: number): void {
+    this.lossTime = undefined;
+    const lossDelay = this.rtt.lossDelay();
+    const lost: SentPacket[] = [];
+    for (const packet of this.sent.values()) {
+      if (packet.pn > this.largestAcked) break;
+      if (packet.timeSent <= now - lossDelay || this.largestAcked - packet.pn >= PACKET_THRESHOLD) {
+        lost.push(packet);
+      } else {
+        const when = packet.timeSent + lossDelay;
+        if (this.lossTime === undefined || when < this.lossTime) this.lossTime = when;
+      }
+    }
+    if (lost.length === 0) return;
+    let lostBytes = 0;
+    let largestLostSentTime = 0;
+    for (const packet of lost) {
+      this.remove(packet);
+      if (!packet.ackEliciting) continue;
+      this.packetsLost++;
+      lostBytes += packet.size;
+      largestLostSentTime = Math.max(largestLostSentTime, packet.timeSent);
+    }
+    for (const packet of lost) this.events.onLost(packet.frames);
+    if (lostBytes > 0) this.cc.onLoss(now, lostBytes, largestLostSentTime);
+  }
+
+  /** Deadline of the loss-detection timer (loss time, else PTO), or undefined. */
+  timeout(): number | undefined {
+    if (this.lossTime !== undefined) return this.lossTime;
+    if (this.ackElicitingInFlight === 0 || this.lastAckElicitingTime === undefined) return undefined;
+    return this.lastAckElicitingTime + this.rtt.pto() * 2 ** Math.min(this.ptoCount, 10);
+  }
+
+  /**
+   * Fires the loss-detection timer. Returns 'pto' when the caller must send probe packets (it
+   * retransmits the frames of {@link oldestUnacked} or a PING).
+   */
+  onTimeout(now: number): 'pto' | undefined {
+    if (this.lossTime !== undefined && now >= this.lossTime) {
+      this.detectLoss(now);
+      return undefined;
+    }
+    const deadline = this.timeout();
+    if (deadline === undefined || now < deadline) return undefined;
+    this.ptoCount++;
+    if (this.ptoCount === 3) this.cc.onPersistentCongestion(now);
+    return 'pto';
+  }
+
+  /** Ack-eliciting packets still in flight, oldest first (for probe retransmission). */
+  *unackedPackets(): Iterable<SentPacket> {
+    for (const packet of this.sent.values()) if (packet.ackEliciting) yield packet;
+  }
+
+  /** Drops everything (path change to an unrelated network, or close). Frames are reported lost. */
+  abandonAll(): void {
+    const all = [...this.sent.values()];
+    for (const packet of all) this.remove(packet);
+    for (const packet of all) this.events.onLost(packet.frames);
+    this.lossTime = undefined;
+  }
+}
