@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { ReachabilityReport } from '../nat/report.ts';
+import { PunchCandidate, ReachabilityReport } from '../nat/index.ts';
 
 /**
  * Request and response schemas of the tracker's JSON API (`/v1/...`). The agent imports the types
@@ -19,20 +19,9 @@ const Host = Type.String({ minLength: 1, maxLength: 64 });
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 export const AddressSchema = Type.Object({ host: Host, port: Port }, { additionalProperties: false });
 
-export const Candidate = Type.Object(
-  {
-    kind: Type.Union([
-      Type.Literal('lan'),
-      Type.Literal('reflexive'),
-      Type.Literal('mapped'),
-      Type.Literal('observed'),
-    ]),
-    host: Host,
-    port: Port,
-  },
-  { additionalProperties: false },
-);
-export type Candidate = Static<typeof Candidate>;
+/** Candidates use the NAT module's format, so the agent hands them to its puncher unchanged. */
+export const Candidate = PunchCandidate;
+export type Candidate = PunchCandidate;
 
 export const IspHintsSchema = Type.Object(
   {

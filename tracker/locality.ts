@@ -69,7 +69,7 @@ export function reachableHow(
   requester: Pick<PeerRecord, 'reach' | 'address'>,
   peer: PeerRecord,
 ): ReachableHow | null {
-  if (requester.address.host === peer.address.host && peer.candidates.some((c) => c.kind === 'lan'))
+  if (requester.address.host === peer.address.host && peer.candidates.some((c) => c.type === 'host'))
     return 'lan';
   if (peer.reach === 'open') return 'direct';
   if (requester.reach === 'open') return 'reverse';

@@ -20,9 +20,18 @@ import {
 import { rarestPieces } from './rarity.ts';
 import { selectPeers } from './selection.ts';
 import { recordReport, releaseStats } from './stats.ts';
-import type { PeerRecord } from './swarm-store.ts';
+import type { PeerCandidate, PeerRecord } from './swarm-store.ts';
 
 const NameParam = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' });
+
+/**
+ * Without a STUN-learned or mapped address, the address the announce came from plus the announced UDP
+ * port is the best public guess (exact for devices without NAT or with port-preserving NAT).
+ */
+function withObserved(candidates: readonly PeerCandidate[], publicIp: string, port: number): PeerCandidate[] {
+  if (port === 0 || candidates.some((c) => c.type === 'srflx' || c.type === 'mapped')) return [...candidates];
+  return [...candidates, { type: 'srflx', host: publicIp, port }];
+}
 
 export function cdnUrlsFor(ctx: TrackerContext, objectKey: string): string[] {
   return ctx.options.cdnBaseUrls.map((base) => `${base.replace(/\/+$/, '')}/${objectKey}`);
@@ -59,7 +68,7 @@ export function registerAgentRoutes(app: FastifyInstance, ctx: TrackerContext): 
         seeder,
         have: body.progress.have,
         ...(body.progress.bitfield ? { bitfield: body.progress.bitfield } : {}),
-        candidates: [...body.candidates, { kind: 'observed', host: locality.publicIp, port: body.port }],
+        candidates: withObserved(body.candidates, locality.publicIp, body.port),
         publicKey: body.publicKey,
         load: body.load ?? 0,
         uploadCapacity: body.uploadCapacity ?? 0,
@@ -103,7 +112,8 @@ export function registerAgentRoutes(app: FastifyInstance, ctx: TrackerContext): 
           deviceId: s.peer.peerId,
           publicKey: s.peer.publicKey ?? '',
           // Only peers behind the same public address get to see LAN candidates.
-          candidates: s.how === 'lan' ? s.peer.candidates : s.peer.candidates.filter((c) => c.kind !== 'lan'),
+          candidates:
+            s.how === 'lan' ? s.peer.candidates : s.peer.candidates.filter((c) => c.type !== 'host'),
           tier: s.tier,
           reachableHow: s.how,
           seeder: s.peer.seeder,

@@ -67,7 +67,7 @@ export function registerBtRoutes(app: FastifyInstance, ctx: TrackerContext): voi
           reach: 'open',
           seeder,
           have: -1,
-          candidates: [{ kind: 'observed', host: locality.publicIp, port: announce.port }],
+          candidates: [],
           load: 0,
           uploadCapacity: 0,
           lastSeen: now,

@@ -10,8 +10,9 @@ import type { Address } from '../runtime/index.ts';
  */
 export type ReachClass = 'open' | 'punchable' | 'hard';
 
+/** A transport address of a peer, in the NAT module's PunchCandidate format (host = LAN interface). */
 export interface PeerCandidate {
-  kind: 'lan' | 'reflexive' | 'mapped' | 'observed';
+  type: 'host' | 'srflx' | 'mapped' | 'prflx';
   host: string;
   port: number;
 }

@@ -52,8 +52,8 @@ describe('agent API: announce', () => {
     });
     expect(body.peers[0]?.deviceId).toBe('lan-peer-01');
     expect(body.peers[0]?.reachableHow).toBe('lan');
-    expect(body.peers[0]?.candidates.some((c) => c.kind === 'lan')).toBe(true);
-    expect(body.peers[1]?.candidates.some((c) => c.kind === 'lan')).toBe(false);
+    expect(body.peers[0]?.candidates.some((c) => c.type === 'host')).toBe(true);
+    expect(body.peers[1]?.candidates.some((c) => c.type === 'host')).toBe(false);
     expect(body.you).toMatchObject({ isp: 'isp-a', region: 'eu', publicIp: '10.1.0.1', reach: 'open' });
     expect(body.swarm).toEqual({ seeders: 1, leechers: 5 });
     expect(body.interval).toBe(30); // young swarm

@@ -96,7 +96,7 @@ export function announceBody(deviceId: string, overrides: Partial<AnnounceReques
     port: 4000,
     progress: { have: 0 },
     reachability: OPEN,
-    candidates: [{ kind: 'lan', host: '192.168.1.20', port: 4000 }],
+    candidates: [{ type: 'host', host: '192.168.1.20', port: 4000 }],
     publicKey: KEY,
     ...overrides,
   };

@@ -25,7 +25,7 @@ export function runSwarmStoreCompliance(
       reach: 'open',
       seeder: false,
       have: 3,
-      candidates: [{ kind: 'observed', host: '10.0.0.1', port: 6881 }],
+      candidates: [{ type: 'srflx', host: '10.0.0.1', port: 6881 }],
       publicKey: 'k',
       load: 0.5,
       uploadCapacity: 1000,
