@@ -1,3 +1,4 @@
+export * from './assemble.ts';
 export * from './cdn/app.ts';
 export * from './cdn/billing.ts';
 export * from './cdn/object-cache.ts';
