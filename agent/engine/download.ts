@@ -285,6 +285,8 @@ export function createDownloadEngine(
   };
 
   const onError = (state: SourceState, index: number, error: unknown): void => {
+    // Soft failures (a peer choking us, rejecting a request) are normal protocol flow, not faults.
+    if ((error as { soft?: boolean } | undefined)?.soft) return;
     state.errors++;
     const backoff = Math.min(30_000, 500 * 2 ** Math.min(state.errors - 1, 6));
     state.cooldownUntil = clock.now() + backoff;

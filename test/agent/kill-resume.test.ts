@@ -56,7 +56,7 @@ describe('kill -9 and resume (real processes, real CDN on 127.0.0.1)', () => {
       const child = spawn(process.execPath, args(stateDir, out), { stdio: ['ignore', 'pipe', 'pipe'] });
       // Kill somewhere between 10 % and 90 % of the remaining bytes.
       const before = served();
-      const remaining = SIZE - before + (k * 2 * PIECE);
+      const remaining = SIZE - before + k * 2 * PIECE;
       const killAt = before + Math.max(PIECE, Math.floor(remaining * (0.1 + 0.8 * random.float()) * 0.5));
       await waitFor(() => served() >= killAt || child.exitCode !== null, 30_000);
       expect(child.exitCode).toBeNull();

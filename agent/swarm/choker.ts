@@ -1,0 +1,91 @@
+import type { Clock, Random, TimerHandle } from '../../runtime/index.ts';
+import type { PeerConnection } from './peer.ts';
+
+export interface ChokerOptions {
+  /** Peers unchoked at once, one of them the optimistic slot. */
+  slots: number;
+  /** Regular re-evaluation period (BitTorrent: 10 s). */
+  intervalMs: number;
+  /** Optimistic unchoke rotation (BitTorrent: 30 s). */
+  optimisticMs: number;
+}
+
+export const DEFAULT_CHOKER_OPTIONS: ChokerOptions = { slots: 4, intervalMs: 10_000, optimisticMs: 30_000 };
+
+/**
+ * Tit-for-tat: while downloading, unchoke the interested peers that give us the most; while seeding,
+ * those we upload to fastest (spreads pieces quickest). One extra slot rotates at random (optimistic
+ * unchoke) so newcomers with nothing to trade get their first pieces. A newly interested peer takes a
+ * free slot at once instead of waiting for the next round.
+ */
+export function createChoker(
+  options: ChokerOptions,
+  components: {
+    clock: Clock;
+    random: Random;
+    peers: () => Iterable<PeerConnection>;
+    seeding: () => boolean;
+    uploadAllowed: () => boolean;
+  },
+): { start(): void; stop(): void; rechoke(): void; onInterest(): void } {
+  const { clock, random } = components;
+  let timer: TimerHandle | undefined;
+  let optimistic: string | undefined;
+  let lastOptimisticAt = Number.NEGATIVE_INFINITY;
+
+  const rechoke = (): void => {
+    const peers = [...components.peers()];
+    if (!components.uploadAllowed()) {
+      for (const p of peers) p.setChoking(true);
+      return;
+    }
+    const interested = peers.filter((p) => p.peerInterested());
+    const score = (p: PeerConnection): number =>
+      components.seeding() ? p.uploadRate.bps() : p.downloadRate.bps();
+    interested.sort((a, b) => score(b) - score(a));
+    const regular = interested.slice(0, Math.max(0, options.slots - 1));
+    const unchoke = new Set(regular.map((p) => p.id));
+    const now = clock.now();
+    const rest = interested.filter((p) => !unchoke.has(p.id));
+    if (
+      optimistic === undefined ||
+      now - lastOptimisticAt >= options.optimisticMs ||
+      !rest.some((p) => p.id === optimistic)
+    ) {
+      optimistic = rest.length > 0 ? rest[random.int(rest.length)]!.id : undefined;
+      lastOptimisticAt = now;
+    }
+    if (optimistic) unchoke.add(optimistic);
+    for (const p of peers) p.setChoking(!unchoke.has(p.id));
+  };
+
+  const tick = (): void => {
+    rechoke();
+    timer = clock.setTimer(options.intervalMs, tick);
+  };
+
+  return {
+    start() {
+      if (!timer) tick();
+    },
+    stop() {
+      if (timer) clock.clearTimer(timer);
+      timer = undefined;
+    },
+    rechoke,
+    onInterest() {
+      if (!components.uploadAllowed()) return;
+      const peers = [...components.peers()];
+      let unchoked = peers.filter((p) => !p.choking()).length;
+      for (const p of peers) {
+        if (unchoked >= options.slots) break;
+        if (p.peerInterested() && p.choking()) {
+          p.setChoking(false);
+          unchoked++;
+        }
+      }
+      // Peers that lost interest free their slot at the next round; choke them now to be tidy.
+      for (const p of peers) if (!p.peerInterested() && !p.choking()) p.setChoking(true);
+    },
+  };
+}

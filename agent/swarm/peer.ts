@@ -1,0 +1,312 @@
+import type { Duplex } from 'node:stream';
+import Wire from 'bittorrent-protocol';
+import type { Clock, Logger } from '../../runtime/index.ts';
+import type { Bitfield } from '../engine/bitfield.ts';
+import { type PieceLayout, pieceBounds } from '../engine/layout.ts';
+import { RateEstimator } from '../engine/rate.ts';
+import type { PieceStore } from '../storage/piece-store.ts';
+import type { PieceSource, SourceClass } from '../types.ts';
+import type { UploadLimiter } from './token-bucket.ts';
+
+/** BitTorrent block size: what every client requests and serves. */
+export const BLOCK = 16 * 1024;
+/** Largest block we serve; bigger requests are a protocol abuse (BEP 3 clients close at 128 KiB). */
+const MAX_REQUEST = 128 * 1024;
+/** How long a "suggest" (peer fetching a piece from infrastructure) counts as "coming soon". */
+const SOON_MS = 30_000;
+
+/** The typed subset of bittorrent-protocol's Wire we use (its bundled typings are for v3). */
+interface WireLike {
+  peerPieces: { get(index: number): boolean };
+  peerChoking: boolean;
+  peerInterested: boolean;
+  amChoking: boolean;
+  amInterested: boolean;
+  hasFast: boolean;
+  destroyed: boolean;
+  handshake(infoHash: string, peerId: string, extensions?: { fast?: boolean }): void;
+  bitfield(bytes: Uint8Array): void;
+  have(index: number): void;
+  choke(): void;
+  unchoke(): void;
+  interested(): void;
+  uninterested(): void;
+  request(
+    index: number,
+    offset: number,
+    length: number,
+    cb: (err: Error | null, block?: Uint8Array) => void,
+  ): void;
+  cancel(index: number, offset: number, length: number): void;
+  suggest(index: number): void;
+  destroy(): void;
+  pipe<T extends NodeJS.WritableStream>(dest: T): T;
+  on(event: string, handler: (...args: never[]) => void): void;
+  once(event: string, handler: (...args: never[]) => void): void;
+}
+
+export interface PeerConnectionOptions {
+  id: string;
+  sourceClass: SourceClass;
+  infoHash: string;
+  /** Our 20-byte peer id, hex. */
+  peerId: string;
+  /** Dialer sends the handshake first; the acceptor answers once it has seen the peer's. */
+  initiator: boolean;
+  maxInFlight: number;
+}
+
+export interface PeerComponents {
+  clock: Clock;
+  logger: Logger;
+  layout: PieceLayout;
+  store: PieceStore;
+  have: Bitfield;
+  limiter: UploadLimiter;
+  /** Whether uploading is allowed right now (seeding policy, Wi-Fi/power). */
+  uploadAllowed(): boolean;
+}
+
+export interface PeerConnection extends PieceSource {
+  readonly wire: WireLike;
+  readonly downloadRate: RateEstimator;
+  readonly uploadRate: RateEstimator;
+  uploaded(): number;
+  peerInterested(): boolean;
+  choking(): boolean;
+  setChoking(choke: boolean): void;
+  /** We verified a new piece: tell the peer, and update our interest. */
+  announceHave(index: number): void;
+  /** We are fetching `index` from infrastructure: peers may ask us for it soon (BEP 6 suggest). */
+  announceSoon(index: number): void;
+  soon(index: number): boolean;
+  /** Resolves after the handshake (bitfield sent), rejects if the stream dies first. */
+  ready(): boolean;
+  onClose(handler: () => void): void;
+  onInterest(handler: () => void): void;
+}
+
+/**
+ * One BitTorrent wire (bittorrent-protocol) over any Duplex: a PZ stream, a TCP socket, or an in-memory
+ * pair in tests. Downloads whole pieces as pipelined 16 KiB blocks (a PieceSource for the engine) and
+ * serves verified pieces to the peer within the upload limiter. The wire's own timers are never used:
+ * request timeouts come from the engine's clock, so this runs in virtual time too.
+ */
+export function createPeerConnection(
+  stream: Duplex,
+  options: PeerConnectionOptions,
+  components: PeerComponents,
+): PeerConnection {
+  const { clock, logger, layout, store, have, limiter } = components;
+  const wire = new Wire() as unknown as WireLike;
+  const changeHandlers = new Set<() => void>();
+  const closeHandlers = new Set<() => void>();
+  const interestHandlers = new Set<() => void>();
+  const soonUntil = new Map<number, number>();
+  const downloadRate = new RateEstimator(clock);
+  const uploadRate = new RateEstimator(clock);
+  let uploadedBytes = 0;
+  let handshakeDone = false;
+  let closed = false;
+  let cachedPiece: { index: number; bytes: Uint8Array } | undefined;
+
+  const changed = (): void => {
+    for (const h of changeHandlers) h();
+  };
+
+  const updateInterest = (): void => {
+    if (closed || !handshakeDone) return;
+    let want = false;
+    for (let i = 0; i < layout.pieces.length && !want; i++)
+      if (!have.get(i) && wire.peerPieces.get(i)) want = true;
+    if (want && !wire.amInterested) wire.interested();
+    else if (!want && wire.amInterested) wire.uninterested();
+  };
+
+  const close = (reason: string): void => {
+    if (closed) return;
+    closed = true;
+    logger.debug({ peer: options.id, reason }, 'peer closed');
+    try {
+      wire.destroy();
+    } catch {
+      // already gone
+    }
+    stream.destroy();
+    for (const h of closeHandlers) h();
+    changed();
+  };
+
+  stream.on('error', () => close('stream error'));
+  stream.on('close', () => close('stream closed'));
+  wire.on('close', () => close('wire closed'));
+  wire.on('error', () => close('wire error'));
+  stream.pipe(wire as unknown as NodeJS.WritableStream);
+  wire.pipe(stream);
+
+  const sendHandshake = (): void => wire.handshake(options.infoHash, options.peerId, { fast: true });
+  if (options.initiator) sendHandshake();
+  wire.on('handshake', ((infoHash: string) => {
+    if (infoHash !== options.infoHash) {
+      close('wrong info hash');
+      return;
+    }
+    if (!options.initiator) sendHandshake();
+    handshakeDone = true;
+    wire.bitfield(have.bytes);
+    changed();
+  }) as (...args: never[]) => void);
+
+  for (const event of ['have', 'bitfield', 'have-all', 'unchoke', 'choke']) {
+    wire.on(event, (() => {
+      updateInterest();
+      changed();
+    }) as (...args: never[]) => void);
+  }
+  wire.on('suggest', ((index: number) => {
+    if (index >= 0 && index < layout.pieces.length) {
+      soonUntil.set(index, clock.now() + SOON_MS);
+      changed();
+    }
+  }) as (...args: never[]) => void);
+  for (const event of ['interested', 'uninterested'])
+    wire.on(event, (() => {
+      for (const h of interestHandlers) h();
+    }) as (...args: never[]) => void);
+
+  wire.on('request', ((
+    index: number,
+    offset: number,
+    length: number,
+    respond: (err: Error | null, b?: Uint8Array) => void,
+  ) => {
+    if (!have.get(index) || length > MAX_REQUEST || !components.uploadAllowed()) {
+      respond(new Error('not available'));
+      return;
+    }
+    const { length: pieceLen } = pieceBounds(layout, index);
+    if (offset < 0 || offset + length > pieceLen) {
+      respond(new Error('out of range'));
+      return;
+    }
+    void (async () => {
+      try {
+        let bytes: Uint8Array;
+        if (cachedPiece?.index === index) bytes = cachedPiece.bytes;
+        else {
+          bytes = await store.readPiece(index);
+          cachedPiece = { index, bytes };
+        }
+        await limiter.take(length);
+        if (closed) return;
+        uploadedBytes += length;
+        uploadRate.add(length);
+        respond(null, bytes.subarray(offset, offset + length));
+      } catch (error) {
+        respond(error instanceof Error ? error : new Error(String(error)));
+      }
+    })();
+  }) as (...args: never[]) => void);
+
+  const fetchPiece = (index: number, signal: AbortSignal): Promise<Uint8Array> =>
+    new Promise((resolve, reject) => {
+      const { length } = pieceBounds(layout, index);
+      const out = new Uint8Array(length);
+      const pending = new Set<number>();
+      let settled = false;
+      const fail = (error: Error): void => {
+        if (settled) return;
+        settled = true;
+        for (const offset of pending) {
+          try {
+            wire.cancel(index, offset, Math.min(BLOCK, length - offset));
+          } catch {
+            // wire closed
+          }
+        }
+        reject(error);
+      };
+      signal.addEventListener('abort', () => fail(new Error(`aborted: ${String(signal.reason)}`)), {
+        once: true,
+      });
+      if (closed) {
+        fail(new Error('peer closed'));
+        return;
+      }
+      for (let offset = 0; offset < length; offset += BLOCK) {
+        const blockLength = Math.min(BLOCK, length - offset);
+        pending.add(offset);
+        wire.request(index, offset, blockLength, (err, block) => {
+          if (settled) return;
+          if (err || !block) {
+            const soft = /chok|reject/.test(err?.message ?? '');
+            fail(Object.assign(err ?? new Error('empty block'), { soft }));
+            return;
+          }
+          if (block.length !== blockLength) {
+            fail(new Error('block of wrong length'));
+            return;
+          }
+          pending.delete(offset);
+          out.set(block, offset);
+          downloadRate.add(block.length);
+          if (pending.size === 0) {
+            settled = true;
+            resolve(out);
+          }
+        });
+      }
+    });
+
+  const connection: PeerConnection = {
+    id: options.id,
+    kind: 'peer',
+    sourceClass: options.sourceClass,
+    wire,
+    downloadRate,
+    uploadRate,
+    maxInFlight: () => options.maxInFlight,
+    has: (index) => handshakeDone && !closed && wire.peerPieces.get(index),
+    ready: () => handshakeDone && !closed && !wire.peerChoking,
+    fetchPiece,
+    close,
+    onChange(handler) {
+      changeHandlers.add(handler);
+      return () => changeHandlers.delete(handler);
+    },
+    uploaded: () => uploadedBytes,
+    peerInterested: () => wire.peerInterested,
+    choking: () => wire.amChoking,
+    setChoking(choke) {
+      if (closed || !handshakeDone || choke === wire.amChoking) return;
+      if (choke) wire.choke();
+      else wire.unchoke();
+    },
+    announceHave(index) {
+      if (closed || !handshakeDone) return;
+      wire.have(index);
+      if (cachedPiece && cachedPiece.index !== index) cachedPiece = undefined;
+      updateInterest();
+    },
+    announceSoon(index) {
+      if (closed || !handshakeDone || !wire.hasFast) return;
+      wire.suggest(index);
+    },
+    soon(index) {
+      const until = soonUntil.get(index);
+      if (until === undefined) return false;
+      if (until < clock.now() || wire.peerPieces.get(index)) {
+        soonUntil.delete(index);
+        return false;
+      }
+      return true;
+    },
+    onClose(handler) {
+      closeHandlers.add(handler);
+    },
+    onInterest(handler) {
+      interestHandlers.add(handler);
+    },
+  };
+  return connection;
+}

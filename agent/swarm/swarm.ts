@@ -1,0 +1,133 @@
+import type { Duplex } from 'node:stream';
+import type { Clock, Logger, Random } from '../../runtime/index.ts';
+import type { Bitfield } from '../engine/bitfield.ts';
+import type { DownloadEngine } from '../engine/download.ts';
+import type { PieceLayout } from '../engine/layout.ts';
+import type { PieceStore } from '../storage/piece-store.ts';
+import type { SourceClass } from '../types.ts';
+import { createChoker, DEFAULT_CHOKER_OPTIONS } from './choker.ts';
+import { createPeerConnection, type PeerConnection } from './peer.ts';
+import { createUploadLimiter, type UploadLimiter } from './token-bucket.ts';
+
+export interface SwarmOptions {
+  /** Hex SHA-1 infohash of the release (the BitTorrent swarm identity). */
+  infoHash: string;
+  /** Our peer id, 40 hex chars. */
+  peerId: string;
+  maxPeers: number;
+  uploadSlots: number;
+  /** Piece requests in flight per peer. */
+  maxInFlightPerPeer: number;
+  chokeIntervalMs?: number;
+}
+
+export interface SwarmComponents {
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+  engine: DownloadEngine;
+  store: PieceStore;
+  have: Bitfield;
+  layout: PieceLayout;
+  limiter: UploadLimiter;
+  uploadAllowed(): boolean;
+}
+
+export interface Swarm {
+  readonly infoHash: string;
+  /** Attaches a connected stream (PZ stream, TCP socket, in-memory pair) as a peer; undefined when full. */
+  addStream(
+    stream: Duplex,
+    peer: { id: string; sourceClass: SourceClass; initiator: boolean },
+  ): PeerConnection | undefined;
+  peers(): PeerConnection[];
+  hasPeer(id: string): boolean;
+  /** Bytes uploaded to peers over the life of this swarm. */
+  uploaded(): number;
+  /** Re-evaluates chokes now (device state or seeding policy changed). */
+  rechoke(): void;
+  close(): void;
+}
+
+export function createSwarm(options: SwarmOptions, components: SwarmComponents): Swarm {
+  const { clock, random, logger, engine, have } = components;
+  const peers = new Map<string, PeerConnection>();
+  let closedUploads = 0;
+  let closed = false;
+  const choker = createChoker(
+    {
+      ...DEFAULT_CHOKER_OPTIONS,
+      slots: options.uploadSlots,
+      ...(options.chokeIntervalMs ? { intervalMs: options.chokeIntervalMs } : {}),
+    },
+    {
+      clock,
+      random,
+      peers: () => peers.values(),
+      seeding: () => have.complete(),
+      uploadAllowed: () => components.uploadAllowed(),
+    },
+  );
+  const unsubscribe = engine.on((event) => {
+    if (event.type === 'piece') for (const p of peers.values()) p.announceHave(event.index);
+    else if (event.type === 'infra-request') for (const p of peers.values()) p.announceSoon(event.index);
+  });
+  choker.start();
+
+  return {
+    infoHash: options.infoHash,
+    addStream(stream, peer) {
+      if (closed || peers.size >= options.maxPeers || peers.has(peer.id) || engine.isBanned(peer.id)) {
+        stream.destroy();
+        return undefined;
+      }
+      const connection = createPeerConnection(
+        stream,
+        {
+          id: peer.id,
+          sourceClass: peer.sourceClass,
+          infoHash: options.infoHash,
+          peerId: options.peerId,
+          initiator: peer.initiator,
+          maxInFlight: options.maxInFlightPerPeer,
+        },
+        {
+          clock,
+          logger,
+          layout: components.layout,
+          store: components.store,
+          have,
+          limiter: components.limiter,
+          uploadAllowed: () => components.uploadAllowed(),
+        },
+      );
+      peers.set(peer.id, connection);
+      connection.onClose(() => {
+        if (peers.get(peer.id) !== connection) return;
+        peers.delete(peer.id);
+        closedUploads += connection.uploaded();
+        engine.removeSource(peer.id, 'peer closed');
+      });
+      connection.onInterest(() => choker.onInterest());
+      engine.addSource(connection);
+      return connection;
+    },
+    peers: () => [...peers.values()],
+    hasPeer: (id) => peers.has(id),
+    uploaded() {
+      let total = closedUploads;
+      for (const p of peers.values()) total += p.uploaded();
+      return total;
+    },
+    rechoke: () => choker.rechoke(),
+    close() {
+      if (closed) return;
+      closed = true;
+      choker.stop();
+      unsubscribe();
+      for (const p of [...peers.values()]) p.close('swarm closed');
+    },
+  };
+}
+
+export { createUploadLimiter };
