@@ -1,0 +1,107 @@
+/**
+ * # lab/sim — a deterministic simulated internet in virtual time
+ *
+ * Real components (transport, NAT traversal, tracker, edge, agent) run on it unchanged through the
+ * runtime seam: each simulated host offers a `UdpNetwork` (`host.udp`), an `HttpClient` (`host.http`),
+ * a seeded `Random` and the shared virtual `Clock` (`sim.clock`); `host.env()` bundles them as an Env.
+ *
+ * ```ts
+ * import { createSimulation, natPresets, profiles } from '../lab/sim/index.ts';
+ *
+ * const sim = createSimulation({ seed: 42 });
+ * const eu = sim.addRegion({ name: 'eu' });                       // region <-> core: 20 ms
+ * const isp = sim.addIsp({ name: 'isp-a', region: eu, cgn: { ...natPresets.cgnEim, poolSize: 2 } });
+ * const tracker = sim.addServer({ name: 'tracker', region: eu });  // public; "tracker" resolves in URLs
+ * sim.serveHttp(tracker, 80, fastifyApp);                          // driven by app.inject, zero virtual time
+ * const home = sim.addGateway({ isp, nat: natPresets.portRestricted, link: profiles.broadband(),
+ *                               portMapping: { upnp: true, natPmp: true, pcp: true } });
+ * const laptop = sim.addHost({ gateway: home });                  // 192.168.1.2 behind home NAT + CGN
+ * const phone = sim.addHost({ isp, link: profiles.country('India') }); // 100.64.x.y behind the CGN
+ *
+ * const socket = await laptop.udp.bind({ port: 4000 });
+ * socket.onMessage((bytes, from) => { ... });
+ * const reply = sim.settle(phone.http.request({ method: 'GET', url: 'http://tracker/announce' }));
+ * await sim.run({ deadlineMs: 60_000 });                          // or { until: () => done }
+ * sim.stats(); sim.links(); laptop.counters; sim.traceHash();
+ * ```
+ *
+ * ## Time
+ * `sim.run({ until?, deadlineMs?, untilTime?, maxEvents? })` fires every timer due at the next instant,
+ * lets the promise work it started settle (a setImmediate turn), then jumps to the next instant. It
+ * stops when `until()` holds, at the deadline (`deadlineMs` is relative to the run's start; the clock
+ * is left at the deadline), or when nothing is scheduled ("quiescent"). `sim.settle(promise)` runs
+ * until a promise settles and returns its value. Virtual time starts at 2026-01-01T00:00:00Z. Nothing
+ * advances between runs: always drive time with run/settle, never await a virtual timer outside them.
+ *
+ * ## Topology
+ * internet core -> regions -> ISPs -> (optional CGN, 100.64/10 inside) -> home gateways (NAT44, LAN
+ * 192.168.1.0/24 each) -> hosts. Hosts may also sit directly on an ISP (mobile, behind the CGN if any,
+ * or public with `behindCgn: false`), and servers in a region or the core. Every link is a pair of
+ * `LinkDirection`s (`LinkOptions`: bandwidthBps, delayMs, jitterMs, loss (uniform or Gilbert-Elliott),
+ * reorder, duplicate, mtu, queueBytes; `up`/`down` override per direction). Defaults: region 20 ms,
+ * ISP 5 ms, gateway/host-on-ISP 50/10 Mbit/s 10 ms, LAN instant, servers 1 Gbit/s 1 ms.
+ * `profiles.country('India')` etc. turn FACTS.md's PacketZoom measurements into access links.
+ * Addresses: ISP i public 60+i/256.(i%256).x.y, CGN pools .240+.x, region servers 45.r.x.y.
+ * Each host's `meta` says its region, ISP, gateway and whether it is behind a CGN.
+ *
+ * ## NAT
+ * `Nat` implements RFC 4787 mapping and filtering (endpoint-independent / address-dependent /
+ * address-and-port-dependent), port assignment (preserving / sequential / random), a mapping timeout
+ * (default 120 s, refreshed by outbound traffic), hairpinning on/off, and for CGNs paired pooling with
+ * per-subscriber port blocks (`portBlockFor(ip)`). `natPresets`: fullCone, addressRestricted,
+ * portRestricted, symmetric, cgnEim, cgnSymmetric. Port-mapping servers per gateway (`portMapping`):
+ * UPnP IGD v1/v2 (SSDP M-SEARCH to 239.255.255.250:1900, SOAP at http://<lan>:5000), NAT-PMP and PCP
+ * on UDP 5351 at the LAN address. A gateway behind a CGN reports its 100.64/10 WAN address.
+ *
+ * ## HTTP
+ * `sim.serveHttp(host, port, fastifyApp | handler)`; `host.http.request(...)` pays handshake RTTs,
+ * moves request/response bytes as fluid flows sharing bandwidth max-min fairly (capped by the Mathis
+ * TCP rate on lossy paths), and calls the app via `inject` with `remoteAddress` set to the client's
+ * NATed public address. Server names from `addServer` (and `sim.setDns`) resolve in URLs.
+ *
+ * ## Counters and determinism
+ * `host.counters` (UDP packets/bytes in and out, HTTP bytes, drops of its packets by cause),
+ * `sim.links()` (per direction: offered, delivered, dropped by loss/queue/mtu, HTTP bytes),
+ * `sim.stats()` (totals, drops by cause incl. nat-filter, mapping-expired, hairpin, no-route,
+ * no-listener, and bytes between ISPs), `sim.onDeliver` for custom accounting. `sim.traceHash()` is a
+ * SHA-256 over every packet event: same seed and inputs give the same hash.
+ */
+
+export { DROP_CAUSES, type DropCause, type HostCounters, type LinkCounters } from './counters.ts';
+export type { HttpHandler, HttpServerApp, InjectableApp } from './http.ts';
+export { intToIp, ipToInt, isSharedAddress } from './ip.ts';
+export {
+  burstyLoss,
+  type GilbertElliott,
+  LinkDirection,
+  type LinkOptions,
+  type LinkSpec,
+  UDP_IP_OVERHEAD,
+} from './link.ts';
+export {
+  Nat,
+  type NatBehavior,
+  type NatMapping,
+  type NatOptions,
+  natPresets,
+  type PortAssignment,
+} from './nat.ts';
+export { type DeliveryEvent, SimBindError, SSDP_MULTICAST } from './network.ts';
+export type { NodeKind, NodeMeta, SimNode } from './node.ts';
+export type { PortMappingOptions, PortMappingServers } from './portmap/index.ts';
+export { COUNTRY_MEASUREMENTS, type CountryName, profiles } from './profiles.ts';
+export { DEFAULT_START_TIME, type RunOptions, type RunResult, type RunStopReason } from './scheduler.ts';
+export {
+  type AddGatewayOptions,
+  type AddHostOptions,
+  type AddIspOptions,
+  type AddRegionOptions,
+  createSimulation,
+  type SimGateway,
+  type SimHost,
+  type SimIsp,
+  type SimRegion,
+  type SimStats,
+  type Simulation,
+  type SimulationOptions,
+} from './simulation.ts';

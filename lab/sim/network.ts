@@ -1,0 +1,286 @@
+import type { Address } from '../../runtime/index.ts';
+import { type DropCause, type DropCounters, emptyDrops } from './counters.ts';
+import type { LinkDirection } from './link.ts';
+import type { Realm, SimNode } from './node.ts';
+import type { Scheduler } from './scheduler.ts';
+import { SimSocket, type SocketHost } from './socket.ts';
+import type { TraceHash } from './trace.ts';
+
+/** A datagram in flight. NATs rewrite the address fields in place. */
+export interface Packet {
+  srcIp: string;
+  srcPort: number;
+  dstIp: string;
+  dstPort: number;
+  payload: Uint8Array;
+  /** The sending node, for counters and the ISP matrix. */
+  origin: SimNode;
+  /** Where the packet is now, in which address realm, at what virtual time. */
+  node: SimNode;
+  realm: Realm;
+  time: number;
+}
+
+/** A delivered datagram, as seen by `onDeliver` observers (labs use it for byte accounting). */
+export interface DeliveryEvent {
+  from: SimNode;
+  to: SimNode;
+  bytes: number;
+}
+
+export interface NetworkTotals {
+  sent: number;
+  delivered: number;
+  deliveredBytes: number;
+  dropped: DropCounters;
+}
+
+const TRACE_DELIVER = 0;
+const DROP_CODES: Record<DropCause, number> = {
+  loss: 1,
+  queue: 2,
+  mtu: 3,
+  'nat-filter': 4,
+  'mapping-expired': 5,
+  'nat-exhausted': 6,
+  hairpin: 7,
+  'no-route': 8,
+  'no-listener': 9,
+};
+
+export const SSDP_MULTICAST = '239.255.255.250';
+
+/**
+ * Packet forwarding over the topology tree. At each node a packet is either delivered, translated by
+ * the node's NAT, sent down towards the child holding its destination, or sent up. Pure routers (core,
+ * regions, ISPs) and infinite-bandwidth links are crossed "ahead of time" with the packet's own
+ * timestamp; the packet is parked in the scheduler only where order matters: before a finite-bandwidth
+ * link (queue state), at a NAT (mapping state) and at delivery. A typical device-to-device packet
+ * costs two or three events.
+ */
+export class Network implements SocketHost {
+  readonly totals: NetworkTotals = { sent: 0, delivered: 0, deliveredBytes: 0, dropped: emptyDrops() };
+  /** Bytes delivered from ISP i to ISP j, key i * 65536 + j (-1 -> 65535 for "no ISP"). */
+  readonly ispMatrix = new Map<number, number>();
+  private sending = false;
+  private readonly observers: Array<(e: DeliveryEvent) => void> = [];
+  private readonly resumeBound = (p: Packet): void => this.forward(p);
+  private readonly deliverBound = (p: Packet): void => this.deliver(p, p.node, false);
+
+  constructor(
+    private readonly scheduler: Scheduler,
+    private readonly trace: TraceHash | undefined,
+  ) {}
+
+  onDeliver(observer: (e: DeliveryEvent) => void): () => void {
+    this.observers.push(observer);
+    return () => {
+      const i = this.observers.indexOf(observer);
+      if (i >= 0) this.observers.splice(i, 1);
+    };
+  }
+
+  bind(node: SimNode, ip: string, port: number, lan = false): SimSocket {
+    const table = lan ? node.lanSockets : node.sockets;
+    let chosen = port;
+    if (chosen === 0) {
+      for (let i = 0; i < 16384; i++) {
+        const candidate = node.nextEphemeralPort;
+        node.nextEphemeralPort = candidate >= 65535 ? 49152 : candidate + 1;
+        if (!table.has(candidate)) {
+          chosen = candidate;
+          break;
+        }
+      }
+      if (chosen === 0) throw new SimBindError(`${node.name}: no free ephemeral port`);
+    } else if (table.has(chosen)) {
+      throw new SimBindError(`${node.name}: ${ip}:${chosen} is already in use`);
+    }
+    const socket = new SimSocket(this, ip, chosen, lan);
+    (socket as { owner?: SimNode }).owner = node;
+    table.set(chosen, socket);
+    return socket;
+  }
+
+  unbind(socket: SimSocket): void {
+    const node = (socket as { owner?: SimNode }).owner;
+    if (node === undefined) return;
+    const table = socket.lan ? node.lanSockets : node.sockets;
+    if (table.get(socket.port) === socket) table.delete(socket.port);
+  }
+
+  sendFrom(socket: SimSocket, to: Address, bytes: Uint8Array): void {
+    const node = (socket as { owner?: SimNode }).owner!;
+    const c = node.counters;
+    c.udpTxPackets++;
+    c.udpTxBytes += bytes.length;
+    this.totals.sent++;
+    const packet: Packet = {
+      srcIp: socket.ip,
+      srcPort: socket.port,
+      dstIp: to.host,
+      dstPort: to.port,
+      // UDP copies on send: the caller may reuse its buffer at once.
+      payload: bytes.slice(),
+      origin: node,
+      node,
+      realm: socket.lan ? node.inner! : node.realm,
+      time: this.scheduler.now,
+    };
+    if (!(to.port > 0 && to.port < 65536)) {
+      this.drop(packet, 'no-route');
+      return;
+    }
+    this.sending = true;
+    try {
+      // A NAT's own service answering a LAN client routes inside its realm without translation.
+      if (socket.lan) this.routeInside(packet);
+      else this.forward(packet);
+    } finally {
+      this.sending = false;
+    }
+  }
+
+  /** Advances a packet as far as it can go without waiting for virtual time. */
+  private forward(p: Packet): void {
+    const now = this.scheduler.now;
+    for (;;) {
+      const n = p.node;
+      if (p.time > now && !n.router) {
+        this.scheduler.at(p.time, this.resumeBound, p);
+        return;
+      }
+      const inner = n.inner;
+      if (inner !== undefined) {
+        const nat = n.nat!;
+        if (p.realm === inner) {
+          if (p.dstIp === n.lanAddress || p.dstIp === SSDP_MULTICAST) {
+            this.deliver(p, n, true);
+            return;
+          }
+          if (inner.addresses.get(p.dstIp) === undefined) {
+            const verdict = nat.translateOutbound(p, p.time);
+            if (verdict !== undefined) {
+              this.drop(p, verdict);
+              return;
+            }
+            p.realm = n.realm;
+            if (nat.isExternal(p.dstIp)) {
+              if (!nat.hairpinning) {
+                this.drop(p, 'hairpin');
+                return;
+              }
+              const back = nat.translateInbound(p, p.time);
+              if (back !== undefined) {
+                this.drop(p, back);
+                return;
+              }
+              p.realm = inner;
+            }
+          }
+        } else if (nat.isExternal(p.dstIp)) {
+          const verdict = nat.translateInbound(p, p.time);
+          if (verdict !== undefined) {
+            this.drop(p, verdict);
+            return;
+          }
+          p.realm = inner;
+        }
+      }
+      const realm = p.realm;
+      if (n.realm === realm && n.address === p.dstIp && n.address !== '') {
+        this.deliver(p, n, false);
+        return;
+      }
+      const target = realm.addresses.get(p.dstIp);
+      let link: LinkDirection;
+      let next: SimNode;
+      if (target !== undefined && target !== n && target.depth > n.depth && target.isWithin(n)) {
+        next = target.childBelow(n);
+        link = next.down!;
+      } else if (n === realm.root || n.parent === undefined || target === n) {
+        this.drop(p, target === n ? 'no-listener' : 'no-route');
+        return;
+      } else {
+        next = n.parent;
+        link = n.up!;
+      }
+      if (!this.hop(p, link, next)) return;
+    }
+  }
+
+  /** Routes a packet that starts on a NAT's inside (its own LAN services replying). */
+  private routeInside(p: Packet): void {
+    const n = p.node;
+    const target = p.realm.addresses.get(p.dstIp);
+    if (target === undefined || target === n || !target.isWithin(n)) {
+      this.drop(p, 'no-route');
+      return;
+    }
+    const next = target.childBelow(n);
+    if (this.hop(p, next.down!, next)) this.forward(p);
+  }
+
+  /** Crosses one link. Returns true when the packet may continue synchronously. */
+  private hop(p: Packet, link: LinkDirection, next: SimNode): boolean {
+    if (p.time > this.scheduler.now && link.bandwidthBps !== Infinity) {
+      // The queue must see arrivals in time order: wait until the packet really gets there.
+      this.scheduler.at(p.time, this.resumeBound, p);
+      return false;
+    }
+    const arrival = link.admit(p.payload.length, p.time);
+    if (arrival < 0) {
+      this.drop(p, link.lastDrop);
+      return false;
+    }
+    if (link.lastDuplicate) {
+      const copy: Packet = { ...p, node: next, time: arrival };
+      this.scheduler.at(arrival, this.resumeBound, copy);
+    }
+    p.node = next;
+    p.time = arrival;
+    return true;
+  }
+
+  private deliver(p: Packet, n: SimNode, lan: boolean): void {
+    if (p.time > this.scheduler.now || this.sending) {
+      // Never deliver re-entrantly inside send(): real UDP hands data over on a later turn.
+      this.scheduler.at(p.time, lan ? this.resumeBound : this.deliverBound, p);
+      return;
+    }
+    const socket = (lan ? n.lanSockets : n.sockets).get(p.dstPort);
+    if (socket === undefined) {
+      this.drop(p, 'no-listener');
+      return;
+    }
+    const size = p.payload.length;
+    const c = n.counters;
+    c.udpRxPackets++;
+    c.udpRxBytes += size;
+    this.totals.delivered++;
+    this.totals.deliveredBytes += size;
+    const key = (p.origin.ispIndex & 0xffff) * 65536 + (n.ispIndex & 0xffff);
+    this.ispMatrix.set(key, (this.ispMatrix.get(key) ?? 0) + size);
+    this.trace?.record(p.time, TRACE_DELIVER, p.origin.id, n.id, size);
+    for (const observer of this.observers) observer({ from: p.origin, to: n, bytes: size });
+    const handlers = socket.handlers;
+    if (handlers.length === 0) return;
+    this.scheduler.userCodeRan = true;
+    const from: Address = { host: p.srcIp, port: p.srcPort };
+    for (const handler of handlers) handler(p.payload, from);
+  }
+
+  private drop(p: Packet, cause: DropCause): void {
+    this.totals.dropped[cause]++;
+    p.origin.counters.dropped[cause]++;
+    this.trace?.record(p.time, DROP_CODES[cause], p.origin.id, p.node.id, p.payload.length);
+  }
+}
+
+export class SimBindError extends Error {
+  readonly code = 'EADDRINUSE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'SimBindError';
+  }
+}

@@ -1,0 +1,217 @@
+import type { Clock, TimerHandle } from '../../runtime/index.ts';
+import { EventHeap, type SimEvent } from './heap.ts';
+
+/** 2026-01-01T00:00:00Z: virtual time starts at a plausible wall-clock date so expiry checks make sense. */
+export const DEFAULT_START_TIME = 1_767_225_600_000;
+
+export interface RunOptions {
+  /** Stop as soon as this returns true (checked after every virtual instant settles). */
+  until?: () => boolean;
+  /** Stop after this many virtual milliseconds from the start of this run. */
+  deadlineMs?: number;
+  /** Stop at this absolute virtual time (ms, same scale as clock.now()). */
+  untilTime?: number;
+  /** Safety valve: stop after this many events. */
+  maxEvents?: number;
+}
+
+export type RunStopReason = 'condition' | 'deadline' | 'quiescent' | 'max-events';
+
+export interface RunResult {
+  reason: RunStopReason;
+  /** Virtual time when the run stopped. */
+  now: number;
+  /** Events fired during this run. */
+  events: number;
+}
+
+/**
+ * Virtual time. Timers live in a heap; `run` fires everything due at the next instant, lets the
+ * promise/microtask work it started settle (a setImmediate turn drains the microtask and nextTick
+ * queues completely), then jumps to the next instant. Nothing here reads the wall clock except the
+ * guard on held promises (see `hold`).
+ */
+export class Scheduler {
+  now: number;
+  readonly clock: Clock;
+  private readonly heap = new EventHeap();
+  private seq = 0;
+  private cancelled = 0;
+  private running = false;
+  private readonly held = new Set<Promise<unknown>>();
+  /** Total events fired since creation. */
+  eventsFired = 0;
+
+  constructor(
+    startTime = DEFAULT_START_TIME,
+    private readonly holdGuardMs = 250,
+  ) {
+    this.now = startTime;
+    const scheduler = this;
+    this.clock = {
+      now: () => scheduler.now,
+      setTimer(delayMs, callback): TimerHandle {
+        return scheduler.schedule(
+          delayMs,
+          (cb: () => void) => {
+            scheduler.userCodeRan = true;
+            cb();
+          },
+          callback,
+        );
+      },
+      clearTimer(handle) {
+        scheduler.cancel(handle as SimEvent);
+      },
+    };
+  }
+
+  /**
+   * Set by anything that calls component code (timers, datagram handlers, HTTP completions): only then
+   * can promise work be pending, so only then does the loop pay for a setImmediate turn.
+   */
+  userCodeRan = false;
+
+  /** Schedules `fn(arg)` after `delayMs` virtual ms. */
+  schedule<T>(delayMs: number, fn: (arg: T) => void, arg: T): SimEvent {
+    const delay = delayMs > 0 ? delayMs : 0;
+    return this.at(this.now + delay, fn, arg);
+  }
+
+  at<T>(time: number, fn: (arg: T) => void, arg: T): SimEvent {
+    const seq = ++this.seq;
+    const event: SimEvent = {
+      id: seq,
+      time: time > this.now ? time : this.now,
+      seq,
+      fn: fn as (arg: unknown) => void,
+      arg,
+      cancelled: false,
+    };
+    this.heap.push(event);
+    return event;
+  }
+
+  cancel(event: SimEvent | undefined): void {
+    if (!event || event.cancelled) return;
+    event.cancelled = true;
+    this.cancelled++;
+    // Lazy deletion: rebuild once garbage dominates, so cleared idle timers cannot bloat the heap.
+    if (this.cancelled > 1024 && this.cancelled * 2 > this.heap.size) {
+      this.heap.compact();
+      this.cancelled = 0;
+    }
+  }
+
+  /** Pending (not cancelled) events, approximately: cancelled ones are counted until compaction. */
+  get pending(): number {
+    return this.heap.size - this.cancelled;
+  }
+
+  /**
+   * Keeps virtual time still until `promise` settles: used for work that takes no virtual time but
+   * real turns of the event loop (a fastify `inject`, file I/O in a store). If it has not settled
+   * after `holdGuardMs` of wall time it is assumed to wait on virtual time itself and is released.
+   */
+  hold<T>(promise: Promise<T>): Promise<T> {
+    const tracked = promise.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.held.add(tracked);
+    void tracked.then(() => this.held.delete(tracked));
+    return promise;
+  }
+
+  async run(options: RunOptions = {}): Promise<RunResult> {
+    if (this.running) throw new Error('simulation is already running');
+    this.running = true;
+    const start = this.eventsFired;
+    const deadline =
+      options.deadlineMs !== undefined ? this.now + options.deadlineMs : (options.untilTime ?? Infinity);
+    const maxEvents = options.maxEvents ?? Infinity;
+    const until = options.until;
+    const heap = this.heap;
+    try {
+      await this.settle();
+      for (;;) {
+        if (until?.()) return this.result('condition', start);
+        let next = heap.peek();
+        while (next?.cancelled) {
+          heap.pop();
+          this.cancelled--;
+          next = heap.peek();
+        }
+        if (next === undefined) {
+          if (this.held.size > 0) {
+            await this.settle();
+            if (heap.size > 0 || this.held.size > 0) continue;
+          }
+          return this.result('quiescent', start);
+        }
+        if (next.time > deadline) {
+          this.now = deadline;
+          return this.result('deadline', start);
+        }
+        if (this.eventsFired - start >= maxEvents) return this.result('max-events', start);
+        this.now = next.time;
+        this.userCodeRan = false;
+        // Fire everything due at this instant, including events scheduled for "now" while firing.
+        while (next !== undefined && next.time <= this.now) {
+          heap.pop();
+          if (next.cancelled) {
+            this.cancelled--;
+          } else {
+            next.cancelled = true; // fired: a later clearTimer on it is a no-op
+            this.eventsFired++;
+            next.fn(next.arg);
+          }
+          next = heap.peek();
+        }
+        if (this.userCodeRan || this.held.size > 0) await this.settle();
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** Runs until `promise` settles (or the deadline passes) and returns its outcome. */
+  async settleOn<T>(promise: Promise<T>, options: Omit<RunOptions, 'until'> = {}): Promise<T> {
+    let done = false;
+    const watched = promise.finally(() => {
+      done = true;
+    });
+    watched.catch(() => undefined);
+    const result = await this.run({ ...options, until: () => done });
+    if (!done) throw new Error(`promise did not settle in virtual time (${result.reason} at ${result.now})`);
+    return watched;
+  }
+
+  private result(reason: RunStopReason, start: number): RunResult {
+    return { reason, now: this.now, events: this.eventsFired - start };
+  }
+
+  /** Lets promise chains started by the last instant finish, and waits for held work. */
+  private async settle(): Promise<void> {
+    await turn();
+    while (this.held.size > 0) {
+      const pending = [...this.held];
+      let guard: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        Promise.all(pending).then(() => false),
+        new Promise<boolean>((resolve) => {
+          guard = setTimeout(() => resolve(true), this.holdGuardMs);
+        }),
+      ]);
+      clearTimeout(guard);
+      if (timedOut) {
+        for (const p of pending) this.held.delete(p);
+      }
+      await turn();
+    }
+  }
+}
+
+function turn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
