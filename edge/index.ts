@@ -9,6 +9,7 @@ export * from './config.ts';
 export * from './errors.ts';
 export * from './lru.ts';
 export * from './manifests.ts';
+export * from './memory-piece-cache.ts';
 export * from './metrics.ts';
 export * from './origin.ts';
 export * from './piece-cache.ts';

@@ -1,0 +1,195 @@
+import { describe, expect, it } from 'vitest';
+import {
+  createEdgeClient,
+  createEdgeServer,
+  createManifestRegistry,
+  createMemoryPieceCache,
+  createPieceProvider,
+  createStoreOrigin,
+  type EdgeCandidate,
+  type EdgeServer,
+} from '../../edge/index.ts';
+import { createSimulation, type SimHost, type SimRegion, type Simulation } from '../../lab/sim/index.ts';
+import { createSilentLogger } from '../../runtime/index.ts';
+import { createEndpoint } from '../../transport/index.ts';
+import { createMemoryStore, type MemoryStore } from './helpers/memory-store.ts';
+import { publishTestRelease } from './helpers/release.ts';
+
+const PIECE = 32 * 1024;
+const logger = createSilentLogger();
+const EDGE_PORT = 7000;
+
+interface World {
+  sim: Simulation;
+  store: MemoryStore;
+  release: Awaited<ReturnType<typeof publishTestRelease>>;
+  regions: Record<string, SimRegion>;
+}
+
+async function world(seed: number, pieces = 16): Promise<World> {
+  const sim = createSimulation({ seed });
+  const regions = {
+    eu: sim.addRegion({ name: 'eu' }),
+    us: sim.addRegion({ name: 'us', link: { delayMs: 60 } }),
+  };
+  const store = createMemoryStore();
+  const release = await publishTestRelease(store, { size: pieces * PIECE, pieceLength: PIECE, seed });
+  return { sim, store, release, regions };
+}
+
+async function addEdge(
+  w: World,
+  name: string,
+  region: SimRegion,
+  options: { capacityPieces?: number; maxSessions?: number } = {},
+): Promise<{ host: SimHost; server: EdgeServer; cache: ReturnType<typeof createMemoryPieceCache> }> {
+  const host = w.sim.addServer({ name, region });
+  const origin = createStoreOrigin(w.store);
+  const cache = createMemoryPieceCache({ capacityBytes: (options.capacityPieces ?? 1000) * PIECE });
+  const manifests = createManifestRegistry({}, { origin, clock: w.sim.clock });
+  const pieces = createPieceProvider({ memoryBytes: 0 }, { manifests, cache, origin });
+  const socket = await w.sim.settle(host.udp.bind({ port: EDGE_PORT }));
+  const server = createEdgeServer(
+    {
+      id: name,
+      region: region.name,
+      staticPrivateKey: host.random.bytes(32),
+      maxSessions: options.maxSessions,
+      advertiseAddress: { host: host.address, port: EDGE_PORT },
+    },
+    { socket, clock: w.sim.clock, random: host.random, logger, pieces },
+  );
+  return { host, server, cache };
+}
+
+async function addDevice(w: World, region: SimRegion, probeTimeoutMs = 2000) {
+  const isp =
+    w.sim.isps().find((i) => i.region === region) ?? w.sim.addIsp({ name: `isp-${region.name}`, region });
+  const host = w.sim.addHost({ isp, behindCgn: false });
+  const socket = await w.sim.settle(host.udp.bind({}));
+  const endpoint = createEndpoint(
+    { staticPrivateKey: host.random.bytes(32) },
+    { socket, clock: w.sim.clock, random: host.random, logger },
+  );
+  const client = createEdgeClient(
+    { region: region.name, probeTimeoutMs },
+    { endpoint, clock: w.sim.clock, logger },
+  );
+  return { host, endpoint, client };
+}
+
+const candidate = (edge: { host: SimHost; server: EdgeServer }): EdgeCandidate => ({
+  address: { host: edge.host.address, port: EDGE_PORT },
+  publicKey: edge.server.publicKey,
+});
+const objectReads = (w: World) => w.store.reads.filter((r) => r.key === w.release.manifest.object);
+
+describe('edges on the simulated network', () => {
+  it('one edge serves 200 devices at once; each piece leaves the origin once', async () => {
+    const w = await world(1);
+    const edge = await addEdge(w, 'edge-eu', w.regions.eu!);
+    const devices = [];
+    for (let i = 0; i < 200; i++) devices.push(await addDevice(w, w.regions.eu!));
+    const n = w.release.manifest.pieces.length;
+    const results = await w.sim.settle(
+      Promise.all(
+        devices.map(async (d, i) => {
+          await d.client.discoverEdges([candidate(edge)]);
+          const a = await d.client.fetchPiece(w.release.manifest, i % n);
+          const b = await d.client.fetchPiece(w.release.manifest, (i * 7 + 3) % n);
+          return [a, b];
+        }),
+      ),
+      { deadlineMs: 120_000 },
+    );
+    expect(results).toHaveLength(200);
+    for (const [i, [a]] of results.entries())
+      expect(
+        Buffer.from(a!).equals(Buffer.from(w.release.data.subarray((i % n) * PIECE, ((i % n) + 1) * PIECE))),
+      ).toBe(true);
+    expect(edge.server.stats().requests).toBe(400);
+    expect(objectReads(w)).toHaveLength(n);
+    expect(edge.server.stats().sessions).toBe(200);
+  });
+
+  it('50 simultaneous misses for one piece cause exactly one origin read', async () => {
+    const w = await world(2);
+    const edge = await addEdge(w, 'edge-eu', w.regions.eu!);
+    const devices = [];
+    for (let i = 0; i < 50; i++) devices.push(await addDevice(w, w.regions.eu!));
+    await w.sim.settle(Promise.all(devices.map((d) => d.client.discoverEdges([candidate(edge)]))));
+    const pieces = await w.sim.settle(
+      Promise.all(devices.map((d) => d.client.fetchPiece(w.release.manifest, 5))),
+    );
+    expect(new Set(pieces.map((p) => Buffer.from(p).toString('base64'))).size).toBe(1);
+    expect(objectReads(w)).toHaveLength(1);
+  });
+
+  it('respects the cache cap with eviction, and refetches a corrupted cached piece', async () => {
+    const w = await world(3);
+    const edge = await addEdge(w, 'edge-eu', w.regions.eu!, { capacityPieces: 4 });
+    const d = await addDevice(w, w.regions.eu!);
+    await w.sim.settle(d.client.discoverEdges([candidate(edge)]));
+    for (let i = 0; i < 8; i++) await w.sim.settle(d.client.fetchPiece(w.release.manifest, i));
+    expect(edge.cache.stats().bytes).toBeLessThanOrEqual(4 * PIECE);
+    expect(edge.cache.stats().evictions).toBe(4);
+    const reads = objectReads(w).length;
+    const sha = w.release.manifest.pieces[7]!;
+    expect(edge.cache.tamper(sha, (b) => b.fill(0, 0, 10))).toBe(true);
+    const piece = await w.sim.settle(d.client.fetchPiece(w.release.manifest, 7));
+    expect(Buffer.from(piece).equals(Buffer.from(w.release.data.subarray(7 * PIECE, 8 * PIECE)))).toBe(true);
+    expect(edge.cache.stats().corrupt).toBe(1);
+    expect(objectReads(w)).toHaveLength(reads + 1);
+  });
+
+  it('discovery picks the nearer edge, then the less loaded of two equally near ones', async () => {
+    const w = await world(4);
+    const near = await addEdge(w, 'edge-eu', w.regions.eu!, { maxSessions: 10 });
+    const twin = await addEdge(w, 'edge-eu-2', w.regions.eu!, { maxSessions: 10 });
+    const far = await addEdge(w, 'edge-us', w.regions.us!);
+    // Load the twin: 6 of its 10 session slots taken.
+    for (let i = 0; i < 6; i++) {
+      const filler = await addDevice(w, w.regions.eu!);
+      await w.sim.settle(filler.client.discoverEdges([candidate(twin)]));
+    }
+    const d = await addDevice(w, w.regions.eu!);
+    const session = await w.sim.settle(
+      d.client.discoverEdges([candidate(far), candidate(twin), candidate(near)]),
+    );
+    expect(session.id).toBe('edge-eu');
+    expect(session.reply.load).toBe(0);
+    // The losers' sessions were closed.
+    await w.sim.run({ deadlineMs: 1000 });
+    expect(far.server.stats().sessions).toBe(0);
+    expect(twin.server.stats().sessions).toBe(6);
+    expect(near.server.stats().sessions).toBe(1);
+    // With the near edge gone, the US edge is the only one answering.
+    await near.server.close();
+    const d2 = await addDevice(w, w.regions.eu!);
+    const second = await w.sim.settle(d2.client.discoverEdges([candidate(near), candidate(far)]));
+    expect(second.id).toBe('edge-us');
+  });
+
+  it('a device whose edges are all down gets "no edge" within the probe timeout', async () => {
+    const w = await world(5);
+    const a = await addEdge(w, 'edge-a', w.regions.eu!);
+    const b = await addEdge(w, 'edge-b', w.regions.us!);
+    const candidates = [
+      candidate(a),
+      candidate(b),
+      { address: { host: '45.9.9.9', port: EDGE_PORT }, publicKey: a.server.publicKey },
+    ];
+    await a.server.close();
+    await b.server.close();
+    const d = await addDevice(w, w.regions.eu!, 1500);
+    const started = w.sim.now();
+    const outcome = await w.sim.settle(
+      d.client.discoverEdges(candidates).then(
+        () => null,
+        (error: unknown) => error,
+      ),
+    );
+    expect(outcome).toMatchObject({ code: 'NO_EDGE' });
+    expect(w.sim.now() - started).toBeLessThanOrEqual(1500);
+  });
+});
