@@ -1,7 +1,7 @@
 import type { TimerHandle } from '../../runtime/index.ts';
 import { isNonPublicIPv4 } from '../ip.ts';
 import type { PortMappingInfo } from '../report.ts';
-import { createNatPmpClient } from './natpmp.ts';
+import { createNatPmpClient, GatewayBehindNatError } from './natpmp.ts';
 import { createPcpClient } from './pcp.ts';
 import type { MappingClient, PortMapComponents, PortMapping } from './types.ts';
 import { createUpnpClient, type UpnpOptions } from './upnp.ts';
@@ -41,6 +41,8 @@ export interface PortMapperResult {
   upstream: PortMapping | null;
   /** What the device can advertise: upstream mapping if any, else the home mapping. */
   info: PortMappingInfo | null;
+  /** The gateway has no public address itself (NAT444): mapped-but-not-reachable at best. */
+  gatewayBehindNat: boolean;
   errors: string[];
 }
 
@@ -80,7 +82,14 @@ export function createPortMapper(options: PortMapperOptions, components: PortMap
     upnp: () =>
       createUpnpClient({ timeoutMs: o.timeoutMs, ...o.upnp, internalHost: o.internalHost }, components),
   };
-  let state: PortMapperResult = { mapping: null, upstream: null, info: null, errors: [] };
+  let state: PortMapperResult = {
+    mapping: null,
+    upstream: null,
+    info: null,
+    gatewayBehindNat: false,
+    errors: [],
+  };
+  let gatewayBehindNat = false;
   let active: { client: MappingClient; upstreamClient: MappingClient | null } | null = null;
   let renewTimer: TimerHandle | undefined;
   let stopped = false;
@@ -125,7 +134,13 @@ export function createPortMapper(options: PortMapperOptions, components: PortMap
         });
       if (stopped) return;
       logger.debug({ protocol: mapping.protocol, external: mapping.external }, 'nat: port mapping renewed');
-      publish({ mapping, upstream, info: infoFor(mapping, upstream), errors: state.errors });
+      publish({
+        mapping,
+        upstream,
+        info: infoFor(mapping, upstream),
+        gatewayBehindNat,
+        errors: state.errors,
+      });
     } catch (error) {
       if (stopped) return;
       logger.warn({ err: message(error) }, 'nat: port mapping renewal failed; retrying');
@@ -165,7 +180,10 @@ export function createPortMapper(options: PortMapperOptions, components: PortMap
       const probes = await Promise.allSettled(candidates.map((c) => c.client.probe(signal)));
       const available = candidates.filter((_c, i) => {
         const outcome = probes[i]!;
-        if (outcome.status === 'rejected') errors.push(message(outcome.reason));
+        if (outcome.status === 'rejected') {
+          errors.push(message(outcome.reason));
+          if (outcome.reason instanceof GatewayBehindNatError) gatewayBehindNat = true;
+        }
         return outcome.status === 'fulfilled';
       });
       for (const { client } of available) {
@@ -181,6 +199,7 @@ export function createPortMapper(options: PortMapperOptions, components: PortMap
             mapping.external = { ...mapping.external, host: probe.value.externalHost };
           let upstream: { client: MappingClient; mapping: PortMapping } | null = null;
           if (isNonPublicIPv4(mapping.external.host)) {
+            gatewayBehindNat = true;
             errors.push(
               `${mapping.protocol} mapping ${mapping.external.host}:${mapping.external.port} is behind another NAT (NAT444): mapped but not reachable`,
             );
@@ -191,6 +210,7 @@ export function createPortMapper(options: PortMapperOptions, components: PortMap
             mapping,
             upstream: upstream?.mapping ?? null,
             info: infoFor(mapping, upstream?.mapping ?? null),
+            gatewayBehindNat,
             errors,
           });
           scheduleRenewal();
@@ -200,7 +220,7 @@ export function createPortMapper(options: PortMapperOptions, components: PortMap
           errors.push(message(error));
         }
       }
-      publish({ mapping: null, upstream: null, info: null, errors });
+      publish({ mapping: null, upstream: null, info: null, gatewayBehindNat, errors });
       return state;
     },
     current: () => state,
@@ -222,7 +242,7 @@ export function createPortMapper(options: PortMapperOptions, components: PortMap
       for (const r of results)
         if (r.status === 'rejected')
           logger.warn({ err: message(r.reason) }, 'nat: could not remove port mapping');
-      publish({ mapping: null, upstream: null, info: null, errors: state.errors });
+      publish({ mapping: null, upstream: null, info: null, gatewayBehindNat, errors: state.errors });
     },
   };
 }

@@ -84,6 +84,21 @@ export function decodeNatPmpResponse(bytes: Uint8Array): NatPmpResponse {
   throw new NatDecodeError('NAT-PMP response', `unknown opcode ${op}`);
 }
 
+/**
+ * The gateway answers but has no public address of its own: it sits behind another NAT (NAT444, a
+ * CGN) or its WAN is down. Any mapping it could make would not make us reachable.
+ */
+export class GatewayBehindNatError extends NatError {
+  readonly externalHost: string | null;
+  constructor(protocol: string, gateway: string, externalHost: string | null) {
+    super(
+      'GATEWAY_BEHIND_NAT',
+      `${protocol} gateway ${gateway} has no public address${externalHost ? ` (its WAN is ${externalHost})` : ''}: it is behind another NAT (NAT444), a port mapping there would be mapped but not reachable`,
+    );
+    this.externalHost = externalHost;
+  }
+}
+
 function resultError(what: string, result: number): NatError {
   return new NatError(
     'NAT_PMP_REFUSED',
@@ -131,6 +146,8 @@ export function createNatPmpClient(options: NatPmpOptions, components: PortMapCo
         encodeExternalAddressRequest(),
         (r) => {
           if (r.opcode !== 0) return undefined;
+          // RFC 6886 §3.2: result 3 here means the gateway itself has no public address.
+          if (r.result === 3) throw new GatewayBehindNatError('NAT-PMP', options.gateway, null);
           if (r.result !== 0) throw resultError('external address request', r.result);
           return { externalHost: r.externalHost };
         },

@@ -247,6 +247,19 @@ describe('port mapper', () => {
     expect(result.errors.join()).toMatch(/mapped but not reachable/);
   });
 
+  it('a NAT-PMP gateway without a public address (RFC 6886 result 3) is flagged as NAT444', async () => {
+    const h = await home('198.51.100.77');
+    h.gateway.mode = 'no-public';
+    const mapper = createPortMapper(
+      { gateway: '192.168.1.1', internalHost: '192.168.1.20', internalPort: 4000, protocols: ['nat-pmp'] },
+      h.components,
+    );
+    const result = await h.clock.drive(mapper.start());
+    expect(result.mapping).toBeNull();
+    expect(result.gatewayBehindNat).toBe(true);
+    expect(result.errors.join()).toMatch(/no public address.*NAT444/);
+  });
+
   it('no gateway at all: no mapping, clear errors, bounded time', async () => {
     const h = await home('198.51.100.77');
     h.gateway.mode = 'silent';

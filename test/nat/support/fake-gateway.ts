@@ -4,7 +4,14 @@
 import { parseIPv4 } from '../../../nat/ip.ts';
 import type { HttpClient, HttpRequest, UdpSocket } from '../../../runtime/index.ts';
 
-export type GatewayMode = 'ok' | 'silent' | 'garbage' | 'wrong-nonce' | 'refuse' | 'nat-pmp-only';
+export type GatewayMode =
+  | 'ok'
+  | 'no-public'
+  | 'silent'
+  | 'garbage'
+  | 'wrong-nonce'
+  | 'refuse'
+  | 'nat-pmp-only';
 
 export interface FakeGateway {
   mappings: Map<number, { internalHost: string; externalPort: number; lifetime: number }>;
@@ -29,7 +36,8 @@ export function serveNatPmpAndPcp(socket: UdpSocket, externalIp: string): FakeGa
       if (op === 0) {
         const out = new Uint8Array(12);
         out[1] = 128;
-        out.set(ext(), 8);
+        if (gw.mode === 'no-public') out[3] = 3;
+        else out.set(ext(), 8);
         socket.send(from, out);
       } else if (op === 1) {
         const internalPort = view.getUint16(4);

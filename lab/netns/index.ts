@@ -1,0 +1,2 @@
+export * from './nat-topology.ts';
+export * from './netns.ts';
