@@ -156,10 +156,11 @@ describe('rendezvous core', () => {
       {
         clock: createManualClock(),
         random: createSeededRandom(1),
-        mayPair: (a, b) => b.deviceId !== 'dev-far',
+        mayPair: (_a, b) => b.deviceId !== 'dev-far',
       },
     );
-    const code = (out: ReturnType<Rendezvous['punch']>) => (out[0]?.message as { code?: string }).code;
+    const code = (out: ReturnType<Rendezvous['punch']>) =>
+      (out[0]?.message as { code?: string } | undefined)?.code;
     expect(code(core.punch('nobody', 1, 'dev-b'))).toBe('NOT_REGISTERED');
     core.register(reg('s-a', 'dev-a', '60.0.0.1'));
     core.register(reg('s-o', 'dev-o', '60.0.0.3', { release: 'other@1.0.0' }));
