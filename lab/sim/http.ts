@@ -9,6 +9,10 @@ import type { LinkDirection } from './link.ts';
 import type { Network } from './network.ts';
 import type { SimNode } from './node.ts';
 import type { Scheduler } from './scheduler.ts';
+import type { TraceHash } from './trace.ts';
+
+/** Trace event kind for a completed HTTP exchange (packet kinds are 0-9). */
+const TRACE_HTTP = 20;
 
 /** The part of a fastify instance the channel uses: the real app runs unchanged via inject. */
 export interface InjectableApp {
@@ -73,6 +77,7 @@ export class HttpChannel {
     private readonly scheduler: Scheduler,
     private readonly flows: FlowScheduler,
     private readonly network: Network,
+    private readonly trace: TraceHash | undefined,
     options: HttpChannelOptions = {},
   ) {
     this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
@@ -151,6 +156,13 @@ export class HttpChannel {
     client.counters.httpRxBytes += responseBytes;
     this.account(route.server, client, responseBytes);
     this.account(client, route.server, requestBytes);
+    this.trace?.record(
+      this.scheduler.now,
+      TRACE_HTTP,
+      client.id,
+      route.server.id,
+      requestBytes + responseBytes,
+    );
     this.warm.set(warmKey, this.scheduler.now);
     this.scheduler.userCodeRan = true;
     return response;

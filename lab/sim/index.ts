@@ -29,7 +29,8 @@
  * `sim.run({ until?, deadlineMs?, untilTime?, maxEvents? })` fires every timer due at the next instant,
  * lets the promise work it started settle (a setImmediate turn), then jumps to the next instant. It
  * stops when `until()` holds, at the deadline (`deadlineMs` is relative to the run's start; the clock
- * is left at the deadline), or when nothing is scheduled ("quiescent"). `sim.settle(promise)` runs
+ * always reaches the deadline, even when idle), or, without a deadline, when nothing is scheduled
+ * ("quiescent"). `sim.settle(promise)` runs
  * until a promise settles and returns its value. Virtual time starts at 2026-01-01T00:00:00Z. Nothing
  * advances between runs: always drive time with run/settle, never await a virtual timer outside them.
  *

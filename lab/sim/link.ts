@@ -133,7 +133,7 @@ export class LinkDirection {
     }
     let departure = now;
     if (this.bandwidthBps !== Infinity) {
-      const start = this.busyUntil > now ? this.busyUntil : now;
+      const start = Math.max(this.busyUntil, now);
       const backlogBytes = (start - now) * this.bytesPerMs;
       if (backlogBytes + wire > this.queueBytes) {
         this.lastDrop = 'queue';

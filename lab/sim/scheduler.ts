@@ -7,7 +7,10 @@ export const DEFAULT_START_TIME = 1_767_225_600_000;
 export interface RunOptions {
   /** Stop as soon as this returns true (checked after every virtual instant settles). */
   until?: () => boolean;
-  /** Stop after this many virtual milliseconds from the start of this run. */
+  /**
+   * Stop after this many virtual milliseconds from the start of this run. Time always reaches the
+   * deadline, even if nothing is scheduled (use `until` to stop early when work is done).
+   */
   deadlineMs?: number;
   /** Stop at this absolute virtual time (ms, same scale as clock.now()). */
   untilTime?: number;
@@ -74,7 +77,8 @@ export class Scheduler {
 
   /** Schedules `fn(arg)` after `delayMs` virtual ms. */
   schedule<T>(delayMs: number, fn: (arg: T) => void, arg: T): SimEvent {
-    const delay = delayMs > 0 ? delayMs : 0;
+    // Like Node: NaN and negatives mean 0; absurd delays are capped instead of poisoning the clock.
+    const delay = Number.isNaN(delayMs) ? 0 : Math.min(Math.max(delayMs, 0), 2_147_483_647);
     return this.at(this.now + delay, fn, arg);
   }
 
@@ -82,7 +86,7 @@ export class Scheduler {
     const seq = ++this.seq;
     const event: SimEvent = {
       id: seq,
-      time: time > this.now ? time : this.now,
+      time: Math.max(time, this.now),
       seq,
       fn: fn as (arg: unknown) => void,
       arg,
@@ -146,6 +150,11 @@ export class Scheduler {
           if (this.held.size > 0) {
             await this.settle();
             if (heap.size > 0 || this.held.size > 0) continue;
+          }
+          // Nothing left to do. With a deadline, time still passes up to it (like sleeping).
+          if (deadline !== Infinity) {
+            this.now = Math.max(this.now, deadline);
+            return this.result('deadline', start);
           }
           return this.result('quiescent', start);
         }

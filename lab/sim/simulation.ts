@@ -192,7 +192,7 @@ export function createSimulation(options: SimulationOptions = {}): Simulation {
   core.realm = internet;
   const corePool = new AddressPool('45.255.0.1', '45.255.255.254', 'core servers');
 
-  const http = new HttpChannel(scheduler, flows, network);
+  const http = new HttpChannel(scheduler, flows, network, trace);
 
   function uniqueName(base: string): string {
     if (!names.has(base)) {
