@@ -1,13 +1,5 @@
 import { Readable } from 'node:stream';
-import {
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  type S3ClientConfig,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { StoreError } from '../errors.ts';
 import { checkKey } from './keys.ts';
 import type { ByteRange, ObjectStore, OpenStoreOptions, PutOptions } from './types.ts';
@@ -15,6 +7,22 @@ import type { ByteRange, ObjectStore, OpenStoreOptions, PutOptions } from './typ
 /** Multipart part size for streamed uploads: bounded memory (queueSize x partSize) and S3's 5 MiB minimum. */
 const PART_SIZE = 8 * 1024 * 1024;
 const QUEUE_SIZE = 4;
+
+/**
+ * The AWS SDK takes a noticeable share of a second to load, so it is imported on first use: a
+ * file:// user (agents, tracker, tests) never pays for it.
+ */
+type S3Sdk = typeof import('@aws-sdk/client-s3') & { Upload: typeof import('@aws-sdk/lib-storage').Upload };
+let sdk: Promise<S3Sdk> | undefined;
+function loadSdk(): Promise<S3Sdk> {
+  sdk ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]).then(
+    ([s3, storage]) => ({
+      ...s3,
+      Upload: storage.Upload,
+    }),
+  );
+  return sdk;
+}
 
 interface AwsLikeError {
   name?: string;
@@ -88,15 +96,20 @@ export function createS3Store(url: string, options: OpenStoreOptions = {}): Obje
       secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
       ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
     };
-  const client = new S3Client(config);
+  let clientPromise: Promise<{ client: S3Client; sdk: S3Sdk }> | undefined;
+  const connect = (): Promise<{ client: S3Client; sdk: S3Sdk }> => {
+    clientPromise ??= loadSdk().then((loaded) => ({ client: new loaded.S3Client(config), sdk: loaded }));
+    return clientPromise;
+  };
   const where = endpoint ?? 'AWS S3';
   const fullKey = (key: string): string => (prefix ? `${prefix}/${checkKey(key)}` : checkKey(key));
   const rangeHeader = (r?: ByteRange): string | undefined => (r ? `bytes=${r.start}-${r.end}` : undefined);
 
   async function getStream(key: string, range?: ByteRange): Promise<Readable> {
     try {
+      const { client, sdk } = await connect();
       const out = await client.send(
-        new GetObjectCommand({ Bucket: bucket, Key: fullKey(key), Range: rangeHeader(range) }),
+        new sdk.GetObjectCommand({ Bucket: bucket, Key: fullKey(key), Range: rangeHeader(range) }),
       );
       if (!(out.Body instanceof Readable)) throw new StoreError('STORE_ERROR', `s3 ${key}: no body`);
       return out.Body;
@@ -107,7 +120,8 @@ export function createS3Store(url: string, options: OpenStoreOptions = {}): Obje
 
   async function head(key: string): Promise<{ size: number; etag?: string } | null> {
     try {
-      const out = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: fullKey(key) }));
+      const { client, sdk } = await connect();
+      const out = await client.send(new sdk.HeadObjectCommand({ Bucket: bucket, Key: fullKey(key) }));
       return { size: out.ContentLength ?? 0, ...(out.ETag ? { etag: out.ETag } : {}) };
     } catch (error) {
       const e = error as AwsLikeError;
@@ -138,6 +152,7 @@ export function createS3Store(url: string, options: OpenStoreOptions = {}): Obje
       try {
         if (options.ifAbsent && (await head(key)) !== null)
           throw new StoreError('ALREADY_EXISTS', `${key} already exists`);
+        const { client, sdk } = await connect();
         const params = {
           Bucket: bucket,
           Key,
@@ -145,12 +160,12 @@ export function createS3Store(url: string, options: OpenStoreOptions = {}): Obje
           ...(options.ifAbsent ? { IfNoneMatch: '*' } : {}),
         };
         if (body instanceof Uint8Array) {
-          await client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: body.length }), {
+          await client.send(new sdk.PutObjectCommand({ ...params, Body: body, ContentLength: body.length }), {
             abortSignal: options.signal,
           });
           return;
         }
-        const upload = new Upload({
+        const upload = new sdk.Upload({
           client,
           params: { ...params, Body: body },
           partSize: PART_SIZE,
@@ -173,9 +188,14 @@ export function createS3Store(url: string, options: OpenStoreOptions = {}): Obje
       const base = prefix ? `${prefix}/` : '';
       let token: string | undefined;
       try {
+        const { client, sdk } = await connect();
         do {
           const out = await client.send(
-            new ListObjectsV2Command({ Bucket: bucket, Prefix: base + listPrefix, ContinuationToken: token }),
+            new sdk.ListObjectsV2Command({
+              Bucket: bucket,
+              Prefix: base + listPrefix,
+              ContinuationToken: token,
+            }),
           );
           for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key.slice(base.length));
           token = out.IsTruncated ? out.NextContinuationToken : undefined;
