@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createSimulation, natPresets, type Simulation } from '../../lab/sim/index.ts';
+import { createSimulation, natPresets } from '../../lab/sim/index.ts';
 import { channelFromEndpoint, createPuncher, createStunClient, gatherCandidates } from '../../nat/index.ts';
 import { createSeededRandom, createSilentLogger } from '../../runtime/index.ts';
 import { hashToken } from '../../tracker/context.ts';
@@ -69,7 +69,7 @@ async function device(w: Awaited<ReturnType<typeof world>>, deviceId: string) {
   return { host, endpoint, client, candidates, registered, binding, puncher, gateway };
 }
 
-function punchWith(sim: Simulation, d: Awaited<ReturnType<typeof device>>, go: PunchGo) {
+function punchWith(d: Awaited<ReturnType<typeof device>>, go: PunchGo) {
   return d.puncher.punch({
     session: go.session,
     local: d.candidates,
@@ -106,7 +106,7 @@ describe('rendezvous over the simulated network', () => {
     // Different homes: no LAN candidates are shown.
     expect(goA.candidates.some((c) => c.type === 'host')).toBe(false);
 
-    const [sa, sb] = await w.sim.settle(Promise.all([punchWith(w.sim, a, goA), punchWith(w.sim, b, goB)]), {
+    const [sa, sb] = await w.sim.settle(Promise.all([punchWith(a, goA), punchWith(b, goB)]), {
       deadlineMs: 10_000,
     });
     expect(sa.remote).toEqual(b.registered.observed);
