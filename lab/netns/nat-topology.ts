@@ -5,7 +5,7 @@
  * optional carrier-grade NAT with 100.64/10 inside.
  *
  *   stun (11.0.0.100 + .101) ─┐
- *   pub  (11.0.0.50)         ─┤ inet: br0 ├─ router a (11.0.0.10) ── lan 192.168.1.0/24 ── device a
+ *   pub  (11.0.0.200)        ─┤ inet: br0 ├─ router a (11.0.0.10) ── lan 192.168.1.0/24 ── device a
  *                             ├─ router b (11.0.0.20) ── lan 192.168.2.0/24 ── device b
  *                             └─ cgn (11.0.0.30) ── 100.64.0.0/24 ── router c (100.64.0.2) ── 192.168.3.0/24 ── device c
  */
@@ -74,6 +74,7 @@ export interface NatTopology {
   pubIp: string;
   sites: Record<string, Site>;
   cgn?: Namespace;
+  cgnWan?: string;
 }
 
 export interface TopologySpec {
@@ -96,7 +97,7 @@ export async function buildNatTopology(lab: NetnsLab, spec: TopologySpec): Promi
   const stun = await lab.namespace('stun');
   await attach(stun, 'eth0', [STUN_PRIMARY, STUN_SECONDARY]);
   const pub = await lab.namespace('pub');
-  const pubIp = `${WAN_PREFIX}.50`;
+  const pubIp = `${WAN_PREFIX}.200`;
   await attach(pub, 'eth0', [pubIp]);
 
   const sites: Record<string, Site> = {};
@@ -132,9 +133,10 @@ export async function buildNatTopology(lab: NetnsLab, spec: TopologySpec): Promi
   }
 
   let cgn: Namespace | undefined;
+  const cgnWan = `${WAN_PREFIX}.${wanHost}`;
   if (spec.behindCgn && Object.keys(spec.behindCgn).length) {
     cgn = await lab.namespace('cgn');
-    await attach(cgn, 'wan0', [`${WAN_PREFIX}.${wanHost}`]);
+    await attach(cgn, 'wan0', [cgnWan]);
     await cgn.sysctl('net.ipv4.ip_forward', '1');
     const inside: string[] = [];
     let sub = 2;
@@ -155,7 +157,7 @@ export async function buildNatTopology(lab: NetnsLab, spec: TopologySpec): Promi
     await cgn.nft(routerRuleset('port-restricted', 'wan0', 'cgnlan'));
   }
   await lab.bridge(inet, 'br0', ports);
-  return { inet, stun, pub, pubIp, sites, ...(cgn ? { cgn } : {}) };
+  return { inet, stun, pub, pubIp, sites, ...(cgn ? { cgn, cgnWan } : {}) };
 }
 
 /** A miniupnpd config for a lab router: IGD v2 (its default), NAT-PMP and PCP on, short leases allowed. */

@@ -67,8 +67,9 @@ async function handle(c: Command): Promise<void> {
         { ...env, channel: socket },
       );
       mapper = result.mapper;
-      mapper?.onChange(() => {
-        renewals++;
+      renewals = 0;
+      mapper?.onChange((state) => {
+        if (state.mapping) renewals++;
       });
       say({ event: 'probe', report: result.report, mapping: mapper?.current().mapping ?? null });
       return;
