@@ -49,6 +49,13 @@ export interface RecoveryEvents {
 
 export class SentPacketHandler {
   private readonly sent = new Map<number, SentPacket>();
+  /** Packets declared lost, kept briefly so a late ACK is recognised as spurious loss (reordering). */
+  private readonly declaredLost = new Map<number, SentPacket & { gap: number; lostAt: number }>();
+  /** Packet reordering threshold; starts at 3 and grows when losses prove spurious (RACK-like). */
+  packetThreshold = PACKET_THRESHOLD;
+  /** Time threshold as a multiple of RTT; starts at 9/8 and grows on spurious loss. */
+  timeThreshold = 9 / 8;
+  spuriousLosses = 0;
   bytesInFlight = 0;
   largestAcked = -1;
   ptoCount = 0;
@@ -127,6 +134,7 @@ export class SentPacketHandler {
         if (packet) newly.push(packet);
       }
     }
+    this.detectSpurious(ranges);
     if (newly.length === 0) return false;
     newly.sort((a, b) => a.pn - b.pn);
     const newest = newly[newly.length - 1]!;
@@ -172,13 +180,44 @@ export class SentPacketHandler {
     return true;
   }
 
+  /** ACKs for packets already declared lost: widen the reordering window, count them as delivered. */
+  private detectSpurious(ranges: AckRange[]): void {
+    if (this.declaredLost.size === 0) return;
+    for (const [pn, packet] of this.declaredLost) {
+      let acked = false;
+      for (const range of ranges) {
+        if (pn >= range.start && pn <= range.end) {
+          acked = true;
+          break;
+        }
+      }
+      if (!acked) continue;
+      this.declaredLost.delete(pn);
+      this.spuriousLosses++;
+      this.delivered += packet.size;
+      if (packet.gap + 1 > this.packetThreshold) this.packetThreshold = Math.min(256, packet.gap + 1);
+      this.timeThreshold = Math.min(2, this.timeThreshold + 1 / 8);
+    }
+  }
+
+  private forgetOldLost(now: number): void {
+    const horizon = now - 4 * this.rtt.smoothed - 100;
+    for (const [pn, packet] of this.declaredLost) {
+      if (packet.lostAt >= horizon && this.declaredLost.size <= 4096) break;
+      this.declaredLost.delete(pn);
+    }
+  }
+
   private detectLoss(now: number): void {
     this.lossTime = undefined;
-    const lossDelay = this.rtt.lossDelay();
+    this.forgetOldLost(now);
+    const lossDelay = Math.max(1, this.timeThreshold * Math.max(this.rtt.smoothed, this.rtt.latest));
     const lost: SentPacket[] = [];
     for (const packet of this.sent.values()) {
       if (packet.pn > this.largestAcked) break;
-      if (packet.timeSent <= now - lossDelay || this.largestAcked - packet.pn >= PACKET_THRESHOLD) {
+      // Compare as timeSent + delay <= now: the same expression arms the timer, so float rounding
+      // can never leave a timer due "now" that declares nothing lost.
+      if (packet.timeSent + lossDelay <= now || this.largestAcked - packet.pn >= this.packetThreshold) {
         lost.push(packet);
       } else {
         const when = packet.timeSent + lossDelay;
@@ -191,6 +230,7 @@ export class SentPacketHandler {
     for (const packet of lost) {
       this.remove(packet);
       if (!packet.ackEliciting) continue;
+      this.declaredLost.set(packet.pn, { ...packet, gap: this.largestAcked - packet.pn, lostAt: now });
       this.packetsLost++;
       lostBytes += packet.size;
       largestLostSentTime = Math.max(largestLostSentTime, packet.timeSent);

@@ -69,7 +69,7 @@ export class SendStream {
   }
 
   get isDone(): boolean {
-    return this.resetCode !== undefined || this.finAcked;
+    return this.resetCode !== undefined || (this.finAcked && this.unacked === 0);
   }
 
   /** Takes up to `max` bytes of retransmission. */

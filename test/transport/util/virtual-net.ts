@@ -28,6 +28,8 @@ export interface LinkSpec {
   jitterMs?: number;
   /** Drop everything (the host vanished). */
   down?: boolean;
+  /** Sees every datagram leaving the host; returns the datagrams to send instead (tamper, drop, replay). */
+  intercept?: (bytes: Uint8Array, to: Address) => Uint8Array[];
 }
 
 interface Event {
@@ -137,7 +139,16 @@ export function createVirtualNet(seed = 1): VirtualNet {
 
   const key = (a: Address): string => `${a.host}:${a.port}`;
 
-  function transmit(host: HostImpl, fromPort: number, to: Address, bytes: Uint8Array): void {
+  function transmit(host: HostImpl, fromPort: number, to: Address, original: Uint8Array): void {
+    const link = host.link;
+    if (link.intercept) {
+      for (const bytes of link.intercept(original.slice(), to)) send(host, fromPort, to, bytes);
+      return;
+    }
+    send(host, fromPort, to, original);
+  }
+
+  function send(host: HostImpl, fromPort: number, to: Address, bytes: Uint8Array): void {
     const link = host.link;
     host.bytesSent += bytes.length;
     if (link.down) {
