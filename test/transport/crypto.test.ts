@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { createSeededRandom } from '../../runtime/index.ts';
+import {
+  dh,
+  keyPairFromSeed,
+  nextPacketKey,
+  open,
+  packetKeyFromSecret,
+  seal,
+} from '../../transport/crypto.ts';
+import { clientSessionKeys, serverSessionKeys } from '../../transport/handshake.ts';
+import { createRetryTokens } from '../../transport/retry-token.ts';
+
+const random = createSeededRandom(11);
+
+describe('packet protection', () => {
+  it('opens what it sealed and rejects any tampering', () => {
+    const key = packetKeyFromSecret(random.bytes(32));
+    const header = random.bytes(13);
+    const plain = random.bytes(500);
+    const out = new Uint8Array(516);
+    seal(key, 42, header, plain, out);
+    expect(Buffer.from(open(key, 42, header, out)!)).toEqual(Buffer.from(plain));
+    expect(open(key, 43, header, out)).toBeUndefined();
+    const badHeader = header.slice();
+    badHeader[0]! ^= 1;
+    expect(open(key, 42, badHeader, out)).toBeUndefined();
+    const badBody = out.slice();
+    badBody[100]! ^= 0x80;
+    expect(open(key, 42, header, badBody)).toBeUndefined();
+    expect(open(nextPacketKey(key), 42, header, out)).toBeUndefined();
+  });
+
+  it('client and server derive the same session keys; a wrong client static key does not', () => {
+    const server = keyPairFromSeed(random.bytes(32));
+    const client = keyPairFromSeed(random.bytes(32));
+    const ce = keyPairFromSeed(random.bytes(32));
+    const se = keyPairFromSeed(random.bytes(32));
+    const parts = {
+      version: 1,
+      dcid: random.bytes(8),
+      clientCid: random.bytes(8),
+      serverCid: random.bytes(8),
+      serverStatic: server.publicKey,
+    };
+    const esClient = dh(ce.privateKey, server.publicKey)!;
+    const esServer = dh(server.privateKey, ce.publicKey)!;
+    expect(Buffer.from(esClient)).toEqual(Buffer.from(esServer));
+    const c = clientSessionKeys(ce, client, esClient, se.publicKey, parts)!;
+    const s = serverSessionKeys(se, esServer, ce.publicKey, client.publicKey, parts)!;
+    expect(Buffer.from(c.clientToServer.key)).toEqual(Buffer.from(s.clientToServer.key));
+    expect(Buffer.from(c.serverToClient.iv)).toEqual(Buffer.from(s.serverToClient.iv));
+    expect(Buffer.from(c.clientToServer.key)).not.toEqual(Buffer.from(c.serverToClient.key));
+    const impostor = keyPairFromSeed(random.bytes(32));
+    const forged = clientSessionKeys(
+      ce,
+      { privateKey: impostor.privateKey, publicKey: client.publicKey },
+      esClient,
+      se.publicKey,
+      parts,
+    )!;
+    expect(Buffer.from(forged.clientToServer.key)).not.toEqual(Buffer.from(s.clientToServer.key));
+  });
+
+  it('rejects low-order public keys', () => {
+    expect(dh(random.bytes(32), new Uint8Array(32))).toBeUndefined();
+  });
+});
+
+describe('retry tokens', () => {
+  const tokens = createRetryTokens(random.bytes(32), 1000);
+  const address = { host: '10.0.0.2', port: 5000 };
+  const dcid = random.bytes(8);
+
+  it('validate for the same address and dcid before expiry only', () => {
+    const token = tokens.issue(address, dcid, 100, random.bytes(12));
+    expect(tokens.validate(token, address, dcid, 500)).toBe(true);
+    expect(tokens.validate(token, address, dcid, 1200)).toBe(false);
+    expect(tokens.validate(token, { ...address, port: 5001 }, dcid, 500)).toBe(false);
+    expect(tokens.validate(token, address, random.bytes(8), 500)).toBe(false);
+    const forged = token.slice();
+    forged[20]! ^= 1;
+    expect(tokens.validate(forged, address, dcid, 500)).toBe(false);
+  });
+});
