@@ -46,6 +46,11 @@ export interface TrackerOptions {
   bodyLimit: number;
   /** Honour X-Forwarded-For (only behind a trusted load balancer). */
   trustProxy: boolean;
+  /**
+   * The rendezvous/STUN UDP endpoint agents should keep a session with: its port (on the tracker's
+   * host) and base64 raw X25519 static key. Served at GET /v1/rendezvous; null = no rendezvous.
+   */
+  rendezvous: { port: number; publicKey: string } | null;
   /** Stale peers removed per announce (bounded work; expired peers also get skipped when sampled). */
   pruneBatch: number;
 }
@@ -79,6 +84,7 @@ export const DEFAULT_TRACKER_OPTIONS: TrackerOptions = {
   bodyLimit: 256 * 1024,
   trustProxy: false,
   pruneBatch: 16,
+  rendezvous: null,
 };
 
 export function resolveTrackerOptions(options: Partial<TrackerOptions>): TrackerOptions {

@@ -100,5 +100,10 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: TrackerContext): vo
     return ctx.metrics.registry.metrics();
   });
 
+  app.get('/v1/rendezvous', async () => {
+    if (!options.rendezvous) throw new TrackerError('NOT_FOUND', 'this tracker runs no rendezvous endpoint');
+    return options.rendezvous;
+  });
+
   app.get('/healthz', async () => ({ ok: true }));
 }

@@ -15,6 +15,8 @@ export interface PublishedFixture {
   file: string;
   bytes: Uint8Array;
   trusted: TrustedKeys;
+  /** The signing key's public half as a PEM file (what --trusted-key takes). */
+  publicKeyPath: string;
   publish(
     version: string,
     trackerUrl?: string,
@@ -30,7 +32,10 @@ export function createPublishedFixture(size = 300_000): PublishedFixture {
   writeFileSync(file, bytes);
   const pair = generateKeyPair('ed25519');
   const store = openStore(storeUrl);
+  const publicKeyPath = join(dir, 'release.pub');
+  writeFileSync(publicKeyPath, pair.publicPem);
   return {
+    publicKeyPath,
     dir,
     storeUrl,
     file,

@@ -1,0 +1,102 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createPublishedFixture, type PublishedFixture } from './published.ts';
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'swarmlane.mjs');
+
+let fixture: PublishedFixture | undefined;
+let child: ChildProcess | undefined;
+afterEach(() => {
+  if (child && child.exitCode === null) child.kill('SIGKILL');
+  fixture?.cleanup();
+});
+
+function run(args: string[]): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
+  const c = spawn(process.execPath, [BIN, 'tracker', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  c.stdout?.on('data', (d) => (output += d));
+  c.stderr?.on('data', (d) => (output += d));
+  return {
+    child: c,
+    output: () => output,
+    exit: new Promise((resolve) => c.once('exit', (code) => resolve(code))),
+  };
+}
+
+describe('swarmlane tracker', () => {
+  it("serves the store's releases over HTTP with a rendezvous endpoint, and stops on SIGTERM", async () => {
+    fixture = createPublishedFixture(50_000);
+    await fixture.publish('1.0.0');
+    const tokenFile = join(fixture.dir, 'admin.token');
+    writeFileSync(tokenFile, 'a-long-enough-admin-token\n');
+    const r = run([
+      '--listen',
+      '127.0.0.1:0',
+      '--udp',
+      '0',
+      '--store',
+      fixture.storeUrl,
+      '--trusted-key',
+      fixture.publicKeyPath,
+      '--admin-token-file',
+      tokenFile,
+      '--cdn',
+      'http://cdn.example',
+      '--log-level',
+      'warn',
+    ]);
+    child = r.child;
+    for (let i = 0; i < 200 && !/listening on/.test(r.output()); i++)
+      await new Promise((res) => setTimeout(res, 50));
+    const base = /listening on (http:\/\/\S+)/.exec(r.output())?.[1];
+    expect(base, r.output()).toBeDefined();
+    const current = await (await fetch(`${base}/v1/products/acme-fw/channels/stable/current`)).json();
+    expect(current).toMatchObject({ release: 'acme-fw@1.0.0', eligible: true });
+    expect(current.cdnUrls[0]).toMatch(/^http:\/\/cdn\.example\/releases\/acme-fw\/1\.0\.0\//);
+    const rendezvous = await (await fetch(`${base}/v1/rendezvous`)).json();
+    expect(rendezvous.port).toBeGreaterThan(0);
+    expect(Buffer.from(rendezvous.publicKey, 'base64')).toHaveLength(32);
+    const admin = await fetch(`${base}/v1/admin/rollouts/acme-fw/stable`, {
+      headers: { authorization: 'Bearer a-long-enough-admin-token' },
+    });
+    expect(admin.status).toBe(200);
+    r.child.kill('SIGTERM');
+    expect(await r.exit).toBe(0);
+  });
+
+  it('refuses bad configuration in one line with a stable code', async () => {
+    fixture = createPublishedFixture(20_000);
+    const bad = [
+      ['--listen', 'nonsense', '--store', fixture.storeUrl, '--trusted-key', fixture.publicKeyPath],
+      [
+        '--listen',
+        '127.0.0.1:0',
+        '--store',
+        fixture.storeUrl,
+        '--trusted-key',
+        fixture.publicKeyPath,
+        '--default-scope',
+        'galaxy',
+      ],
+      [
+        '--listen',
+        '127.0.0.1:0',
+        '--store',
+        fixture.storeUrl,
+        '--trusted-key',
+        fixture.publicKeyPath,
+        '--prefixes',
+        '/nonexistent.csv',
+      ],
+    ];
+    for (const args of bad) {
+      const r = run(args);
+      expect(await r.exit).toBe(1);
+      expect(r.output()).toMatch(/^swarmlane: .*\[TRACKER_CONFIG_INVALID\]\n$/);
+    }
+    const usage = run(['--listen', '127.0.0.1:0']);
+    expect(await usage.exit).toBe(2);
+  });
+});
