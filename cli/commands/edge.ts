@@ -40,6 +40,7 @@ interface EdgeFlags {
   threshold: string;
   s3Endpoint?: string;
   congestion: string;
+  retryThreshold: string;
 }
 
 export function registerEdgeCommand(program: Command): void {
@@ -67,6 +68,7 @@ export function registerEdgeCommand(program: Command): void {
     .option('--threshold <n>', 'signatures required with --trusted-key', '1')
     .option('--s3-endpoint <url>', 'S3 endpoint for s3:// stores')
     .option('--congestion <cc>', 'congestion controller: bbr or newreno', 'bbr')
+    .option('--retry-threshold <n>', 'half-open handshakes above which new ones get a stateless RETRY', '128')
     .action(async (flags: EdgeFlags) => {
       const listen = parseListen(flags.listen);
       if (!flags.store === !flags.originUrl)
@@ -76,6 +78,9 @@ export function registerEdgeCommand(program: Command): void {
         throw new EdgeError('CONFIG_INVALID', '--max-sessions must be a positive integer');
       if (flags.congestion !== 'bbr' && flags.congestion !== 'newreno')
         throw new EdgeError('CONFIG_INVALID', '--congestion must be bbr or newreno');
+      const retryThreshold = Number(flags.retryThreshold);
+      if (!Number.isInteger(retryThreshold) || retryThreshold < 0)
+        throw new EdgeError('CONFIG_INVALID', '--retry-threshold must be a non-negative integer');
       const metricsAddress = flags.metrics ? parseListen(flags.metrics) : undefined;
       const staticPrivateKey = rawX25519PrivateKey(loadPrivateKey(flags.key, 'x25519'));
       const trusted = flags.trustedKey?.length
@@ -109,7 +114,7 @@ export function registerEdgeCommand(program: Command): void {
             : undefined,
           maxSessions,
           advertiseAddress: advertise ?? (listen.host === '0.0.0.0' ? undefined : listen),
-          transport: { congestion: flags.congestion },
+          transport: { congestion: flags.congestion, retryThreshold },
         },
         { udp: env.udp, http: env.http, clock: env.clock, random: env.random, logger },
       );
