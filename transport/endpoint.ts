@@ -191,8 +191,8 @@ export function createEndpoint(options: EndpointOptions, components: EndpointCom
           else resolve(wrapper);
         };
         const fail = (code: string, message: string): void => {
-          connection.close(clock.now(), CloseCode.HANDSHAKE_FAILED, message);
           settle(new TransportError(code, message));
+          connection.close(clock.now(), CloseCode.HANDSHAKE_FAILED, message);
           schedule();
         };
         const timeoutMs = opts.timeoutMs ?? resolved.handshakeTimeoutMs;
