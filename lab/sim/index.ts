@@ -89,7 +89,17 @@ export {
 } from './nat.ts';
 export { type DeliveryEvent, SimBindError, SSDP_MULTICAST } from './network.ts';
 export type { NodeKind, NodeMeta, SimNode } from './node.ts';
-export type { PortMappingOptions, PortMappingServers } from './portmap/index.ts';
+export {
+  CONTROL_PATH,
+  DESCRIPTION_PATH,
+  NATPMP_PORT,
+  NATPMP_RESULT,
+  PCP_RESULT,
+  type PortMappingOptions,
+  type PortMappingServers,
+  SSDP_PORT,
+  UPNP_HTTP_PORT,
+} from './portmap/index.ts';
 export { COUNTRY_MEASUREMENTS, type CountryName, profiles } from './profiles.ts';
 export { DEFAULT_START_TIME, type RunOptions, type RunResult, type RunStopReason } from './scheduler.ts';
 export {
