@@ -38,6 +38,19 @@ export function gatherCandidates(input: {
   return out.slice(0, 16);
 }
 
+/** A peer's candidates from its reachability report (what the tracker relays for it). */
+export function candidatesFromReport(report: {
+  reflexive: Address | null;
+  portMapping: { external: Address; reachable: boolean } | null;
+  lan: Address[];
+}): PunchCandidate[] {
+  return gatherCandidates({
+    lan: report.lan,
+    reflexive: report.reflexive,
+    mapped: report.portMapping?.reachable ? report.portMapping.external : null,
+  });
+}
+
 function publicHosts(candidates: PunchCandidate[]): Set<string> {
   return new Set(candidates.filter((c) => c.type === 'srflx' || c.type === 'mapped').map((c) => c.host));
 }

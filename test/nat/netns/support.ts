@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LabProcess, Namespace } from '../../../lab/netns/index.ts';
-import type { PunchCandidate, ReachabilityReport } from '../../../nat/index.ts';
+import type { ReachabilityReport } from '../../../nat/index.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 
@@ -50,13 +50,7 @@ export interface ProbeAnswer {
   mapping: { protocol: string; external: { host: string; port: number }; leaseSec: number } | null;
 }
 
-export function candidatesOf(report: ReachabilityReport): PunchCandidate[] {
-  const out: PunchCandidate[] = [];
-  if (report.portMapping?.reachable) out.push({ type: 'mapped', ...report.portMapping.external });
-  if (report.reflexive) out.push({ type: 'srflx', ...report.reflexive });
-  for (const l of report.lan) out.push({ type: 'host', ...l });
-  return out;
-}
+export { candidatesFromReport as candidatesOf } from '../../../nat/index.ts';
 
 export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'sl-natlab-'));
