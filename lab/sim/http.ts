@@ -109,12 +109,12 @@ export class HttpChannel {
     } catch (error) {
       throw new HttpClientError(request.url, error);
     }
+    client.counters.httpRequests++;
     const name = url.hostname.toLowerCase();
     const ip = /^\d+\.\d+\.\d+\.\d+$/.test(name) ? name : this.dns.get(name);
     if (ip === undefined) throw new HttpClientError(request.url, new Error(`getaddrinfo ENOTFOUND ${name}`));
     const tls = url.protocol === 'https:';
     const port = url.port !== '' ? Number(url.port) : tls ? 443 : 80;
-    client.counters.httpRequests++;
     const route = this.route(client, ip);
     const app = route ? this.servers.get(serverKey(route.server, port, route.lan)) : undefined;
     const signal = request.signal;
