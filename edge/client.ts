@@ -69,7 +69,22 @@ export function createEdgeClient(
   const loadWeight = options.loadWeight ?? 2;
   let current: EdgeSession | null = null;
 
-  const discoverEdges = (candidates: EdgeCandidate[]): Promise<EdgeSession> =>
+  const discoverEdges = async (candidates: EdgeCandidate[]): Promise<EdgeSession> => {
+    const started = clock.now();
+    try {
+      return await probeRound(candidates, probeTimeoutMs);
+    } catch (error) {
+      // Every answer was "busy": follow the better edges they named once, within the same deadline.
+      const hints = (error as { hints?: EdgeCandidate[] }).hints ?? [];
+      const probed = new Set(candidates.map((c) => `${c.address.host}:${c.address.port}`));
+      const fresh = hints.filter((h) => !probed.has(`${h.address.host}:${h.address.port}`));
+      const remaining = probeTimeoutMs - (clock.now() - started);
+      if (fresh.length === 0 || remaining <= 0) throw error;
+      return probeRound(fresh, remaining);
+    }
+  };
+
+  const probeRound = (candidates: EdgeCandidate[], probeTimeoutMs: number): Promise<EdgeSession> =>
     new Promise((resolve, reject) => {
       const started = clock.now();
       const initPayload = encodeInit({ v: 1, ...(options.region ? { region: options.region } : {}) });
@@ -97,13 +112,20 @@ export function createEdgeClient(
         for (const a of answers) if (a !== best) a.connection.close(0, 'another edge was chosen');
         if (!best) {
           const busy = answers.length;
-          reject(
-            new NoEdgeError(
-              busy > 0
-                ? `all ${busy} answering edges are busy`
-                : `no edge answered within ${probeTimeoutMs} ms (${candidates.length} probed)`,
-            ),
+          const error = new NoEdgeError(
+            busy > 0
+              ? `all ${busy} answering edges are busy`
+              : `no edge answered within ${probeTimeoutMs} ms (${candidates.length} probed)`,
           );
+          const hints: EdgeCandidate[] = answers.flatMap((a) =>
+            a.reply.better.map((b) => ({
+              address: b.address,
+              publicKey: b.publicKey,
+              id: b.id,
+              region: b.region,
+            })),
+          );
+          reject(Object.assign(error, { hints }));
           return;
         }
         current?.close();

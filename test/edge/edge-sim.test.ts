@@ -8,6 +8,8 @@ import {
   createStoreOrigin,
   type EdgeCandidate,
   type EdgeServer,
+  type TrackerClient,
+  type TrackerEdgeInfo,
 } from '../../edge/index.ts';
 import { createSimulation, type SimHost, type SimRegion, type Simulation } from '../../lab/sim/index.ts';
 import { createSilentLogger } from '../../runtime/index.ts';
@@ -41,7 +43,12 @@ async function addEdge(
   w: World,
   name: string,
   region: SimRegion,
-  options: { capacityPieces?: number; maxSessions?: number } = {},
+  options: {
+    capacityPieces?: number;
+    maxSessions?: number;
+    sessionBytesPerSecond?: number;
+    tracker?: TrackerClient;
+  } = {},
 ): Promise<{ host: SimHost; server: EdgeServer; cache: ReturnType<typeof createMemoryPieceCache> }> {
   const host = w.sim.addServer({ name, region });
   const origin = createStoreOrigin(w.store);
@@ -55,9 +62,10 @@ async function addEdge(
       region: region.name,
       staticPrivateKey: host.random.bytes(32),
       maxSessions: options.maxSessions,
+      sessionBytesPerSecond: options.sessionBytesPerSecond,
       advertiseAddress: { host: host.address, port: EDGE_PORT },
     },
-    { socket, clock: w.sim.clock, random: host.random, logger, pieces },
+    { socket, clock: w.sim.clock, random: host.random, logger, pieces, tracker: options.tracker },
   );
   return { host, server, cache };
 }
@@ -191,5 +199,40 @@ describe('edges on the simulated network', () => {
     );
     expect(outcome).toMatchObject({ code: 'NO_EDGE' });
     expect(w.sim.now() - started).toBeLessThanOrEqual(1500);
+  });
+
+  it('a full edge refuses the session and points the device at a better edge it learned from the tracker', async () => {
+    const w = await world(6);
+    const spare = await addEdge(w, 'edge-spare', w.regions.eu!);
+    const spareInfo: TrackerEdgeInfo = { ...spare.server.trackerInfo(), load: 0 };
+    const tracker: TrackerClient = {
+      register: async () => ({ heartbeatIntervalMs: 10_000 }),
+      heartbeat: async () => ({ heartbeatIntervalMs: 10_000 }),
+      listEdges: async () => [spareInfo],
+    };
+    const full = await addEdge(w, 'edge-full', w.regions.eu!, { maxSessions: 1, tracker });
+    full.server.start();
+    await w.sim.run({ deadlineMs: 10 });
+    const first = await addDevice(w, w.regions.eu!);
+    expect((await w.sim.settle(first.client.discoverEdges([candidate(full)]))).id).toBe('edge-full');
+    const second = await addDevice(w, w.regions.eu!);
+    const session = await w.sim.settle(second.client.discoverEdges([candidate(full)]));
+    expect(session.id).toBe('edge-spare');
+    expect(full.server.stats().sessionsRefused).toBe(1);
+    const piece = await w.sim.settle(second.client.fetchPiece(w.release.manifest, 1));
+    expect(piece.length).toBe(PIECE);
+    await full.server.close();
+  });
+
+  it('paces a session to its egress cap', async () => {
+    const w = await world(7);
+    const capped = await addEdge(w, 'edge-capped', w.regions.eu!, { sessionBytesPerSecond: 64 * 1024 });
+    const d = await addDevice(w, w.regions.eu!);
+    await w.sim.settle(d.client.discoverEdges([candidate(capped)]));
+    const started = w.sim.now();
+    for (let i = 0; i < 6; i++) await w.sim.settle(d.client.fetchPiece(w.release.manifest, i));
+    // 192 KiB at 64 KiB/s with a 64 KiB burst: at least 2 s of virtual time.
+    expect(w.sim.now() - started).toBeGreaterThanOrEqual(2000);
+    expect(w.sim.now() - started).toBeLessThan(4000);
   });
 });
