@@ -1,13 +1,24 @@
+import { createHash } from 'node:crypto';
 import { copyFile } from 'node:fs/promises';
-import type { TrustedKeys } from '../release/index.ts';
-import type { Clock, HttpClient, Logger, Random, UdpNetwork } from '../runtime/index.ts';
+import type { ReachabilityReport } from '../nat/report.ts';
+import { releaseId, type TrustedKeys } from '../release/index.ts';
+import type { Clock, HttpClient, Logger, Random, UdpNetwork, UdpSocket } from '../runtime/index.ts';
+import type { AnnounceRequest } from '../tracker/index.ts';
 import type { AgentConfig } from './config.ts';
+import { type DeviceStateProvider, deviceStateFromConfig } from './device-state.ts';
 import { type DownloadJob, fileSha256, openDownloadJob } from './download-job.ts';
 import type { EngineOptions } from './engine/download.ts';
 import { AgentError } from './errors.ts';
-import { checkRelease } from './release-check.ts';
+import { type HookRunner, type InstallResult, installRelease } from './install.ts';
+import { type Announcer, startAnnouncer } from './net/announcer.ts';
+import { createPeerNetwork, type PeerNetwork, peerIdOfKey } from './net/peer-network.ts';
+import { createTrackerClient, type TrackerClient } from './net/tracker-client.ts';
+import { checkRelease, type VerifiedRelease } from './release-check.ts';
+import { createSeedingController, type SeedStopReason } from './seeding.ts';
 import { createCdnSource } from './sources/cdn.ts';
 import { type AgentStateStore, openAgentState } from './storage/agent-state.ts';
+import { createSwarm, createUploadLimiter, type Swarm } from './swarm/swarm.ts';
+import type { UploadLimiter } from './swarm/token-bucket.ts';
 import { loadTrustedKeys } from './trust.ts';
 import type { BytesBySource } from './types.ts';
 
@@ -17,9 +28,16 @@ export interface AgentComponents {
   random: Random;
   logger: Logger;
   http: HttpClient;
+  /** Without it the agent uses only HTTP sources (CDN): no peers, no edges. */
   udp?: UdpNetwork;
-  /** Overrides config.trust (the lab passes KeyObjects it generated). */
+  /** Overrides config.trust (the lab passes keys it generated). */
   trusted?: TrustedKeys;
+  /** Overrides config.deviceState (the lab flips Wi-Fi / power from a scenario). */
+  deviceState?: DeviceStateProvider;
+  /** Overrides the shell install-hook runner. */
+  runHook?: HookRunner;
+  /** Reachability report from a NAT probe (nat/); default: a conservative "unknown, not public". */
+  reachability?: () => ReachabilityReport;
 }
 
 export interface FetchTarget {
@@ -32,6 +50,12 @@ export interface FetchOptions {
   out?: string;
   /** Called once the download is open (the CLI hooks its progress bar here). */
   onJob?: (job: DownloadJob) => void;
+  /** Keep seeding after completion as the policy says (daemon, lab). Default false: stop at once. */
+  seed?: boolean;
+  /** Run the install step after download (daemon). Default false. */
+  install?: boolean;
+  /** Refuse to download when the tracker says the rollout has not reached this device (daemon). */
+  respectRollout?: boolean;
 }
 
 export interface FetchSummary {
@@ -45,10 +69,12 @@ export interface FetchSummary {
   bytesBySource: BytesBySource;
   /** Bytes taken from this run's sources (excludes pieces already on disk). */
   downloadedBytes: number;
+  uploadedBytes: number;
   resumedPieces: number;
   pieces: number;
   completionMs: number;
   failures: number;
+  install?: InstallResult;
 }
 
 export interface Agent {
@@ -56,8 +82,15 @@ export interface Agent {
   fetch(target: FetchTarget, options?: FetchOptions): Promise<FetchSummary>;
   pause(): void;
   resume(): void;
+  /** Stops downloads and seeding, announces "stopped", closes the socket. */
   stop(reason?: string): Promise<void>;
+  /** Resolves when no download or seeding is running any more. */
+  idle(): Promise<void>;
   deviceId(): string | undefined;
+  /** Bytes uploaded to peers so far, all releases. */
+  uploaded(): number;
+  /** Why seeding of each release stopped, by release id. */
+  seedStops(): Record<string, SeedStopReason>;
 }
 
 /** Maps the validated policy onto engine tuning. */
@@ -70,12 +103,42 @@ export function engineOptionsFromConfig(config: AgentConfig): Partial<EngineOpti
   };
 }
 
+const UNKNOWN_REACHABILITY: ReachabilityReport = {
+  public: false,
+  mapping: 'unknown',
+  filtering: 'unknown',
+  reflexive: null,
+  portMapping: null,
+  lan: [],
+  hairpin: null,
+  errors: [],
+};
+
+interface ActiveRelease {
+  job: DownloadJob;
+  swarm?: Swarm;
+  announcer?: Announcer;
+  done: Promise<void>;
+  stop(reason: SeedStopReason): void;
+}
+
 export function createAgent(config: AgentConfig, components: AgentComponents): Agent {
   const { clock, logger, http } = components;
+  const deviceState = components.deviceState ?? deviceStateFromConfig(config.deviceState);
   let state: AgentStateStore | undefined;
   let trusted: TrustedKeys | undefined = components.trusted;
-  const jobs = new Set<DownloadJob>();
+  let socket: UdpSocket | undefined;
+  let network: PeerNetwork | undefined;
+  let networkStarting: Promise<PeerNetwork | undefined> | undefined;
+  const limiter: UploadLimiter = createUploadLimiter(config.policy.uploadRateBps, { clock });
+  const tracker: TrackerClient | undefined = config.tracker
+    ? createTrackerClient(config.tracker, { http })
+    : undefined;
+  const active = new Map<string, ActiveRelease>();
+  const seedStops: Record<string, SeedStopReason> = {};
+  let uploadedClosed = 0;
   let paused = false;
+  let stopped = false;
 
   const init = async (): Promise<{ state: AgentStateStore; trusted: TrustedKeys }> => {
     trusted ??= loadTrustedKeys(config.trust.keys, config.trust.threshold);
@@ -83,75 +146,353 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
     return { state, trusted };
   };
 
+  const startNetwork = (s: AgentStateStore): Promise<PeerNetwork | undefined> => {
+    if (!components.udp) return Promise.resolve(undefined);
+    networkStarting ??= (async () => {
+      let key = s.get().transportKey;
+      if (!key) {
+        key = Buffer.from(components.random.bytes(32)).toString('base64');
+        const persisted = key;
+        await s.update((st) => {
+          st.transportKey = persisted;
+        });
+      }
+      socket = await components.udp!.bind({ host: config.network.udpHost, port: config.network.udpPort });
+      network = createPeerNetwork(
+        { staticPrivateKey: new Uint8Array(Buffer.from(key, 'base64')) },
+        { socket, clock, random: components.random, logger },
+      );
+      logger.info({ udp: socket.localAddress() }, 'peer network up');
+      return network;
+    })();
+    return networkStarting;
+  };
+
+  const candidates = (): AnnounceRequest['candidates'] => {
+    if (!network) return [];
+    const local = network.localAddress();
+    const lan = (components.reachability?.() ?? UNKNOWN_REACHABILITY).lan;
+    const out: AnnounceRequest['candidates'] = lan.map((a) => ({
+      type: 'host' as const,
+      host: a.host,
+      port: a.port,
+    }));
+    if (local.host !== '0.0.0.0' && !out.some((c) => c.host === local.host))
+      out.push({ type: 'host', host: local.host, port: local.port });
+    return out.slice(0, 16);
+  };
+
+  const uploadedNow = (): number => {
+    let total = uploadedClosed;
+    for (const a of active.values()) total += a.swarm?.uploaded() ?? 0;
+    return total;
+  };
+
+  const report = async (
+    s: AgentStateStore,
+    release: VerifiedRelease,
+    job: DownloadJob,
+    outcome: 'downloaded' | 'installed' | 'download-failed' | 'install-failed',
+    extra: { completionMs?: number; failure?: string; uploaded: number },
+  ): Promise<void> => {
+    const token = s.get().deviceToken;
+    if (!tracker || !token) return;
+    const b = job.state.bytesBySource;
+    try {
+      await tracker.report({
+        deviceId: s.get().deviceId,
+        deviceToken: token,
+        release: releaseId(release.manifest.product, release.manifest.version),
+        bytes: {
+          peerSameIsp: b['peer-same-isp'],
+          peerOtherIsp: b['peer-other-isp'],
+          edge: b.edge,
+          cdn: b.cdn,
+        },
+        uploaded: Math.round(extra.uploaded),
+        ...(extra.completionMs !== undefined ? { completionMs: Math.round(extra.completionMs) } : {}),
+        outcome,
+        ...(extra.failure ? { failure: extra.failure.slice(0, 300) } : {}),
+      });
+    } catch (error) {
+      logger.warn({ err: (error as Error).message, outcome }, 'report to tracker failed');
+    }
+  };
+
+  const fetch = async (target: FetchTarget, options: FetchOptions = {}): Promise<FetchSummary> => {
+    if (stopped) throw new AgentError('DOWNLOAD_ABORTED', 'agent stopped');
+    const { state: s, trusted: keys } = await init();
+    const started = clock.now();
+    const deviceId = s.get().deviceId;
+
+    // Rollout gate and extra CDN URLs from the tracker; a tracker outage never blocks the update.
+    const cdnUrls = [...config.cdn];
+    if (tracker) {
+      try {
+        const current = await tracker.current(target.product, target.channel, deviceId);
+        for (const u of current.cdnUrls)
+          if (!cdnUrls.includes(u.replace(/\/+$/, ''))) cdnUrls.push(u.replace(/\/+$/, ''));
+        if (options.respectRollout && !current.eligible)
+          throw new AgentError(
+            'NOT_ELIGIBLE',
+            `rollout of ${current.release} has not reached this device yet`,
+          );
+      } catch (error) {
+        if (error instanceof AgentError) throw error;
+        logger.warn({ err: (error as Error).message }, 'tracker unavailable: continuing with CDN and edges');
+      }
+    }
+    const release = await checkRelease(target, {
+      http,
+      clock,
+      logger,
+      trusted: keys,
+      state: s,
+      baseUrls: cdnUrls,
+    });
+    const { manifest } = release;
+    const id = releaseId(manifest.product, manifest.version);
+    const existing = active.get(id);
+    if (existing) {
+      await existing.done.catch(() => undefined);
+    }
+    const job = await openDownloadJob(
+      release,
+      { stateDir: config.stateDir, engine: engineOptionsFromConfig(config) },
+      components,
+    );
+    options.onJob?.(job);
+    if (paused) job.engine.pause();
+    const addCdn = (baseUrl: string): void => {
+      job.engine.addSource(
+        createCdnSource({ baseUrl, objectKey: manifest.object, layout: manifest }, { http }),
+      );
+    };
+    for (const u of cdnUrls) addCdn(u);
+
+    const seeding = createSeedingController(config.policy, {
+      clock,
+      deviceState,
+      uploaded: () => swarm?.uploaded() ?? 0,
+      size: manifest.size,
+      onChange: () => swarm?.rechoke(),
+    });
+
+    let swarm: Swarm | undefined;
+    let announcer: Announcer | undefined;
+    let unregister: (() => void) | undefined;
+    const net = await startNetwork(s);
+    if (net) {
+      const selfId = peerIdOfKey(net.publicKey);
+      swarm = createSwarm(
+        {
+          infoHash: manifest.infoHash,
+          peerId: createHash('sha1').update(net.publicKey).digest('hex'),
+          selfId,
+          maxPeers: config.policy.maxPeers,
+          uploadSlots: config.policy.uploadSlots,
+          maxInFlightPerPeer: 2,
+        },
+        {
+          clock,
+          random: components.random,
+          logger,
+          engine: job.engine,
+          store: job.store,
+          have: job.have,
+          layout: manifest,
+          limiter,
+          uploadAllowed: () => seeding.uploadAllowed() && !paused,
+        },
+      );
+      const sw = swarm;
+      if (tracker) {
+        announcer = startAnnouncer(
+          {
+            release: id,
+            infoHash: manifest.infoHash,
+            deviceId,
+            maxPeers: config.policy.maxPeers,
+            retryMs: 5000,
+            maxIntervalMs: 30_000,
+            ispHints: {
+              ...(config.network.isp ? { isp: config.network.isp } : {}),
+              ...(config.network.region ? { region: config.network.region } : {}),
+            },
+          },
+          {
+            clock,
+            logger,
+            tracker,
+            network: net,
+            have: job.have,
+            reachability: components.reachability ?? (() => UNKNOWN_REACHABILITY),
+            candidates,
+            conditions: () => {
+              const c = seeding.conditions();
+              return { wifi: c.wifi, charging: c.power, uploadAllowed: seeding.uploadAllowed() };
+            },
+            token: {
+              get: () => s.get().deviceToken,
+              set: (token) =>
+                void s.update((st) => {
+                  st.deviceToken = token;
+                }),
+            },
+            connectedPeers: () => sw.peers().length,
+            onResponse: (response) => {
+              for (const u of response.cdnUrls) addCdn(u.replace(/\/+$/, ''));
+              if (response.rarePieces.length > 0) {
+                const rarity = new Array<number>(manifest.pieces.length).fill(1);
+                for (const i of response.rarePieces) if (i >= 0 && i < rarity.length) rarity[i] = 0;
+                job.engine.setSwarmRarity(rarity);
+              }
+            },
+          },
+        );
+        const an = announcer;
+        unregister = net.register(sw, (key) => an.classify(key));
+        await announcer.start();
+      } else {
+        unregister = net.register(sw, () => 'peer-same-isp');
+      }
+    }
+
+    let resolveDone: () => void = () => {};
+    const done = new Promise<void>((resolve) => {
+      resolveDone = resolve;
+    });
+    let finished = false;
+    const finish = async (reason: SeedStopReason): Promise<void> => {
+      if (finished) return;
+      finished = true;
+      seedStops[id] = reason;
+      seeding.close();
+      uploadedClosed += swarm?.uploaded() ?? 0;
+      active.delete(id);
+      swarm?.close();
+      unregister?.();
+      await announcer?.stop();
+      await job.close();
+      logger.info({ release: id, reason }, 'seeding stopped');
+      resolveDone();
+    };
+    active.set(id, {
+      job,
+      ...(swarm ? { swarm } : {}),
+      ...(announcer ? { announcer } : {}),
+      done,
+      stop: (reason) => {
+        job.engine.stop(`stopped: ${reason}`);
+        seeding.stop(reason);
+        void finish(reason);
+      },
+    });
+
+    try {
+      await job.engine.run();
+      await job.flush();
+    } catch (error) {
+      await report(s, release, job, 'download-failed', {
+        failure: (error as Error).message,
+        uploaded: uploadedNow(),
+      });
+      await finish('shutdown');
+      throw error;
+    }
+    const completionMs = clock.now() - started;
+    const sha256 = await fileSha256(job.path);
+    if (sha256 !== manifest.sha256) {
+      await finish('shutdown');
+      throw new AgentError(
+        'RELEASE_REFUSED',
+        `assembled file hashes to ${sha256}, manifest says ${manifest.sha256}`,
+      );
+    }
+    if (options.out) await copyFile(job.path, options.out);
+    void announcer?.completed();
+    await report(s, release, job, 'downloaded', { completionMs, uploaded: swarm?.uploaded() ?? 0 });
+    seeding.completed();
+
+    let install: InstallResult | undefined;
+    if (options.install) {
+      try {
+        install = await installRelease(release, job.path, config.install, {
+          clock,
+          trusted: keys,
+          state: s,
+          ...(components.runHook ? { runHook: components.runHook } : {}),
+        });
+      } catch (error) {
+        install = { outcome: 'install-failed', detail: (error as Error).message };
+      }
+      if (install.outcome !== 'already-installed')
+        await report(s, release, job, install.outcome, {
+          completionMs,
+          uploaded: swarm?.uploaded() ?? 0,
+          ...(install.detail ? { failure: install.detail } : {}),
+        });
+      seeding.installed();
+    }
+
+    const progress = job.engine.progress();
+    const summary: FetchSummary = {
+      product: manifest.product,
+      channel: target.channel,
+      version: manifest.version,
+      path: job.path,
+      out: options.out,
+      size: manifest.size,
+      sha256,
+      bytesBySource: { ...job.state.bytesBySource },
+      downloadedBytes: Object.values(progress.bytesBySource).reduce((a, b) => a + b, 0),
+      uploadedBytes: swarm?.uploaded() ?? 0,
+      resumedPieces: job.resumedPieces,
+      pieces: manifest.pieces.length,
+      completionMs,
+      failures: job.state.failures,
+      ...(install ? { install } : {}),
+    };
+    if (options.seed && swarm) void seeding.stopped().then((reason) => finish(reason));
+    else await finish('shutdown');
+    return summary;
+  };
+
   return {
     config,
     deviceId: () => state?.get().deviceId,
-    async fetch(target, options = {}) {
-      const { state, trusted } = await init();
-      const started = clock.now();
-      const release = await checkRelease(target, {
-        http,
-        clock,
-        logger,
-        trusted,
-        state,
-        baseUrls: config.cdn,
-      });
-      const { manifest } = release;
-      const job = await openDownloadJob(
-        release,
-        { stateDir: config.stateDir, engine: engineOptionsFromConfig(config) },
-        components,
-      );
-      jobs.add(job);
-      options.onJob?.(job);
-      if (paused) job.engine.pause();
-      try {
-        for (const baseUrl of config.cdn)
-          job.engine.addSource(
-            createCdnSource({ baseUrl, objectKey: manifest.object, layout: manifest }, { http }),
-          );
-        await job.engine.run();
-        await job.flush();
-        const sha256 = await fileSha256(job.path);
-        if (sha256 !== manifest.sha256)
-          throw new AgentError(
-            'RELEASE_REFUSED',
-            `assembled file hashes to ${sha256}, manifest says ${manifest.sha256}`,
-          );
-        if (options.out) await copyFile(job.path, options.out);
-        const progress = job.engine.progress();
-        const downloaded = Object.values(progress.bytesBySource).reduce((a, b) => a + b, 0);
-        return {
-          product: manifest.product,
-          channel: target.channel,
-          version: manifest.version,
-          path: job.path,
-          out: options.out,
-          size: manifest.size,
-          sha256,
-          bytesBySource: { ...job.state.bytesBySource },
-          downloadedBytes: downloaded,
-          resumedPieces: job.resumedPieces,
-          pieces: manifest.pieces.length,
-          completionMs: clock.now() - started,
-          failures: job.state.failures,
-        };
-      } finally {
-        jobs.delete(job);
-        await job.close();
-      }
-    },
+    fetch,
     pause() {
       paused = true;
-      for (const job of jobs) job.engine.pause();
+      for (const a of active.values()) {
+        a.job.engine.pause();
+        a.swarm?.rechoke();
+      }
     },
     resume() {
       paused = false;
-      for (const job of jobs) job.engine.resume();
+      for (const a of active.values()) {
+        a.job.engine.resume();
+        a.swarm?.rechoke();
+      }
     },
     async stop(reason = 'agent stopped') {
-      for (const job of jobs) job.engine.stop(reason);
+      stopped = true;
+      logger.info({ reason }, 'agent stopping');
+      const waits = [...active.values()].map((a) => {
+        a.stop('shutdown');
+        return a.done;
+      });
+      await Promise.all(waits);
+      await network?.close();
+      await socket?.close().catch(() => undefined);
+      network = undefined;
+      socket = undefined;
     },
+    async idle() {
+      while (active.size > 0) await Promise.all([...active.values()].map((a) => a.done));
+    },
+    uploaded: uploadedNow,
+    seedStops: () => ({ ...seedStops }),
   };
 }

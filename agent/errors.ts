@@ -9,6 +9,7 @@ import { SwarmlaneError } from '../runtime/index.ts';
  * INSTALL_REFUSED      – the install step found the file unverified or older than the installed one.
  * INSTALL_FAILED       – the install hook exited non-zero.
  * STATE_CORRUPT        – the state file could not be read (it is then ignored and rebuilt).
+ * NOT_ELIGIBLE         – the tracker's staged rollout has not reached this device yet.
  */
 export type AgentErrorCode =
   | 'CONFIG_INVALID'
@@ -17,7 +18,8 @@ export type AgentErrorCode =
   | 'RELEASE_REFUSED'
   | 'INSTALL_REFUSED'
   | 'INSTALL_FAILED'
-  | 'STATE_CORRUPT';
+  | 'STATE_CORRUPT'
+  | 'NOT_ELIGIBLE';
 
 export class AgentError extends SwarmlaneError {
   constructor(code: AgentErrorCode, message: string, options?: { cause?: unknown }) {

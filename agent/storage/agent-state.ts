@@ -16,6 +16,8 @@ export const AgentStateSchema = Type.Object({
   lastSeen: Type.Record(Type.String(), Type.Object({ sequence: Type.Integer(), version: Type.String() })),
   installed: Type.Record(Type.String(), Type.String()),
   deviceToken: Type.Optional(Type.String()),
+  /** Base64 raw X25519 private key: the device's transport identity (peers know it by its public half). */
+  transportKey: Type.Optional(Type.String()),
 });
 export type AgentState = Static<typeof AgentStateSchema>;
 

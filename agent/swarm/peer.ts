@@ -69,6 +69,7 @@ export interface PeerComponents {
 
 export interface PeerConnection extends PieceSource {
   readonly wire: WireLike;
+  readonly initiator: boolean;
   readonly downloadRate: RateEstimator;
   readonly uploadRate: RateEstimator;
   uploaded(): number;
@@ -263,6 +264,7 @@ export function createPeerConnection(
     kind: 'peer',
     sourceClass: options.sourceClass,
     wire,
+    initiator: options.initiator,
     downloadRate,
     uploadRate,
     maxInFlight: () => options.maxInFlight,

@@ -12,8 +12,10 @@ import { createUploadLimiter, type UploadLimiter } from './token-bucket.ts';
 export interface SwarmOptions {
   /** Hex SHA-1 infohash of the release (the BitTorrent swarm identity). */
   infoHash: string;
-  /** Our peer id, 40 hex chars. */
+  /** Our peer id, 40 hex chars (BitTorrent handshake). */
   peerId: string;
+  /** Our id as peers know us (transport key based); breaks ties between simultaneous dials. */
+  selfId: string;
   maxPeers: number;
   uploadSlots: number;
   /** Piece requests in flight per peer. */
@@ -77,7 +79,18 @@ export function createSwarm(options: SwarmOptions, components: SwarmComponents):
   return {
     infoHash: options.infoHash,
     addStream(stream, peer) {
-      if (closed || peers.size >= options.maxPeers || peers.has(peer.id) || engine.isBanned(peer.id)) {
+      const existing = peers.get(peer.id);
+      if (existing) {
+        // Both sides dialled at once: keep the session dialled by the smaller id, on both ends alike.
+        const newDialer = peer.initiator ? options.selfId : peer.id;
+        const oldDialer = existing.initiator ? options.selfId : peer.id;
+        if (newDialer === oldDialer || oldDialer < newDialer) {
+          stream.destroy();
+          return undefined;
+        }
+        existing.close('replaced by simultaneous dial');
+      }
+      if (closed || peers.size >= options.maxPeers || engine.isBanned(peer.id)) {
         stream.destroy();
         return undefined;
       }

@@ -75,6 +75,7 @@ export function registerAgentCommands(program: Command): void {
         else process.stdout.write(describe(summary));
       } finally {
         bar?.stop();
+        await agentInstance.stop('fetch finished');
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
       }
@@ -100,7 +101,11 @@ export function registerAgentCommands(program: Command): void {
         while (!abort.signal.aborted) {
           for (const target of config.follow) {
             try {
-              const summary = await agentInstance.fetch(target);
+              const summary = await agentInstance.fetch(target, {
+                seed: true,
+                install: true,
+                respectRollout: true,
+              });
               logger.info({ summary }, 'release ready');
             } catch (error) {
               if (abort.signal.aborted) break;

@@ -54,7 +54,14 @@ function makeNode(
   const logger = createSilentLogger();
   const engine = createDownloadEngine({}, { clock, random, logger, store, layout, have });
   const swarm = createSwarm(
-    { infoHash: 'aa'.repeat(20), peerId: peerId(name), maxPeers: 30, uploadSlots: 4, maxInFlightPerPeer: 2 },
+    {
+      infoHash: 'aa'.repeat(20),
+      peerId: peerId(name),
+      selfId: name,
+      maxPeers: 30,
+      uploadSlots: 4,
+      maxInFlightPerPeer: 2,
+    },
     {
       clock,
       random,

@@ -1,0 +1,164 @@
+import type { ReachabilityReport } from '../../nat/report.ts';
+import type { Clock, Logger, TimerHandle } from '../../runtime/index.ts';
+import type { AnnounceRequest, AnnounceResponse, RankedPeer } from '../../tracker/index.ts';
+import type { Bitfield } from '../engine/bitfield.ts';
+import type { SourceClass } from '../types.ts';
+import type { PeerNetwork } from './peer-network.ts';
+import type { TrackerClient } from './tracker-client.ts';
+
+export interface AnnouncerOptions {
+  release: string;
+  infoHash: string;
+  deviceId: string;
+  maxPeers: number;
+  /** Retry delay after a failed announce (tracker down): bounded exponential backoff from here. */
+  retryMs: number;
+  ispHints?: { isp?: string; region?: string };
+  /** Lower bound on the announce interval the tracker may ask for (keeps lab runs responsive). */
+  maxIntervalMs: number;
+}
+
+export interface AnnouncerComponents {
+  clock: Clock;
+  logger: Logger;
+  tracker: TrackerClient;
+  network: PeerNetwork;
+  have: Bitfield;
+  reachability: () => ReachabilityReport;
+  candidates: () => AnnounceRequest['candidates'];
+  conditions: () => { wifi: boolean; charging: boolean; uploadAllowed: boolean };
+  token: { get(): string | undefined; set(token: string): void };
+  connectedPeers: () => number;
+  onResponse: (response: AnnounceResponse) => void;
+}
+
+/** Where bytes from a peer count: same ISP (lan / isp tiers) or another ISP. */
+export function sourceClassOfTier(tier: RankedPeer['tier']): SourceClass {
+  return tier === 'lan' || tier === 'isp-region' || tier === 'isp' ? 'peer-same-isp' : 'peer-other-isp';
+}
+
+/**
+ * Announces to the tracker on its interval, dials the peers it hands out, and keeps going through
+ * tracker outages (backoff) — the download itself never waits for the tracker.
+ */
+export function startAnnouncer(options: AnnouncerOptions, components: AnnouncerComponents) {
+  const { clock, logger, tracker, network, have } = components;
+  let timer: TimerHandle | undefined;
+  let failures = 0;
+  let stopped = false;
+  const classes = new Map<string, SourceClass>();
+
+  const request = (event: AnnounceRequest['event']): AnnounceRequest => {
+    const token = components.token.get();
+    const cond = components.conditions();
+    return {
+      deviceId: options.deviceId,
+      ...(token ? { deviceToken: token } : {}),
+      release: options.release,
+      event,
+      port: network.localAddress().port,
+      progress: {
+        have: have.count(),
+        bitfield: Buffer.from(have.bytes).toString('base64'),
+        complete: have.complete(),
+      },
+      reachability: components.reachability(),
+      candidates: components.candidates(),
+      publicKey: Buffer.from(network.publicKey).toString('base64'),
+      ...(options.ispHints && (options.ispHints.isp || options.ispHints.region)
+        ? { ispHints: options.ispHints }
+        : {}),
+      state: { wifi: cond.wifi, charging: cond.charging, uploadAllowed: cond.uploadAllowed },
+      numwant: options.maxPeers,
+    };
+  };
+
+  const dialPeers = (peers: RankedPeer[]): void => {
+    let budget = options.maxPeers - components.connectedPeers();
+    for (const peer of peers) {
+      if (budget <= 0) break;
+      let key: Uint8Array;
+      try {
+        key = new Uint8Array(Buffer.from(peer.publicKey, 'base64'));
+      } catch {
+        continue;
+      }
+      if (key.length !== 32) continue;
+      const sourceClass = sourceClassOfTier(peer.tier);
+      classes.set(peer.publicKey, sourceClass);
+      const candidates =
+        peer.reachableHow === 'lan'
+          ? peer.candidates.filter((c) => c.type === 'host')
+          : peer.candidates.filter((c) => c.type !== 'host');
+      const ordered = candidates.length > 0 ? candidates : peer.candidates;
+      if (ordered.length === 0) continue;
+      budget--;
+      void (async () => {
+        for (const c of ordered) {
+          if (stopped) return;
+          const ok = await network.dial(
+            options.infoHash,
+            { address: { host: c.host, port: c.port }, publicKey: key, sourceClass },
+            3000,
+          );
+          if (ok) return;
+        }
+      })();
+    }
+  };
+
+  const announce = async (event: AnnounceRequest['event']): Promise<AnnounceResponse | undefined> => {
+    try {
+      const response = await tracker.announce(request(event));
+      failures = 0;
+      if (response.deviceToken) components.token.set(response.deviceToken);
+      if (!stopped) {
+        components.onResponse(response);
+        dialPeers(response.peers);
+      }
+      return response;
+    } catch (error) {
+      failures++;
+      logger.warn({ err: (error as Error).message, event }, 'announce failed');
+      return undefined;
+    }
+  };
+
+  const schedule = (delayMs: number): void => {
+    if (stopped) return;
+    timer = clock.setTimer(delayMs, () => {
+      timer = undefined;
+      void announce('update').then((response) => {
+        const next = response
+          ? Math.min(response.interval * 1000, options.maxIntervalMs)
+          : Math.min(options.retryMs * 2 ** Math.min(failures - 1, 5), 300_000);
+        schedule(Math.max(1000, next));
+      });
+    });
+  };
+
+  return {
+    async start(): Promise<void> {
+      const response = await announce('started');
+      schedule(
+        response
+          ? Math.max(1000, Math.min(response.interval * 1000, options.maxIntervalMs))
+          : options.retryMs,
+      );
+    },
+    /** An announce now (completed), keeping the schedule. */
+    completed: () => announce('completed'),
+    classify(remoteKey: Uint8Array): SourceClass {
+      return classes.get(Buffer.from(remoteKey).toString('base64')) ?? 'peer-same-isp';
+    },
+    async stop(): Promise<void> {
+      if (stopped) return;
+      stopped = true;
+      if (timer) clock.clearTimer(timer);
+      timer = undefined;
+      await announce('stopped');
+    },
+  };
+}
+
+export type Announcer = ReturnType<typeof startAnnouncer>;
