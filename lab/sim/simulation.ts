@@ -140,6 +140,8 @@ export interface Simulation {
   run(options?: RunOptions): Promise<RunResult>;
   /** Runs until `promise` settles and returns its value (throws its error). */
   settle<T>(promise: Promise<T>, options?: Omit<RunOptions, 'until'>): Promise<T>;
+  /** Keeps virtual time still until `promise` settles (real work that takes no virtual time: file I/O). */
+  hold<T>(promise: Promise<T>): Promise<T>;
   /** An independent deterministic stream for `label`. */
   random(label: string): Random;
   addRegion(options: AddRegionOptions): SimRegion;
@@ -194,15 +196,17 @@ export function createSimulation(options: SimulationOptions = {}): Simulation {
 
   const http = new HttpChannel(scheduler, flows, network, trace);
 
+  const nameCounters = new Map<string, number>();
   function uniqueName(base: string): string {
     if (!names.has(base)) {
       names.add(base);
       return base;
     }
-    for (let i = 2; ; i++) {
+    for (let i = nameCounters.get(base) ?? 2; ; i++) {
       const candidate = `${base}-${i}`;
       if (!names.has(candidate)) {
         names.add(candidate);
+        nameCounters.set(base, i + 1);
         return candidate;
       }
     }
@@ -334,6 +338,7 @@ export function createSimulation(options: SimulationOptions = {}): Simulation {
     now: () => scheduler.now,
     run: (runOptions) => scheduler.run(runOptions),
     settle: (promise, runOptions) => scheduler.settleOn(promise, runOptions),
+    hold: (promise) => scheduler.hold(promise),
     random: (label) => derivedRandom(seed, `user:${label}`),
 
     addRegion(o) {
