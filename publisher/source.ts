@@ -67,7 +67,7 @@ export async function assertUnchanged(file: ReleaseFile, bytesRead: number): Pro
  */
 export function hashingTap(hasher: PieceHasher, onProgress?: (bytes: number) => void): Transform {
   return new Transform({
-    highWaterMark: 4 * READ_CHUNK,
+    highWaterMark: READ_CHUNK,
     transform(chunk: Buffer, _encoding, callback) {
       hasher.update(chunk);
       onProgress?.(hasher.bytesHashed);

@@ -6,7 +6,7 @@ import type { ByteRange, ObjectStore, OpenStoreOptions, PutOptions } from './typ
 
 /** Multipart part size for streamed uploads: bounded memory (queueSize x partSize) and S3's 5 MiB minimum. */
 const PART_SIZE = 8 * 1024 * 1024;
-const QUEUE_SIZE = 4;
+const QUEUE_SIZE = 2;
 
 /**
  * The AWS SDK takes a noticeable share of a second to load, so it is imported on first use: a
