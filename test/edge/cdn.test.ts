@@ -1,8 +1,9 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCdn } from '../../edge/index.ts';
@@ -245,5 +246,61 @@ describe('cdn (real HTTP on 127.0.0.1)', () => {
     expect(report.totalBytes - before).toBeGreaterThanOrEqual(data.length);
     expect(report.clients['127.0.0.1']!.bytes).toBe(report.totalBytes);
     expect(report.releases['fw@1.2.3']!.bytes).toBe(report.totalBytes);
+  });
+});
+
+describe('`swarmlane cdn` process', () => {
+  it('serves a file store and writes the billing report on SIGTERM', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdn-proc-'));
+    try {
+      const storeDir = join(dir, 'store');
+      mkdirSync(join(storeDir, 'releases', 'fw', '1.2.3'), { recursive: true });
+      writeFileSync(join(storeDir, KEY), data);
+      const report = join(dir, 'billing.json');
+      const child = spawn(
+        process.execPath,
+        [
+          join(import.meta.dirname, '..', '..', 'bin', 'swarmlane.mjs'),
+          'cdn',
+          '--listen',
+          '127.0.0.1:0',
+          '--store',
+          pathToFileURL(storeDir).href,
+          '--report',
+          report,
+          '--rate',
+          '1000',
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      const base = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (d) => {
+          out += d;
+          const m = /cdn listening on (\S+)/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        child.on('exit', (code) => reject(new Error(`cdn exited ${code}`)));
+      });
+      const { stdout } = await run('curl', [
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code} %{size_download}',
+        '--range',
+        '100-4195',
+        `${base}/${KEY}`,
+      ]);
+      expect(stdout).toBe('206 4096');
+      const exited = new Promise((resolve) => child.on('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+      const billing = JSON.parse(readFileSync(report, 'utf8'));
+      expect(billing.totalBytes).toBe(4096);
+      expect(billing.releases['fw@1.2.3']).toEqual({ bytes: 4096, requests: 1 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import bencode from 'bencode';
+import { createTorrent } from '../../../release/index.ts';
 
-/** A minimal single-file BitTorrent v1 metainfo with a BEP 19 web seed, for interop tests. */
+/** A single-file BitTorrent v1 metainfo (release's createTorrent) listing a BEP 19 web seed. */
 export function makeWebSeedTorrent(
   name: string,
   data: Uint8Array,
@@ -15,8 +15,11 @@ export function makeWebSeedTorrent(
         .update(data.subarray(offset, offset + pieceLength))
         .digest(),
     );
-  return bencode.encode({
-    info: { length: data.length, name, 'piece length': pieceLength, pieces: Buffer.concat(hashes) },
-    'url-list': [webSeedUrl],
-  });
+  return createTorrent({
+    name,
+    length: data.length,
+    pieceLength,
+    sha1Pieces: Buffer.concat(hashes),
+    urlList: [webSeedUrl],
+  }).bytes;
 }
