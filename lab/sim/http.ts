@@ -69,6 +69,11 @@ export class HttpChannel {
   private readonly servers = new Map<string, HttpServerApp>();
   private readonly dns = new Map<string, string>();
   private readonly warm = new Map<string, number>();
+  /** Request sequence numbers, assigned in virtual event order. */
+  private nextSeq = 0;
+  /** Responses whose app call finished, waiting to start their transfer in request order. */
+  private ready: Array<{ seq: number; start: () => void }> = [];
+  private releaseScheduled = false;
   private readonly connectTimeoutMs: number;
   private readonly keepAliveMs: number;
   private readonly mss: number;
@@ -146,7 +151,9 @@ export class HttpChannel {
     client.counters.httpTxBytes += requestBytes;
     route.server.counters.httpRxBytes += requestBytes;
 
+    const seq = this.nextSeq++;
     const response = await this.scheduler.hold(this.invoke(app, request.method, path, headers, body, route));
+    await this.inRequestOrder(seq);
     const responseBytes =
       headBytes(`HTTP/1.1 ${response.status}`, response.headers) +
       (request.method === 'HEAD' ? 0 : response.body.length);
@@ -233,6 +240,30 @@ export class HttpChannel {
         cap,
       );
       signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /**
+   * App calls finish in wall-clock order (real I/O, inject's own turns), which may differ from run to
+   * run. Responses ready at the same virtual instant therefore start their transfers from one zero-delay
+   * event, sorted by request sequence, so bandwidth sharing never depends on wall-clock timing.
+   */
+  private inRequestOrder(seq: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.ready.push({ seq, start: resolve });
+      if (this.releaseScheduled) return;
+      this.releaseScheduled = true;
+      this.scheduler.schedule(
+        0,
+        () => {
+          const batch = this.ready.sort((a, b) => a.seq - b.seq);
+          this.ready = [];
+          this.releaseScheduled = false;
+          this.scheduler.userCodeRan = true;
+          for (const r of batch) r.start();
+        },
+        undefined,
+      );
     });
   }
 

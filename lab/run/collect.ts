@@ -1,0 +1,83 @@
+import {
+  type ConnectionCell,
+  completionStats,
+  fluidLowerBoundSeconds,
+  rateSeries,
+  type StrategyResult,
+} from '../report/results.ts';
+import type { Scenario } from '../scenario/schema.ts';
+import type { StrategyRun } from './strategy.ts';
+
+/** Width of the bins of the infrastructure egress series, virtual seconds. */
+const RATE_BIN_SECONDS = 5;
+
+/**
+ * Turns one run's counters into its figures. Bytes by source come from the agents' own accounting,
+ * CDN bytes from the CDN's billing report, edge bytes from the edges' counters, the egress series from
+ * the simulated network's deliveries — never from a formula.
+ */
+export function collectStrategy(
+  scenario: Scenario,
+  run: StrategyRun,
+  clientServerInfraBytes: number,
+): StrategyResult {
+  const bytesBySource: Record<string, number> = { 'peer-same-isp': 0, 'peer-other-isp': 0, edge: 0, cdn: 0 };
+  const completionTimes: number[] = [];
+  for (const o of run.outcomes) {
+    if (o.summary) {
+      for (const [source, bytes] of Object.entries(o.summary.bytesBySource))
+        bytesBySource[source] = (bytesBySource[source] ?? 0) + bytes;
+    }
+    if (o.completionSeconds !== undefined) completionTimes.push(o.completionSeconds);
+  }
+  const peerBytes = (bytesBySource['peer-same-isp'] ?? 0) + (bytesBySource['peer-other-isp'] ?? 0);
+  const infraBytes = run.cdnBytes + run.edgeBytes;
+  const { series, peakMbps } = rateSeries(run.infraSamples, RATE_BIN_SECONDS);
+  const serverUploadBps =
+    scenario.cdn.capacityMbps * 1e6 +
+    (run.strategy === 'swarmlane' ? scenario.edges.reduce((n, e) => n + e.capacityMbps * 1e6, 0) : 0);
+  const devices = run.topology.devices;
+  return {
+    infraBytes,
+    cdnBytes: run.cdnBytes,
+    edgeBytes: run.edgeBytes,
+    originBytes: run.originBytes,
+    peerBytes,
+    bytesBySource,
+    savedVsClientServer: clientServerInfraBytes > 0 ? 1 - infraBytes / clientServerInfraBytes : 0,
+    completed: completionTimes.length,
+    devices: devices.length,
+    completion: completionStats(completionTimes),
+    intraIspPeerShare: peerBytes > 0 ? (bytesBySource['peer-same-isp'] ?? 0) / peerBytes : 0,
+    lowerBoundSeconds: fluidLowerBoundSeconds({
+      fileBytes: scenario.release.size,
+      serverUploadBps,
+      deviceDownloadBps: devices.map((d) => d.downBps),
+      deviceUploadBps: devices.map((d) => d.upBps),
+      peerAssisted: run.strategy !== 'client-server',
+    }),
+    peakInfraMbps: peakMbps,
+    infraRateSeries: series,
+    completionTimes,
+    connections: connectionMatrix(run),
+  };
+}
+
+/** Peer connections by the NAT classes of both ends, from the agents' connection logs. */
+function connectionMatrix(run: StrategyRun): ConnectionCell[] {
+  const cells = new Map<string, ConnectionCell>();
+  for (const record of run.connections) {
+    const key = `${record.from}>${record.to}`;
+    let cell = cells.get(key);
+    if (!cell) {
+      cell = { from: record.from, to: record.to, attempted: 0, succeeded: 0, how: {} };
+      cells.set(key, cell);
+    }
+    cell.attempted++;
+    if (record.how) {
+      cell.succeeded++;
+      cell.how[record.how] = (cell.how[record.how] ?? 0) + 1;
+    }
+  }
+  return [...cells.values()].sort((a, b) => (a.from + a.to).localeCompare(b.from + b.to));
+}

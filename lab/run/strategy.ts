@@ -1,0 +1,249 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { staticDeviceState } from '../../agent/device-state.ts';
+import { type Agent, createAgent, type FetchSummary, parseAgentConfig } from '../../agent/index.ts';
+import { createCdn, createEdgeNode, type EdgeNode } from '../../edge/index.ts';
+import { createSilentLogger } from '../../runtime/index.ts';
+import { buildTracker, createMemorySwarmStore, createPrefixTable } from '../../tracker/index.ts';
+import { createStoreCatalogue } from '../../tracker/store-catalogue.ts';
+import type { StrategyName } from '../report/results.ts';
+import type { Scenario } from '../scenario/schema.ts';
+import { createSimulation, type InjectableApp, type Simulation } from '../sim/index.ts';
+import { createIoGate } from './io-gate.ts';
+import { LAB_CHANNEL, LAB_PRODUCT, type LabRelease } from './release.ts';
+import { buildTopology, type LabDevice, type LabTopology } from './topology.ts';
+
+/** What one device did in a run, from its own agent's counters. */
+export interface DeviceOutcome {
+  device: LabDevice;
+  summary: FetchSummary | undefined;
+  error: string | undefined;
+  /** Virtual seconds from arrival to verified completion. */
+  completionSeconds: number | undefined;
+  uploaded: number;
+}
+
+export interface StrategyRun {
+  strategy: StrategyName;
+  sim: Simulation;
+  topology: LabTopology;
+  outcomes: DeviceOutcome[];
+  cdnBytes: number;
+  /** Bytes edges sent to devices, and bytes they pulled from the origin. */
+  edgeBytes: number;
+  originBytes: number;
+  /** (virtual seconds since start, bytes) samples of infrastructure egress. */
+  infraSamples: Array<{ t: number; bytes: number }>;
+  /** Peer connection attempts by NAT class of both ends, and how the successful ones connected. */
+  connections: Array<{ from: string; to: string; how: string | undefined }>;
+  endSeconds: number;
+}
+
+export interface StrategyProgress {
+  strategy: StrategyName;
+  completed: number;
+  devices: number;
+  simSeconds: number;
+}
+
+const EDGE_PORT = 4433;
+const AGENT_PORT = 6881;
+
+/**
+ * Runs one strategy of a scenario on a fresh simulated network: the real tracker, CDN, edges and
+ * agents, in virtual time. `swarmlane` uses everything; `client-server` gives devices only the CDN;
+ * `plain-bittorrent` gives them the tracker with random peer choice and the CDN as a web seed, no
+ * edges, no NAT traversal, no locality.
+ */
+export async function runStrategy(
+  scenario: Scenario,
+  strategy: StrategyName,
+  release: LabRelease,
+  workDir: string,
+  onProgress: (p: StrategyProgress) => void,
+): Promise<StrategyRun> {
+  // Holds wait on real disk I/O only; give slow disks ample wall time before time moves on anyway.
+  const sim = createSimulation({ seed: scenario.seed, holdGuardMs: 10_000 });
+  const ioGate = createIoGate((promise) => void sim.hold(promise));
+  const topology = buildTopology(sim, scenario);
+  const logger = createSilentLogger();
+  const start = sim.now();
+  const dir = join(workDir, strategy);
+  mkdirSync(dir, { recursive: true });
+
+  // --- operator infrastructure -------------------------------------------------------------------
+  const cdnHost = topology.servers.cdn;
+  const cdn = createCdn({}, { store: release.store, clock: sim.clock, logger });
+  sim.serveHttp(cdnHost, 80, cdn.app as unknown as InjectableApp);
+  const infraSamples: Array<{ t: number; bytes: number }> = [];
+  const infraNodes = new Set([cdnHost.node, ...topology.servers.edges.map((e) => e.node)]);
+  sim.onDeliver((event) => {
+    if (infraNodes.has(event.from) && !infraNodes.has(event.to))
+      infraSamples.push({ t: (sim.now() - start) / 1000, bytes: event.bytes });
+  });
+
+  const useTracker = strategy !== 'client-server';
+  const useEdges = strategy === 'swarmlane' && scenario.edges.length > 0;
+  if (useTracker) {
+    const trackerHost = topology.servers.tracker;
+    const random = trackerHost.random;
+    const prefixes = createPrefixTable(
+      scenario.isps.flatMap((isp) => {
+        // The simulation's address plan gives ISP i the public /16 at (60 + i/256).(i % 256).
+        const index = topology.isps.get(isp.name)!.index;
+        const cidr = `${60 + Math.floor(index / 256)}.${index % 256}.0.0/16`;
+        return [{ cidr, asn: isp.asn, isp: isp.name, region: isp.region }];
+      }),
+    );
+    const app = buildTracker(
+      {
+        cdnBaseUrls: ['http://cdn'],
+        prefixes: strategy === 'swarmlane' ? prefixes : null,
+        rateLimit: null,
+        selection: { bridgeEvery: 20, maxBridges: 3, oversample: 2 },
+        ...(strategy === 'plain-bittorrent' ? { selectionMode: 'random' as const } : {}),
+      },
+      {
+        clock: sim.clock,
+        random,
+        logger,
+        swarmStore: createMemorySwarmStore({ random, now: () => sim.clock.now() }),
+        catalogue: createStoreCatalogue(
+          { trusted: release.trusted, refreshMs: 30_000 },
+          { store: release.store, clock: sim.clock, logger },
+        ),
+      },
+    );
+    sim.serveHttp(trackerHost, 80, app as unknown as InjectableApp);
+  }
+
+  const edges: EdgeNode[] = [];
+  const edgeSpecs: string[] = [];
+  if (useEdges) {
+    for (const [i, host] of topology.servers.edges.entries()) {
+      const key = host.random.bytes(32);
+      const node = await createEdgeNode(
+        {
+          id: `edge-${i}`,
+          region: scenario.edges[i]!.region,
+          staticPrivateKey: key,
+          listen: { host: host.address, port: EDGE_PORT },
+          store: release.store,
+          cacheDir: join(dir, `edge-${i}`),
+          cacheBytes: 4 * scenario.release.size,
+          trusted: release.trusted,
+          trackerUrl: 'http://tracker',
+          capacityBytesPerSecond: (scenario.edges[i]!.capacityMbps * 1e6) / 8,
+        },
+        { udp: host.udp, http: host.http, clock: sim.clock, random: host.random, logger },
+      );
+      edges.push(node);
+      edgeSpecs.push(`${host.address}:${EDGE_PORT}@${Buffer.from(node.server.publicKey).toString('base64')}`);
+    }
+  }
+
+  // --- devices -----------------------------------------------------------------------------------
+  const outcomes: DeviceOutcome[] = topology.devices.map((device) => ({
+    device,
+    summary: undefined,
+    error: undefined,
+    completionSeconds: undefined,
+    uploaded: 0,
+  }));
+  const agents: Agent[] = [];
+  let finished = 0;
+  const report = () =>
+    onProgress({
+      strategy,
+      completed: finished,
+      devices: outcomes.length,
+      simSeconds: (sim.now() - start) / 1000,
+    });
+
+  for (const outcome of outcomes) {
+    const { device } = outcome;
+    const stateDir = join(dir, device.name);
+    const config = parseAgentConfig(
+      {
+        deviceId: `lab-${strategy}-${device.name}`,
+        trust: { keys: ['lab'] },
+        ...(useTracker ? { tracker: 'http://tracker' } : {}),
+        ...(useEdges ? { edges: edgeSpecs } : {}),
+        cdn: ['http://cdn'],
+        stateDir,
+        network: { udpPort: AGENT_PORT, isp: device.isp.name, region: device.isp.region },
+        policy: {
+          seedRatio: scenario.policies.seedRatio,
+          seedSeconds: scenario.policies.seedSeconds,
+          wifiOnly: scenario.policies.uploadOnlyOnWifiAndPower,
+          powerOnly: scenario.policies.uploadOnlyOnWifiAndPower,
+          infrastructureShareCap: scenario.policies.infrastructureShareCap,
+        },
+      },
+      dir,
+    );
+    const env = device.host.env();
+    const agent = createAgent(config, {
+      clock: sim.clock,
+      random: device.host.random,
+      logger,
+      http: env.http,
+      ...(useTracker ? { udp: env.udp } : {}),
+      trusted: release.trusted,
+      deviceState: staticDeviceState({ wifi: device.group.wifi, power: device.group.charging }),
+    });
+    agents.push(agent);
+    sim.clock.setTimer(device.arrivalMs, () => {
+      const arrived = sim.now();
+      agent
+        .fetch({ product: LAB_PRODUCT, channel: LAB_CHANNEL }, { seed: true })
+        .then(
+          (summary) => {
+            outcome.summary = summary;
+            outcome.completionSeconds = (sim.now() - arrived) / 1000;
+          },
+          (error: unknown) => {
+            outcome.error = error instanceof Error ? error.message : String(error);
+            if (process.env.SWARMLANE_LAB_DEBUG) console.error(device.name, strategy, error);
+          },
+        )
+        .finally(() => {
+          finished++;
+          report();
+        });
+    });
+  }
+
+  const deadlineMs = scenario.deadlineSeconds * 1000;
+  let lastReport = 0;
+  await sim.run({
+    deadlineMs,
+    until: () => {
+      if (sim.now() - lastReport > 5000) {
+        lastReport = sim.now();
+        report();
+      }
+      return finished === outcomes.length;
+    },
+  });
+  const endSeconds = (sim.now() - start) / 1000;
+  for (const [i, agent] of agents.entries()) outcomes[i]!.uploaded = agent.uploaded();
+  await Promise.all(agents.map((a) => sim.settle(a.stop('lab run over')).catch(() => undefined)));
+  for (const edge of edges) await sim.settle(edge.close()).catch(() => undefined);
+
+  ioGate.close();
+  const billing = cdn.billing();
+  const edgeStats = edges.map((e) => e.server.stats());
+  return {
+    strategy,
+    sim,
+    topology,
+    outcomes,
+    cdnBytes: billing.totalBytes,
+    edgeBytes: edgeStats.reduce((n, s) => n + s.bytesSent, 0),
+    originBytes: edges.reduce((n, e) => n + e.pieces.stats().originBytes, 0),
+    infraSamples,
+    connections: [],
+    endSeconds,
+  };
+}
