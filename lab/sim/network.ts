@@ -63,6 +63,8 @@ export class Network implements SocketHost {
   /** Bytes delivered from ISP i to ISP j, key i * 65536 + j (-1 -> 65535 for "no ISP"). */
   readonly ispMatrix = new Map<number, number>();
   private sending = false;
+  private slab = new Uint8Array(256 * 1024);
+  private slabUsed = 0;
   private readonly observers: Array<(e: DeliveryEvent) => void> = [];
   private readonly resumeBound = (p: Packet): void => this.forward(p);
   private readonly deliverBound = (p: Packet): void => this.deliver(p, p.node, false);
@@ -121,7 +123,7 @@ export class Network implements SocketHost {
       dstIp: to.host,
       dstPort: to.port,
       // UDP copies on send: the caller may reuse its buffer at once.
-      payload: bytes.slice(),
+      payload: this.copy(bytes),
       origin: node,
       node,
       realm: socket.lan ? node.inner! : node.realm,
@@ -139,6 +141,24 @@ export class Network implements SocketHost {
     } finally {
       this.sending = false;
     }
+  }
+
+  /**
+   * Copies a payload into a shared slab (like Node's Buffer pool): one small view object instead of
+   * a fresh ArrayBuffer per packet. Receivers get a view with a byteOffset, as with node:dgram.
+   */
+  private copy(bytes: Uint8Array): Uint8Array {
+    const n = bytes.length;
+    if (n > 4096) return bytes.slice();
+    if (this.slabUsed + n > this.slab.length) {
+      this.slab = new Uint8Array(256 * 1024);
+      this.slabUsed = 0;
+    }
+    const view = this.slab.subarray(this.slabUsed, this.slabUsed + n);
+    view.set(bytes);
+    // Keep views 8-byte aligned so receivers may build aligned typed arrays over them.
+    this.slabUsed += (n + 7) & ~7;
+    return view;
   }
 
   /** Advances a packet as far as it can go without waiting for virtual time. */

@@ -177,7 +177,8 @@ export class Scheduler {
           }
           next = heap.peek();
         }
-        if (this.userCodeRan || this.held.size > 0) await this.settle();
+        if (this.held.size > 0) await this.settle();
+        else if (this.userCodeRan) await turn();
       }
     } finally {
       this.running = false;
