@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import type { ObjectStore, TrustedKeys } from '../release/index.ts';
 import type { Address, Clock, HttpClient, Logger, Random, UdpNetwork } from '../runtime/index.ts';
 import type { EndpointOptions } from '../transport/index.ts';
+import { EdgeError } from './errors.ts';
 import { createManifestRegistry } from './manifests.ts';
 import { createEdgeHttpApp, createEdgeMetricsRegistry } from './metrics.ts';
 import { createHttpOrigin, createStoreOrigin, type Origin } from './origin.ts';
@@ -25,8 +26,10 @@ export interface EdgeNodeOptions {
   /** Origin: an object store, or the base URL of an upstream CDN. One of the two. */
   store?: ObjectStore;
   originUrl?: string;
-  cacheDir: string;
+  /** Disk cache directory and byte cap; or pass `cache` (e.g. createMemoryPieceCache in the lab). */
+  cacheDir?: string;
   cacheBytes: number;
+  cache?: PieceCache;
   /** Memory for hot verified pieces. Default 64 MiB. */
   memoryBytes?: number;
   trackerUrl?: string;
@@ -59,7 +62,10 @@ export async function createEdgeNode(
   const origin = options.store
     ? createStoreOrigin(options.store)
     : createHttpOrigin(options.originUrl ?? '', { http: components.http });
-  const cache = createPieceCache({ dir: options.cacheDir, capacityBytes: options.cacheBytes });
+  if (!options.cache && !options.cacheDir)
+    throw new EdgeError('CONFIG_INVALID', 'an edge needs a cache directory');
+  const cache =
+    options.cache ?? createPieceCache({ dir: options.cacheDir!, capacityBytes: options.cacheBytes });
   const cacheCheck = await cache.open();
   const manifests = createManifestRegistry({ trusted: options.trusted }, { origin, clock });
   const pieces = createPieceProvider({ memoryBytes: options.memoryBytes }, { manifests, cache, origin });

@@ -92,9 +92,11 @@ export function registerEdgeCommand(program: Command): void {
       const env = createNodeEnv();
       const logger = env.logger.child({ component: 'edge' });
       const advertise = flags.advertise ? parseListen(flags.advertise) : undefined;
+      if (!advertise && flags.tracker && listen.host === '0.0.0.0')
+        logger.warn('listening on 0.0.0.0 without --advertise: the tracker will list 0.0.0.0');
       const node = await createEdgeNode(
         {
-          id: flags.id ?? `edge-${listen.port}`,
+          id: flags.id ?? `edge-${listen.port || Buffer.from(env.random.bytes(4)).toString('hex')}`,
           region: flags.region,
           staticPrivateKey,
           listen,
@@ -113,7 +115,8 @@ export function registerEdgeCommand(program: Command): void {
             ? parseMbit(flags.sessionRate, '--session-rate')
             : undefined,
           maxSessions,
-          advertiseAddress: advertise ?? (listen.host === '0.0.0.0' ? undefined : listen),
+          // Default: the bound socket's address (right for a specific host, even with port 0).
+          advertiseAddress: advertise,
           transport: { congestion: flags.congestion, retryThreshold },
         },
         { udp: env.udp, http: env.http, clock: env.clock, random: env.random, logger },

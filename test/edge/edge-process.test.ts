@@ -4,11 +4,13 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { FastifyInstance } from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createEdgeClient } from '../../edge/index.ts';
 import { generateKeyPair, openStore } from '../../release/index.ts';
 import { createSeededRandom, createSilentLogger } from '../../runtime/index.ts';
 import { createNodeClock, createNodeUdpNetwork } from '../../runtime/node/index.ts';
+import { buildTracker, createMemorySwarmStore, createStaticCatalogue } from '../../tracker/index.ts';
 import { createEndpoint } from '../../transport/index.ts';
 import { publishTestRelease } from './helpers/release.ts';
 
@@ -31,7 +33,7 @@ function startEdge(
     child.stdout!.on('data', (d) => {
       out += d;
       const m = /udp 127\.0\.0\.1:(\d+) key (\S+) metrics (\S+)/.exec(out);
-      if (m) resolve({ child, port: Number(m[1]), key: m[2]!, metrics: m[3]! });
+      if (m) resolve({ child, port: Number(m[1]), key: m[2]!, metrics: m[3]!, stderr: () => err });
     });
     child.on('exit', (code) => reject(new Error(`edge exited ${code}: ${err}`)));
   });
@@ -40,8 +42,10 @@ function startEdge(
 describe('a real `swarmlane edge` process on 127.0.0.1', () => {
   const dir = mkdtempSync(join(tmpdir(), 'edge-proc-'));
   let child: ChildProcess | undefined;
-  afterAll(() => {
+  let tracker: FastifyInstance | undefined;
+  afterAll(async () => {
     child?.kill('SIGTERM');
+    await tracker?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -50,6 +54,18 @@ describe('a real `swarmlane edge` process on 127.0.0.1', () => {
     mkdirSync(storeDir);
     const store = openStore(pathToFileURL(storeDir).href);
     const release = await publishTestRelease(store, { size: 64 * MiB, pieceLength: MiB, seed: 64 });
+    const trackerClock = createNodeClock();
+    tracker = buildTracker(
+      {},
+      {
+        clock: trackerClock,
+        random: createSeededRandom(7),
+        logger: createSilentLogger(),
+        swarmStore: createMemorySwarmStore({ random: createSeededRandom(8), now: () => trackerClock.now() }),
+        catalogue: createStaticCatalogue([]),
+      },
+    ).app;
+    const trackerUrl = await tracker.listen({ host: '127.0.0.1', port: 0 });
     const pair = generateKeyPair('x25519');
     writeFileSync(join(dir, 'edge.key'), pair.privatePem);
     const started = await startEdge([
@@ -69,8 +85,19 @@ describe('a real `swarmlane edge` process on 127.0.0.1', () => {
       'edge-proc',
       '--congestion',
       'newreno',
+      '--tracker',
+      trackerUrl,
     ]);
     child = started.child;
+    // The edge registered itself with the tracker: devices can find it there, key and all.
+    let listed: Array<{ id: string; publicKey: string; address: { port: number } }> = [];
+    for (let i = 0; i < 100 && listed.length === 0; i++) {
+      listed = ((await (await fetch(`${trackerUrl}/v1/edges`)).json()) as { edges: typeof listed }).edges;
+      if (listed.length === 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(listed, started.stderr()).toMatchObject([
+      { id: 'edge-proc', publicKey: started.key, address: { port: started.port } },
+    ]);
     const expectedKey = Buffer.from(
       (createPrivateKey(pair.privatePem).export({ format: 'jwk' }) as { x: string }).x,
       'base64url',
