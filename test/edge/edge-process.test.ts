@@ -20,7 +20,7 @@ const root = join(import.meta.dirname, '..', '..');
 /** Starts `swarmlane edge` and resolves with its startup line (address and key). */
 function startEdge(
   args: string[],
-): Promise<{ child: ChildProcess; port: number; key: string; metrics: string }> {
+): Promise<{ child: ChildProcess; port: number; key: string; metrics: string; stderr: () => string }> {
   const child = spawn(process.execPath, [join(root, 'bin', 'swarmlane.mjs'), 'edge', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
