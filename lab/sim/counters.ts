@@ -8,7 +8,8 @@ export type DropCause =
   | 'nat-exhausted'
   | 'hairpin'
   | 'no-route'
-  | 'no-listener';
+  | 'no-listener'
+  | 'link-down';
 
 export const DROP_CAUSES: readonly DropCause[] = [
   'loss',
@@ -20,6 +21,7 @@ export const DROP_CAUSES: readonly DropCause[] = [
   'hairpin',
   'no-route',
   'no-listener',
+  'link-down',
 ];
 
 export type DropCounters = Record<DropCause, number>;
@@ -35,6 +37,7 @@ export function emptyDrops(): DropCounters {
     hairpin: 0,
     'no-route': 0,
     'no-listener': 0,
+    'link-down': 0,
   };
 }
 

@@ -120,7 +120,9 @@ export class HttpChannel {
     if (ip === undefined) throw new HttpClientError(request.url, new Error(`getaddrinfo ENOTFOUND ${name}`));
     const tls = url.protocol === 'https:';
     const port = url.port !== '' ? Number(url.port) : tls ? 443 : 80;
-    const route = this.route(client, ip);
+    const found = this.route(client, ip);
+    // A path with a link down behaves like no path at all: the SYN goes nowhere.
+    const route = found && [...found.up, ...found.down].some((l) => l.down) ? undefined : found;
     const app = route ? this.servers.get(serverKey(route.server, port, route.lan)) : undefined;
     const signal = request.signal;
     signal?.throwIfAborted();

@@ -54,6 +54,11 @@
  * UPnP IGD v1/v2 (SSDP M-SEARCH to 239.255.255.250:1900, SOAP at http://<lan>:5000), NAT-PMP and PCP
  * on UDP 5351 at the LAN address. A gateway behind a CGN reports its 100.64/10 WAN address.
  *
+ * ## Outages
+ * `sim.setLinkUp(hostOrGateway, false)` drops everything on that access link ('link-down') and fails
+ * new HTTP requests over it; `gateway.nat.flush()` forgets mappings as a router reboot or NAT
+ * rebinding would (the next packet gets a new external port).
+ *
  * ## HTTP
  * `sim.serveHttp(host, port, fastifyApp | handler)`; `host.http.request(...)` pays handshake RTTs,
  * moves request/response bytes as fluid flows sharing bandwidth max-min fairly (capped by the Mathis
@@ -64,7 +69,7 @@
  * `host.counters` (UDP packets/bytes in and out, HTTP bytes, drops of its packets by cause),
  * `sim.links()` (per direction: offered, delivered, dropped by loss/queue/mtu, HTTP bytes),
  * `sim.stats()` (totals, drops by cause incl. nat-filter, mapping-expired, hairpin, no-route,
- * no-listener, and bytes between ISPs), `sim.onDeliver` for custom accounting. `sim.traceHash()` is a
+ * no-listener, link-down, and bytes between ISPs), `sim.onDeliver` for custom accounting. `sim.traceHash()` is a
  * SHA-256 over every packet event: same seed and inputs give the same hash.
  */
 

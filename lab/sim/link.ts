@@ -76,7 +76,9 @@ export class LinkDirection {
   private busyUntil = 0;
   private geBad = false;
   /** Set by `admit` when it returns -1. */
-  lastDrop: 'loss' | 'queue' | 'mtu' = 'loss';
+  lastDrop: 'loss' | 'queue' | 'mtu' | 'link-down' = 'loss';
+  /** A down link drops everything offered to it (Wi-Fi gone, cable pulled). */
+  down = false;
   /** Set by `admit`: the packet should be delivered twice. */
   lastDuplicate = false;
 
@@ -125,6 +127,11 @@ export class LinkDirection {
     const c = this.counters;
     c.packets++;
     c.bytes += payloadBytes;
+    if (this.down) {
+      this.lastDrop = 'link-down';
+      c.dropped['link-down']++;
+      return -1;
+    }
     const wire = payloadBytes + UDP_IP_OVERHEAD;
     if (wire > this.mtu) {
       this.lastDrop = 'mtu';

@@ -298,6 +298,14 @@ export class Nat {
     return undefined;
   }
 
+  /**
+   * Forgets every dynamic mapping (and explicit ones too if asked), as a router reboot or a NAT
+   * rebinding does: the next outbound packet gets a fresh external port.
+   */
+  flush(options: { explicit?: boolean } = {}): void {
+    for (const m of [...this.inbound.values()]) if (options.explicit || !m.explicit) this.removeMapping(m);
+  }
+
   /** Live mappings (expired ones are skipped, not removed). */
   mappings(now: number): NatMapping[] {
     return [...this.inbound.values()].filter((m) => !this.expired(m, now));

@@ -46,6 +46,7 @@ const DROP_CODES: Record<DropCause, number> = {
   hairpin: 7,
   'no-route': 8,
   'no-listener': 9,
+  'link-down': 10,
 };
 
 export const SSDP_MULTICAST = '239.255.255.250';

@@ -157,6 +157,12 @@ export interface Simulation {
     app: HttpServerApp,
     options?: { lan?: boolean },
   ): () => void;
+  /**
+   * Takes the link between a node and its parent down (both directions) or back up: every packet
+   * offered meanwhile is dropped as 'link-down' and new HTTP requests over it time out. Use it for
+   * Wi-Fi loss, a pulled cable, or a mobile disconnect; NAT state survives (see `nat.flush()`).
+   */
+  setLinkUp(target: SimHost | SimGateway | SimNode, up: boolean): void;
   /** Maps a host name to an address for HTTP URLs. */
   setDns(name: string, address: string): void;
   hosts(): SimHost[];
@@ -418,6 +424,13 @@ export function createSimulation(options: SimulationOptions = {}): Simulation {
     serveHttp(host, port, app, serveOptions = {}) {
       const node = 'node' in host ? host.node : host;
       return http.serve(node, port, app, serveOptions.lan ?? false);
+    },
+
+    setLinkUp(target, up) {
+      const node = 'node' in target ? target.node : target;
+      if (node.up === undefined || node.down === undefined) throw new RangeError('the core has no uplink');
+      node.up.down = !up;
+      node.down.down = !up;
     },
 
     setDns: (name, address) => http.setDns(name, address),
