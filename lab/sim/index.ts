@@ -69,8 +69,9 @@
  * `host.counters` (UDP packets/bytes in and out, HTTP bytes, drops of its packets by cause),
  * `sim.links()` (per direction: offered, delivered, dropped by loss/queue/mtu, HTTP bytes),
  * `sim.stats()` (totals, drops by cause incl. nat-filter, mapping-expired, hairpin, no-route,
- * no-listener, link-down, and bytes between ISPs), `sim.onDeliver` for custom accounting. `sim.traceHash()` is a
- * SHA-256 over every packet event: same seed and inputs give the same hash.
+ * no-listener, link-down, and bytes between ISPs), `sim.onDeliver` for custom accounting.
+ * `sim.traceHash()` is a SHA-256 over every packet event and HTTP exchange: same seed and inputs give
+ * the same hash.
  */
 
 export { DROP_CAUSES, type DropCause, type HostCounters, type LinkCounters } from './counters.ts';
