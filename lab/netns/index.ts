@@ -1,2 +1,3 @@
+export * from './bundle.ts';
 export * from './nat-topology.ts';
 export * from './netns.ts';

@@ -45,6 +45,7 @@ interface Command {
     upstreamPcp?: string[];
   } | null;
   lan?: string[];
+  stunTimeoutMs?: number;
   server?: string;
   session?: string;
   local?: PunchCandidate[];
@@ -63,6 +64,7 @@ async function handle(c: Command): Promise<void> {
           lan,
           port: socket.localAddress().port,
           portMapping: c.map ? { timeoutMs: 3000, ...c.map } : null,
+          ...(c.stunTimeoutMs ? { stunTimeoutMs: c.stunTimeoutMs } : {}),
         },
         { ...env, channel: socket },
       );

@@ -70,12 +70,8 @@ export async function startMiniupnpd(
 ): Promise<LabProcess> {
   const conf = writeFile(dir, `${name}.conf`, config);
   const proc = router.spawn('miniupnpd', ['-f', conf, '-d', '-P', join(dir, `${name}.pid`)]);
-  await proc
-    .waitForLine((l) => (l.includes('Listening for NAT-PMP/PCP') ? true : undefined), 10_000)
-    .catch(() => {
-      // miniupnpd logs to stderr; fall back to polling its output.
-    });
-  for (let i = 0; i < 50 && !proc.output().includes('Listening for NAT-PMP/PCP'); i++)
+  // miniupnpd logs to stderr: poll the captured output.
+  for (let i = 0; i < 100 && !proc.output().includes('Listening for NAT-PMP/PCP'); i++)
     await new Promise((r) => setTimeout(r, 100));
   if (!proc.output().includes('Listening for NAT-PMP/PCP'))
     throw new Error(`miniupnpd did not start:\n${proc.output().slice(-2000)}`);
