@@ -60,6 +60,10 @@ export interface MemorySwarmStoreOptions {
   now: () => number;
 }
 
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 /** Embedded default store: everything in this process. */
 export function createMemorySwarmStore(options: MemorySwarmStoreOptions): SwarmStore {
   const swarms = new Map<string, MemorySwarm>();
@@ -89,17 +93,23 @@ export function createMemorySwarmStore(options: MemorySwarmStoreOptions): SwarmS
     async upsertPeer(swarm, peer, buckets) {
       const s = swarmFor(swarm);
       const existing = s.peers.get(peer.peerId);
-      if (existing)
-        for (const b of existing.buckets) if (!buckets.includes(b)) s.buckets.get(b)?.delete(peer.peerId);
-      for (const b of buckets) {
-        let set = s.buckets.get(b);
-        if (!set) {
-          set = new SampleSet();
-          s.buckets.set(b, set);
+      // Re-announces usually keep their buckets: then only the record changes.
+      const same = existing !== undefined && sameList(existing.buckets, buckets);
+      if (!same) {
+        if (existing)
+          for (const b of existing.buckets) if (!buckets.includes(b)) s.buckets.get(b)?.delete(peer.peerId);
+        for (const b of buckets) {
+          let set = s.buckets.get(b);
+          if (!set) {
+            set = new SampleSet();
+            s.buckets.set(b, set);
+          }
+          set.add(peer.peerId);
         }
-        set.add(peer.peerId);
       }
-      s.peers.set(peer.peerId, { record: structuredClone(peer), buckets: [...buckets] });
+      // The store keeps the caller's object (no copy): callers hand over fresh records and never
+      // mutate records they get back.
+      s.peers.set(peer.peerId, { record: peer, buckets: same ? existing.buckets : [...buckets] });
       s.bySeen.delete(peer.peerId);
       s.bySeen.set(peer.peerId, peer.lastSeen);
       return { swarmCreatedAt: s.createdAt };
@@ -109,8 +119,7 @@ export function createMemorySwarmStore(options: MemorySwarmStoreOptions): SwarmS
       if (s) removeFrom(s, peerId);
     },
     async getPeer(swarm, peerId) {
-      const record = swarms.get(swarm)?.peers.get(peerId)?.record;
-      return record ? structuredClone(record) : null;
+      return swarms.get(swarm)?.peers.get(peerId)?.record ?? null;
     },
     async samplePeers(swarm, bucket, count) {
       const s = swarms.get(swarm);
@@ -118,7 +127,7 @@ export function createMemorySwarmStore(options: MemorySwarmStoreOptions): SwarmS
       if (!s || !set) return [];
       return set
         .sample(count, options.random)
-        .map((id) => structuredClone((s.peers.get(id) as { record: PeerRecord }).record));
+        .map((id) => (s.peers.get(id) as { record: PeerRecord }).record);
     },
     async countBucket(swarm, bucket) {
       return swarms.get(swarm)?.buckets.get(bucket)?.size ?? 0;

@@ -97,7 +97,10 @@ export function registerAgentRoutes(app: FastifyInstance, ctx: TrackerContext): 
         numwant,
         { ...options.selection, scope },
       );
-      for (const s of selected) ctx.metrics.peersReturned.inc({ tier: s.tier });
+      // One counter update per tier, not per peer (label lookups are not free on the hot path).
+      const perTier = new Map<string, number>();
+      for (const s of selected) perTier.set(s.tier, (perTier.get(s.tier) ?? 0) + 1);
+      for (const [tier, n] of perTier) ctx.metrics.peersReturned.inc({ tier }, n);
       const [edges, seeders, leechers] = await Promise.all([
         ctx.edges.best(locality.region, options.edgeLimit),
         store.countBucket(swarm, SEEDER_BUCKET),

@@ -63,6 +63,9 @@ export type ClaimResult = 'created' | 'ok' | 'mismatch';
  * ids, edges, rollouts and byte counters. Selection only ever asks for bounded random samples of a
  * bucket, so announce cost does not depend on swarm size in either implementation.
  *
+ * Records passed to `upsertPeer` are owned by the store afterwards (the memory store keeps them without
+ * copying) and records it returns are read-only: callers build a fresh record per announce.
+ *
  * Implementations: memory (embedded default) and Redis. Both pass test/tracker/swarm-store-compliance.
  */
 export interface SwarmStore {

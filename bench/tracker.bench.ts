@@ -1,0 +1,443 @@
+/**
+ * Tracker benchmark (issue 6). A swarm of 100,000 peers in 20 ISPs x 5 regions.
+ *  (1) announces/s over real HTTP (keep-alive, loopback) against a tracker in its own process, versus a
+ *      fastify hello-world route in its own process, measured the same way in the same run;
+ *  (2) selection cost per announce at 100 vs 100,000 peers;
+ *  (3) quality: share of returned peers in the requester's ISP, and share of reachable pairs.
+ * Bounded in count and time; loopback only.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { Agent, request } from 'node:http';
+import { cpus, loadavg } from 'node:os';
+import { createInterface } from 'node:readline';
+import Fastify from 'fastify';
+import type { ReachabilityReport } from '../nat/report.ts';
+import { createSeededRandom, createSilentLogger, type Random } from '../runtime/index.ts';
+import { createNodeClock } from '../runtime/node/index.ts';
+import {
+  type AnnounceRequest,
+  buildTracker,
+  canReach,
+  createMemorySwarmStore,
+  createPrefixTable,
+  createStaticCatalogue,
+  type PeerRecord,
+  type ReleaseInfo,
+  type SwarmStore,
+} from '../tracker/index.ts';
+import { bucketsOf, type Locality } from '../tracker/locality.ts';
+import { DEFAULT_SELECTION_OPTIONS, selectPeers } from '../tracker/selection.ts';
+import type { ReachClass } from '../tracker/swarm-store.ts';
+import { writeBenchReport } from './lib/report.ts';
+
+const ISPS = 20;
+const REGIONS = 5;
+const SWARM = 100_000;
+const LOAD_SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
+const CONNECTIONS = 32;
+const NUMWANT = 30;
+
+const RELEASE: ReleaseInfo = {
+  id: 'acme-fw@1.0.0',
+  product: 'acme-fw',
+  channel: 'stable',
+  version: '1.0.0',
+  infoHash: 'ab'.repeat(20),
+  pieceCount: 512,
+  manifestKey: 'releases/acme-fw/1.0.0/manifest.json',
+  objectKey: 'releases/acme-fw/1.0.0/firmware.bin',
+};
+
+/** ISP i in region r owns 10.i.(4r).0/22. */
+function prefixTable() {
+  const entries = [];
+  for (let i = 0; i < ISPS; i++)
+    for (let r = 0; r < REGIONS; r++)
+      entries.push({
+        cidr: `10.${i}.${r * 4}.0/22`,
+        asn: 64_500 + i,
+        isp: `isp-${i}`,
+        region: `region-${r}`,
+      });
+  return createPrefixTable(entries);
+}
+
+function addressOf(isp: number, region: number, k: number): string {
+  return `10.${isp}.${region * 4 + ((k >> 8) & 3)}.${k & 255}`;
+}
+
+function reachOf(random: Random): ReachabilityReport {
+  const r = random.float();
+  const base: ReachabilityReport = {
+    public: false,
+    mapping: 'endpoint-independent',
+    filtering: 'address-and-port-dependent',
+    reflexive: null,
+    portMapping: null,
+    lan: [],
+    hairpin: null,
+    errors: [],
+  };
+  if (r < 0.2) return { ...base, public: true, mapping: 'none', filtering: 'none' };
+  if (r < 0.6) return base;
+  return { ...base, mapping: 'address-and-port-dependent' };
+}
+
+const reachClass = (report: ReachabilityReport): ReachClass =>
+  report.public ? 'open' : report.mapping === 'endpoint-independent' ? 'punchable' : 'hard';
+
+/** Fills a store with `size` peers spread over the ISPs and regions. */
+async function populate(store: SwarmStore, swarm: string, size: number, random: Random, now: number) {
+  const table = prefixTable();
+  for (let n = 0; n < size; n++) {
+    const isp = random.int(ISPS);
+    const region = random.int(REGIONS);
+    const host = addressOf(isp, region, n % 1024);
+    const location = table.lookup(host);
+    const locality: Locality = {
+      publicIp: `${host}`,
+      isp: location?.isp ?? null,
+      region: location?.region ?? null,
+      asn: null,
+    };
+    const reach = reachClass(reachOf(random));
+    const seeder = random.float() < 0.3;
+    const record: PeerRecord = {
+      peerId: `peer-${n}`,
+      address: { host, port: 4000 + (n % 1000) },
+      isp: locality.isp,
+      region: locality.region,
+      asn: location?.asn ?? null,
+      reach,
+      seeder,
+      have: seeder ? RELEASE.pieceCount : random.int(RELEASE.pieceCount),
+      candidates: [{ type: 'srflx', host, port: 4000 + (n % 1000) }],
+      publicKey: Buffer.alloc(32, n & 255).toString('base64'),
+      load: random.float(),
+      uploadCapacity: 1_000_000,
+      lastSeen: now,
+    };
+    await store.upsertPeer(swarm, record, bucketsOf(locality, reach, seeder));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server processes (this file re-run with --serve tracker|hello)
+
+async function serve(kind: string): Promise<void> {
+  process.once('SIGTERM', () => process.exit(0)); // a normal exit, so --cpu-prof writes its profile
+  if (kind === 'hello') {
+    const app = Fastify({ logger: false });
+    app.get('/hello', async () => ({ hello: 'world' }));
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const address = app.server.address();
+    process.stdout.write(`port ${typeof address === 'object' && address ? address.port : 0}\n`);
+    return;
+  }
+  const clock = createNodeClock();
+  const random = createSeededRandom(1);
+  const swarmStore = createMemorySwarmStore({ random, now: clock.now });
+  await populate(swarmStore, `rel:${RELEASE.id}`, SWARM, createSeededRandom(2), clock.now());
+  const { app } = buildTracker(
+    { prefixes: prefixTable(), rateLimit: null, trustProxy: true },
+    { clock, random, logger: createSilentLogger(), swarmStore, catalogue: createStaticCatalogue([RELEASE]) },
+  );
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  process.stdout.write(`port ${typeof address === 'object' && address ? address.port : 0}\n`);
+}
+
+function startServer(kind: string): Promise<{ child: ChildProcess; port: number }> {
+  // BENCH_PROFILE=dir writes a CPU profile of each server process there (for finding hot spots).
+  const profile = process.env.BENCH_PROFILE
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
+    : [];
+  const child = spawn(
+    process.execPath,
+    [...profile, '--import', 'tsx', import.meta.filename, '--serve', kind],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    lines.on('line', (line) => {
+      const m = /^port (\d+)$/.exec(line);
+      if (m) resolve({ child, port: Number(m[1]) });
+    });
+    child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load generator: CONNECTIONS keep-alive connections, each sending back-to-back requests.
+
+interface Load {
+  requests: number;
+  errors: number;
+  seconds: number;
+  latenciesMs: number[];
+}
+
+function send(
+  agent: Agent,
+  port: number,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: string,
+  headers: Record<string, string> = {},
+) {
+  return new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        agent,
+        headers: {
+          ...headers,
+          ...(body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}),
+        },
+      },
+      (res) => {
+        let data = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (data += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function load(
+  port: number,
+  next: (i: number) => {
+    method: 'GET' | 'POST';
+    path: string;
+    body?: string;
+    headers?: Record<string, string>;
+  },
+  seconds: number,
+): Promise<Load> {
+  const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  const latencies: number[] = [];
+  let requests = 0;
+  let errors = 0;
+  let counter = 0;
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      while (performance.now() < end) {
+        const r = next(counter++);
+        const t0 = performance.now();
+        const res = await send(agent, port, r.method, r.path, r.body, r.headers);
+        latencies.push(performance.now() - t0);
+        requests++;
+        if (res.status !== 200) errors++;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - start) / 1000;
+  agent.destroy();
+  return { requests, errors, seconds: elapsed, latenciesMs: latencies };
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const notes: string[] = [];
+  // (1) HTTP throughput. Both servers run side by side and are loaded in alternating rounds, so a
+  // busy machine slows both alike and the ratio stays meaningful.
+  const hello = await startServer('hello');
+  const tracker = await startServer('tracker');
+  const random = createSeededRandom(9);
+  const DEVICES = 5_000;
+  const devices = Array.from({ length: DEVICES }, (_, n) => {
+    const isp = random.int(ISPS);
+    const region = random.int(REGIONS);
+    return {
+      id: `bench-device-${n}`,
+      ip: addressOf(isp, region, 512 + (n % 512)),
+      reach: reachOf(random),
+      token: '',
+    };
+  });
+  const bodyOf = (d: (typeof devices)[number]): AnnounceRequest => ({
+    deviceId: d.id,
+    ...(d.token ? { deviceToken: d.token } : {}),
+    release: RELEASE.id,
+    port: 4000,
+    progress: { have: 10 },
+    reachability: d.reach,
+    candidates: [{ type: 'host', host: '192.168.1.2', port: 4000 }],
+    publicKey: Buffer.alloc(32, 1).toString('base64'),
+    numwant: NUMWANT,
+  });
+  // First announce of every bench device: claims its id (these join the swarm: 105,000 peers).
+  const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  for (let i = 0; i < DEVICES; i += CONNECTIONS) {
+    await Promise.all(
+      devices.slice(i, i + CONNECTIONS).map(async (d) => {
+        const res = await send(agent, tracker.port, 'POST', '/v1/announce', JSON.stringify(bodyOf(d)), {
+          'x-forwarded-for': d.ip,
+        });
+        d.token = JSON.parse(res.body).deviceToken;
+      }),
+    );
+  }
+  agent.destroy();
+  const announce = (i: number) => {
+    const d = devices[i % DEVICES] as (typeof devices)[number];
+    return {
+      method: 'POST' as const,
+      path: '/v1/announce',
+      body: JSON.stringify(bodyOf(d)),
+      headers: { 'x-forwarded-for': d.ip },
+    };
+  };
+  const helloRequest = () => ({ method: 'GET' as const, path: '/hello' });
+  await load(hello.port, helloRequest, 1); // warm-up
+  await load(tracker.port, announce, 1);
+  const ROUNDS = 4;
+  const helloLoad: Load = { requests: 0, errors: 0, seconds: 0, latenciesMs: [] };
+  const trackerLoad: Load = { requests: 0, errors: 0, seconds: 0, latenciesMs: [] };
+  const roundRatios: number[] = [];
+  const add = (into: Load, l: Load) => {
+    into.requests += l.requests;
+    into.errors += l.errors;
+    into.seconds += l.seconds;
+    into.latenciesMs.push(...l.latenciesMs);
+  };
+  for (let round = 0; round < ROUNDS; round++) {
+    const h = await load(hello.port, helloRequest, LOAD_SECONDS / ROUNDS);
+    const t = await load(tracker.port, announce, LOAD_SECONDS / ROUNDS);
+    add(helloLoad, h);
+    add(trackerLoad, t);
+    roundRatios.push(t.requests / t.seconds / (h.requests / h.seconds));
+  }
+  hello.child.kill('SIGTERM');
+  tracker.child.kill('SIGTERM');
+  notes.push(
+    `per-round throughput ratios: ${roundRatios.map((r) => r.toFixed(3)).join(', ')}; load average at the end ${loadavg()[0]?.toFixed(1)} on ${cpus().length} cores`,
+  );
+
+  const helloRps = helloLoad.requests / helloLoad.seconds;
+  const trackerRps = trackerLoad.requests / trackerLoad.seconds;
+  if (trackerLoad.errors > 0) notes.push(`${trackerLoad.errors} announce answers were not HTTP 200`);
+
+  // (2) Selection cost at 100 vs 100,000 peers, in-process, same requesters.
+  const selectionCost = async (size: number) => {
+    const store = createMemorySwarmStore({ random: createSeededRandom(3), now: () => 0 });
+    await populate(store, 's', size, createSeededRandom(4), 0);
+    const table = prefixTable();
+    const r = createSeededRandom(5);
+    const requesters = Array.from({ length: 2_000 }, (_, n) => {
+      const host = addressOf(r.int(ISPS), r.int(REGIONS), 600 + (n % 400));
+      const loc = table.lookup(host);
+      return {
+        peerId: `req-${n}`,
+        locality: { publicIp: host, isp: loc?.isp ?? null, region: loc?.region ?? null, asn: null },
+        reach: reachClass(reachOf(r)),
+        seeder: false,
+        port: 4000,
+      };
+    });
+    const options = { ...DEFAULT_SELECTION_OPTIONS, scope: 'internet' as const };
+    for (const q of requesters.slice(0, 500)) await selectPeers(store, 's', q, NUMWANT, options); // warm-up
+    const rounds = 5;
+    // CPU time, not wall time: other work on a shared machine should not count against either size.
+    const cpu0 = process.cpuUsage();
+    let sameIsp = 0;
+    let returned = 0;
+    let reachable = 0;
+    for (let k = 0; k < rounds; k++)
+      for (const q of requesters) {
+        const chosen = await selectPeers(store, 's', q, NUMWANT, options);
+        if (k === 0)
+          for (const c of chosen) {
+            returned++;
+            if (c.peer.isp === q.locality.isp) sameIsp++;
+            if (c.how === 'lan' || canReach(q.reach, c.peer.reach)) reachable++;
+          }
+      }
+    const cpu = process.cpuUsage(cpu0);
+    const usPerSelect = (cpu.user + cpu.system) / (rounds * requesters.length);
+    return {
+      usPerSelect,
+      sameIsp: sameIsp / returned,
+      reachable: reachable / returned,
+      perAnswer: returned / requesters.length,
+    };
+  };
+  const small = await selectionCost(100);
+  const large = await selectionCost(SWARM);
+  const costRatio = large.usPerSelect / small.usPerSelect;
+  notes.push(
+    `HTTP: ${CONNECTIONS} keep-alive connections, ${LOAD_SECONDS} s per server in alternating rounds; tracker and hello-world each in their own process; announce = POST /v1/announce (JSON, numwant ${NUMWANT}, X-Forwarded-For spreads devices over ISPs) into a ${SWARM}-peer swarm`,
+    `reach classes: 20 % open, 40 % punchable, 40 % hard; ${large.perAnswer.toFixed(1)} peers per answer at 100k (numwant ${NUMWANT}, of which up to 2 are cross-ISP bridges by design)`,
+  );
+
+  writeBenchReport({
+    name: 'tracker',
+    baseline: {
+      hello: { name: 'fastify hello-world GET, requests/s', value: helloRps, unit: 'req/s' },
+      helloP99: { name: 'fastify hello-world p99', value: percentile(helloLoad.latenciesMs, 99), unit: 'ms' },
+    },
+    figures: [
+      { name: 'announces/s (100k-peer swarm)', value: trackerRps, unit: 'req/s' },
+      { name: 'announce p50', value: percentile(trackerLoad.latenciesMs, 50), unit: 'ms' },
+      { name: 'announce p99', value: percentile(trackerLoad.latenciesMs, 99), unit: 'ms' },
+      { name: 'selection at 100 peers (CPU time)', value: small.usPerSelect, unit: 'us/announce' },
+      { name: 'selection at 100,000 peers (CPU time)', value: large.usPerSelect, unit: 'us/announce' },
+      {
+        name: 'same-ISP share at 100 peers (5 per ISP: not enough exist)',
+        value: 100 * small.sameIsp,
+        unit: '%',
+      },
+    ],
+    targets: [
+      {
+        name: 'announce throughput vs hello-world',
+        target: '>= 0.5',
+        actual: trackerRps / helloRps,
+        unit: 'x',
+        met: trackerRps / helloRps >= 0.5,
+      },
+      {
+        name: 'selection cost 100k vs 100 peers',
+        target: '<= 2',
+        actual: costRatio,
+        unit: 'x',
+        met: costRatio <= 2,
+      },
+      {
+        name: 'same-ISP share of returned peers (100k swarm)',
+        target: '>= 90 %',
+        actual: 100 * large.sameIsp,
+        unit: '%',
+        met: large.sameIsp >= 0.9,
+      },
+      {
+        name: 'reachable pairs (100k swarm)',
+        target: '100 %',
+        actual: 100 * large.reachable,
+        unit: '%',
+        met: large.reachable === 1,
+      },
+    ],
+    notes,
+  });
+}
+
+const serveAt = process.argv.indexOf('--serve');
+if (serveAt !== -1) await serve(process.argv[serveAt + 1] ?? 'tracker');
+else await main();
