@@ -24,6 +24,9 @@ import {
   type TrackerEdgeInfo,
 } from './tracker-client.ts';
 
+/** Queued requests per session whose pieces are fetched ahead of their turn. */
+const PREFETCH_REQUESTS = 4;
+
 /** Application close code an edge uses when it refuses a session because it is full. */
 export const EDGE_BUSY_CLOSE = 0x101;
 
@@ -233,16 +236,19 @@ export function createEdgeServer(
       return;
     }
     session.queued++;
-    // Pieces are fetched concurrently (cache or origin); sending is serialized per session so one
-    // request's blocks go out together and the session's window is not split across many requests.
-    const fetched = pieces.getPiece(request.release, request.piece).then(
-      (result) => ({ ok: true as const, ...result }),
-      (error: unknown) => ({ ok: false as const, error }),
-    );
+    // The first few queued requests fetch their piece at once (cache or origin) so origin latency
+    // overlaps sending; later ones fetch when their turn comes, so a deep queue never pins many
+    // pieces in memory. Sending is serialized per session: one request's blocks go out together.
+    const fetch = () =>
+      pieces.getPiece(request.release, request.piece).then(
+        (result) => ({ ok: true as const, ...result }),
+        (error: unknown) => ({ ok: false as const, error }),
+      );
+    const prefetched = session.queued <= PREFETCH_REQUESTS ? fetch() : undefined;
     session.sendChain = session.sendChain
       .then(async () => {
         try {
-          const result = await fetched;
+          const result = await (prefetched ?? fetch());
           if (!result.ok) {
             const code = (result.error as { code?: string }).code;
             const known: ErrorCodeName[] = [

@@ -48,6 +48,7 @@ async function addEdge(
     maxSessions?: number;
     sessionBytesPerSecond?: number;
     tracker?: TrackerClient;
+    retryThreshold?: number;
   } = {},
 ): Promise<{ host: SimHost; server: EdgeServer; cache: ReturnType<typeof createMemoryPieceCache> }> {
   const host = w.sim.addServer({ name, region });
@@ -63,6 +64,8 @@ async function addEdge(
       staticPrivateKey: host.random.bytes(32),
       maxSessions: options.maxSessions,
       sessionBytesPerSecond: options.sessionBytesPerSecond,
+      transport:
+        options.retryThreshold === undefined ? undefined : { retryThreshold: options.retryThreshold },
       advertiseAddress: { host: host.address, port: EDGE_PORT },
     },
     { socket, clock: w.sim.clock, random: host.random, logger, pieces, tracker: options.tracker },
@@ -234,5 +237,19 @@ describe('edges on the simulated network', () => {
     // 192 KiB at 64 KiB/s with a 64 KiB burst: at least 2 s of virtual time.
     expect(w.sim.now() - started).toBeGreaterThanOrEqual(2000);
     expect(w.sim.now() - started).toBeLessThan(4000);
+  });
+
+  it('under handshake load the edge answers with stateless retry and devices still get in', async () => {
+    const w = await world(8);
+    const edge = await addEdge(w, 'edge-retry', w.regions.eu!, { retryThreshold: 0 });
+    const devices = [];
+    for (let i = 0; i < 5; i++) devices.push(await addDevice(w, w.regions.eu!));
+    const sessions = await w.sim.settle(
+      Promise.all(devices.map((d) => d.client.discoverEdges([candidate(edge)]))),
+    );
+    expect(sessions.every((s) => s.id === 'edge-retry')).toBe(true);
+    expect(edge.server.endpoint.stats().retriesSent).toBeGreaterThanOrEqual(5);
+    const piece = await w.sim.settle(devices[0]!.client.fetchPiece(w.release.manifest, 2));
+    expect(piece.length).toBe(PIECE);
   });
 });
