@@ -48,7 +48,7 @@ describe('swarmlane tracker', () => {
       'warn',
     ]);
     child = r.child;
-    for (let i = 0; i < 200 && !/listening on/.test(r.output()); i++)
+    for (let i = 0; i < 800 && !/listening on/.test(r.output()); i++)
       await new Promise((res) => setTimeout(res, 50));
     const base = /listening on (http:\/\/\S+)/.exec(r.output())?.[1];
     expect(base, r.output()).toBeDefined();
