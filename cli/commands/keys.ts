@@ -1,7 +1,10 @@
 import { createPublicKey } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
-import { generateKeyPair, KeyError, type KeyType, keyId } from '../../release/index.ts';
+import type { KeyType } from '../../release/index.ts';
+import type { SwarmlaneError } from '../../runtime/index.ts';
+
+type KeyErrorClass = new (code: string, message: string, options?: { cause?: unknown }) => SwarmlaneError;
 
 /** `swarmlane keys generate --out NAME [--type ed25519|x25519]`. */
 export function registerKeysCommand(program: Command): void {
@@ -15,19 +18,24 @@ export function registerKeysCommand(program: Command): void {
         .choices(['ed25519', 'x25519'])
         .default('ed25519'),
     )
-    .action((options: { out: string; type: KeyType }) => {
+    .action(async (options: { out: string; type: KeyType }) => {
+      const { generateKeyPair, keyId, KeyError } = await import('../../release/index.ts');
       const pair = generateKeyPair(options.type);
       const privatePath = `${options.out}.key`;
       const publicPath = `${options.out}.pub`;
-      // 'wx' refuses to overwrite: replacing a signing key by accident would lock out every device.
-      write(privatePath, pair.privatePem, 0o600);
-      write(publicPath, pair.publicPem, 0o644);
+      // Never overwrite: replacing a signing key by accident would lock out every device. Both paths are
+      // checked first so a refusal leaves no half-written pair; 'wx' below closes the remaining race.
+      for (const path of [privatePath, publicPath])
+        if (existsSync(path))
+          throw new KeyError('KEY_EXISTS', `${path} already exists; refusing to overwrite a key`);
+      write(privatePath, pair.privatePem, 0o600, KeyError);
+      write(publicPath, pair.publicPem, 0o644, KeyError);
       const id = options.type === 'ed25519' ? ` keyid ${keyId(createPublicKey(pair.publicPem))}` : '';
       process.stdout.write(`wrote ${privatePath} and ${publicPath} (${options.type}${id})\n`);
     });
 }
 
-function write(path: string, contents: string, mode: number): void {
+function write(path: string, contents: string, mode: number, KeyError: KeyErrorClass): void {
   try {
     writeFileSync(path, contents, { mode, flag: 'wx' });
   } catch (error) {

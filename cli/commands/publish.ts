@@ -1,7 +1,4 @@
 import { type Command, InvalidArgumentError } from 'commander';
-import { createPublisherProgress, publishRelease } from '../../publisher/index.ts';
-import { loadPrivateKey, openStore } from '../../release/index.ts';
-import { createNodeEnv } from '../../runtime/node/index.ts';
 
 interface PublishFlags {
   product: string;
@@ -73,6 +70,13 @@ export function registerPublishCommand(program: Command): void {
     .action(async (file: string, flags: PublishFlags) => {
       // The AWS SDK warns once per process about a Node version it will drop in 2027: noise for a CLI user.
       process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+      // Loaded on use so `swarmlane <other command>` does not pay for the publisher.
+      const [{ createPublisherProgress, publishRelease }, { loadPrivateKey, openStore }, { createNodeEnv }] =
+        await Promise.all([
+          import('../../publisher/index.ts'),
+          import('../../release/index.ts'),
+          import('../../runtime/node/index.ts'),
+        ]);
       const env = createNodeEnv({ logger: { level: logLevel() } });
       const signingKey = loadPrivateKey(flags.key, 'ed25519');
       const store = openStore(flags.store, {

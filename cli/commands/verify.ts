@@ -1,8 +1,5 @@
 import type { Command } from 'commander';
-import { createProgressBar, verifyRelease } from '../../publisher/index.ts';
-import { createTrustedKeys, loadPublicKey, openStore } from '../../release/index.ts';
 import { SwarmlaneError } from '../../runtime/index.ts';
-import { createNodeEnv } from '../../runtime/node/index.ts';
 
 interface VerifyFlags {
   store: string;
@@ -30,6 +27,16 @@ export function registerVerifyCommand(program: Command): void {
     .action(async (flags: VerifyFlags) => {
       // The AWS SDK warns once per process about a Node version it will drop in 2027: noise for a CLI user.
       process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+      // Loaded on use so `swarmlane <other command>` does not pay for the verifier.
+      const [
+        { createProgressBar, verifyRelease },
+        { createTrustedKeys, loadPublicKey, openStore },
+        { createNodeEnv },
+      ] = await Promise.all([
+        import('../../publisher/index.ts'),
+        import('../../release/index.ts'),
+        import('../../runtime/node/index.ts'),
+      ]);
       const env = createNodeEnv({ logger: { level: process.env.SWARMLANE_LOG_LEVEL ?? 'warn' } });
       const bar = createProgressBar(!flags.json, env.clock);
       try {
