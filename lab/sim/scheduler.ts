@@ -42,12 +42,14 @@ export class Scheduler {
   private cancelled = 0;
   private running = false;
   private readonly held = new Set<Promise<unknown>>();
+  /** Sequence number when the current batch of held work began. */
+  private holdSeq = 0;
   /** Total events fired since creation. */
   eventsFired = 0;
 
   constructor(
     startTime = DEFAULT_START_TIME,
-    private readonly holdGuardMs = 250,
+    private readonly holdGuardMs = 5_000,
   ) {
     this.now = startTime;
     const scheduler = this;
@@ -114,14 +116,17 @@ export class Scheduler {
 
   /**
    * Keeps virtual time still until `promise` settles: used for work that takes no virtual time but
-   * real turns of the event loop (a fastify `inject`, file I/O in a store). If it has not settled
-   * after `holdGuardMs` of wall time it is assumed to wait on virtual time itself and is released.
+   * real turns of the event loop (a fastify `inject`, file I/O in a store). Held work is released
+   * (time moves on without it) when it evidently waits on virtual time itself: it scheduled virtual
+   * events, and no file-system request is in flight, for 50 event-loop turns. A wall-clock cap
+   * (`holdGuardMs`) releases anything else that hangs.
    */
   hold<T>(promise: Promise<T>): Promise<T> {
     const tracked = promise.then(
       () => undefined,
       () => undefined,
     );
+    if (this.held.size === 0) this.holdSeq = this.seq;
     this.held.add(tracked);
     void tracked.then(() => this.held.delete(tracked));
     return promise;
@@ -204,22 +209,38 @@ export class Scheduler {
   /** Lets promise chains started by the last instant finish, and waits for held work. */
   private async settle(): Promise<void> {
     await turn();
+    const started = Date.now();
+    let idleTurns = 0;
     while (this.held.size > 0) {
       const pending = [...this.held];
-      let guard: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        Promise.all(pending).then(() => false),
-        new Promise<boolean>((resolve) => {
-          guard = setTimeout(() => resolve(true), this.holdGuardMs);
-        }),
+      const io = fileRequestsInFlight();
+      const settled = await Promise.race([
+        Promise.all(pending).then(() => true),
+        (io ? realDelay(1) : turn()).then(() => false),
       ]);
-      clearTimeout(guard);
-      if (timedOut) {
-        for (const p of pending) this.held.delete(p);
+      if (settled) {
+        await turn();
+        idleTurns = 0;
+        continue;
       }
-      await turn();
+      const waitsOnVirtualTime = this.seq !== this.holdSeq && !io;
+      idleTurns = waitsOnVirtualTime ? idleTurns + 1 : 0;
+      if (idleTurns >= 50 || Date.now() - started > this.holdGuardMs) {
+        for (const p of pending) this.held.delete(p);
+        idleTurns = 0;
+      }
     }
   }
+}
+
+/** File-system requests (store reads) in flight in this process: held work may still be doing I/O. */
+function fileRequestsInFlight(): boolean {
+  for (const r of process.getActiveResourcesInfo()) if (r.startsWith('FSReq')) return true;
+  return false;
+}
+
+function realDelay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function turn(): Promise<void> {

@@ -27,7 +27,7 @@ export interface SimulationOptions {
   startTime?: number;
   /** Keep a SHA-256 trace of packet events (cheap). Default true. */
   trace?: boolean;
-  /** Wall-clock ms a held promise (fastify inject) may take before time moves on anyway. Default 250. */
+  /** Wall-clock ms held work (a fastify inject) may take before time moves on anyway. Default 5000. */
   holdGuardMs?: number;
   /** Logger handed to hosts' envs; default silent. */
   logger?: Logger;

@@ -115,3 +115,34 @@ describe('HTTP channel', () => {
     expect(device.counters.httpRequests).toBe(4);
   });
 });
+
+describe('held server work', () => {
+  it('a handler that reads files holds virtual time; one that waits on virtual time is released', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { sleep } = await import('../../../runtime/index.ts');
+    const { sim, cdn } = world();
+    const app = Fastify();
+    app.get('/file', async () => ({ size: (await readFile(import.meta.filename)).length }));
+    app.get('/slow', async () => {
+      await sleep(sim.clock, 1000); // a handler that itself needs virtual time to pass
+      return { slow: true };
+    });
+    sim.serveHttp(cdn, 80, app);
+    const client = sim.addServer({ name: 'client', link: { delayMs: 0 } });
+    const t0 = sim.now();
+    const file = await sim.settle(client.http.request({ method: 'GET', url: 'http://cdn/file' }));
+    expect(JSON.parse(new TextDecoder().decode(file.body)).size).toBeGreaterThan(100);
+    const fileMs = sim.now() - t0;
+    const t1 = sim.now();
+    const wallStart = Date.now();
+    const slow = await sim.settle(client.http.request({ method: 'GET', url: 'http://cdn/slow' }));
+    expect(slow.status).toBe(200);
+    expect(sim.now() - t1).toBeGreaterThanOrEqual(1000);
+    expect(Date.now() - wallStart).toBeLessThan(2000);
+    // Same request again, same virtual duration: reading the file took no virtual time.
+    const t2 = sim.now();
+    await sim.settle(client.http.request({ method: 'GET', url: 'http://cdn/file' }));
+    expect(sim.now() - t2).toBeLessThanOrEqual(fileMs);
+    await app.close();
+  });
+});
