@@ -129,6 +129,7 @@ async function serve(kind: string): Promise<void> {
   if (kind === 'hello') {
     const app = Fastify({ logger: false });
     app.get('/hello', async () => ({ hello: 'world' }));
+    app.get('/_cpu', async () => process.cpuUsage());
     await app.listen({ host: '127.0.0.1', port: 0 });
     const address = app.server.address();
     process.stdout.write(`port ${typeof address === 'object' && address ? address.port : 0}\n`);
@@ -142,6 +143,8 @@ async function serve(kind: string): Promise<void> {
     { prefixes: prefixTable(), rateLimit: null, trustProxy: true },
     { clock, random, logger: createSilentLogger(), swarmStore, catalogue: createStaticCatalogue([RELEASE]) },
   );
+  // Bench-only route: the server's CPU time, so the report can give a load-independent cost.
+  app.get('/_cpu', async () => process.cpuUsage());
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   process.stdout.write(`port ${typeof address === 'object' && address ? address.port : 0}\n`);
@@ -311,6 +314,16 @@ async function main(): Promise<void> {
   const helloLoad: Load = { requests: 0, errors: 0, seconds: 0, latenciesMs: [] };
   const trackerLoad: Load = { requests: 0, errors: 0, seconds: 0, latenciesMs: [] };
   const roundRatios: number[] = [];
+  let helloCpuUs = 0;
+  let trackerCpuUs = 0;
+  const cpuAgent = new Agent({ keepAlive: false });
+  const cpuOf = async (port: number) => {
+    const usage = JSON.parse((await send(cpuAgent, port, 'GET', '/_cpu')).body) as {
+      user: number;
+      system: number;
+    };
+    return usage.user + usage.system;
+  };
   const add = (into: Load, l: Load) => {
     into.requests += l.requests;
     into.errors += l.errors;
@@ -318,8 +331,12 @@ async function main(): Promise<void> {
     into.latenciesMs.push(...l.latenciesMs);
   };
   for (let round = 0; round < ROUNDS; round++) {
+    const h0 = await cpuOf(hello.port);
     const h = await load(hello.port, helloRequest, LOAD_SECONDS / ROUNDS);
+    helloCpuUs += (await cpuOf(hello.port)) - h0;
+    const t0 = await cpuOf(tracker.port);
     const t = await load(tracker.port, announce, LOAD_SECONDS / ROUNDS);
+    trackerCpuUs += (await cpuOf(tracker.port)) - t0;
     add(helloLoad, h);
     add(trackerLoad, t);
     roundRatios.push(t.requests / t.seconds / (h.requests / h.seconds));
@@ -331,6 +348,8 @@ async function main(): Promise<void> {
   );
 
   const helloRps = helloLoad.requests / helloLoad.seconds;
+  const helloCpuPerRequest = helloCpuUs / helloLoad.requests;
+  const trackerCpuPerAnnounce = trackerCpuUs / trackerLoad.requests;
   const trackerRps = trackerLoad.requests / trackerLoad.seconds;
   if (trackerLoad.errors > 0) notes.push(`${trackerLoad.errors} announce answers were not HTTP 200`);
 
@@ -394,6 +413,13 @@ async function main(): Promise<void> {
     },
     figures: [
       { name: 'announces/s (100k-peer swarm)', value: trackerRps, unit: 'req/s' },
+      { name: 'hello-world server CPU per request', value: helloCpuPerRequest, unit: 'us' },
+      { name: 'tracker server CPU per announce', value: trackerCpuPerAnnounce, unit: 'us' },
+      {
+        name: 'CPU-normalised throughput ratio (hello CPU / announce CPU)',
+        value: helloCpuPerRequest / trackerCpuPerAnnounce,
+        unit: 'x',
+      },
       { name: 'announce p50', value: percentile(trackerLoad.latenciesMs, 50), unit: 'ms' },
       { name: 'announce p99', value: percentile(trackerLoad.latenciesMs, 99), unit: 'ms' },
       { name: 'selection at 100 peers (CPU time)', value: small.usPerSelect, unit: 'us/announce' },
