@@ -55,11 +55,9 @@ export async function classifyNat(
     client.binding(server, { timeoutMs, rtoMs, ...change });
 
   const servers = dedupe(options.servers);
-  const settled = await Promise.allSettled(servers.map((s) => bind(s)));
   const observations: NatClassification['observations'] = [];
   const ok: Array<{ server: Address; result: BindingResult }> = [];
-  settled.forEach((outcome, i) => {
-    const server = servers[i]!;
+  const record = (server: Address, outcome: PromiseSettledResult<BindingResult>): void => {
     if (outcome.status === 'fulfilled') {
       observations.push({ server, reflexive: outcome.value.reflexive });
       ok.push({ server, result: outcome.value });
@@ -68,37 +66,56 @@ export async function classifyNat(
       observations.push({ server, reflexive: null, error: message });
       errors.push(message);
     }
+  };
+  const isLocal = (a: Address): boolean => (options.local ?? []).some((l) => sameAddress(l, a));
+
+  // ---- filtering ---- runs before anything else could open the filter for the alternate address
+  // (a second listed server may well be the first one's partner), so the first server goes alone.
+  let filtering: FilteringBehaviour = 'unknown';
+  let filteringTested = false;
+  const testFiltering = async (target: { server: Address; result: BindingResult }): Promise<void> => {
+    filteringTested = true;
+    const [both, portOnly] = await Promise.allSettled([
+      bind(target.server, { changeIp: true, changePort: true }),
+      bind(target.server, { changePort: true }),
+    ]);
+    const refused = (o: PromiseSettledResult<unknown>): boolean =>
+      o.status === 'rejected' && o.reason instanceof StunErrorResponse;
+    if (both.status === 'fulfilled') {
+      filtering = isLocal(target.result.reflexive) ? 'none' : 'endpoint-independent';
+    } else if (refused(both)) {
+      errors.push(`filtering unknown: ${(both.reason as Error).message}`);
+    } else if (portOnly.status === 'fulfilled') {
+      filtering = 'address-dependent';
+    } else if (refused(portOnly)) {
+      // Typical of two cooperating single-socket servers: they can change the IP, not the port.
+      errors.push('filtering is address-dependent or stricter; the STUN server cannot change only its port');
+    } else {
+      filtering = 'address-and-port-dependent';
+    }
+  };
+  if (servers[0]) {
+    const [outcome] = await Promise.allSettled([bind(servers[0])]);
+    record(servers[0], outcome!);
+    if (ok[0]?.result.otherAddress) await testFiltering(ok[0]);
+  }
+  const rest = servers.slice(1);
+  const settled = await Promise.allSettled(rest.map((s) => bind(s)));
+  settled.forEach((outcome, i) => {
+    record(rest[i]!, outcome);
   });
+  if (!filteringTested) {
+    const rfc5780 = ok.find((o) => o.result.otherAddress);
+    if (rfc5780) await testFiltering(rfc5780);
+    else errors.push('filtering unknown: no STUN server offers RFC 5780 CHANGE-REQUEST (OTHER-ADDRESS)');
+  }
+
   const first = ok[0];
   if (!first) {
     return { mapping: 'unknown', filtering: 'unknown', reflexive: null, hairpin: null, observations, errors };
   }
   const reflexive = first.result.reflexive;
-  const behindNat = !(options.local ?? []).some((l) => sameAddress(l, reflexive));
-
-  // ---- filtering ---- (first: the mapping probes below would open the filter for the alternate address)
-  let filtering: FilteringBehaviour = 'unknown';
-  const rfc5780 = ok.find((o) => o.result.otherAddress);
-  if (!rfc5780) {
-    errors.push('filtering unknown: no STUN server offers RFC 5780 CHANGE-REQUEST (OTHER-ADDRESS)');
-  } else {
-    const [both, portOnly] = await Promise.allSettled([
-      bind(rfc5780.server, { changeIp: true, changePort: true }),
-      bind(rfc5780.server, { changePort: true }),
-    ]);
-    const refused = [both, portOnly].find(
-      (o) => o.status === 'rejected' && o.reason instanceof StunErrorResponse,
-    ) as PromiseRejectedResult | undefined;
-    if (refused) {
-      errors.push(`filtering unknown: ${(refused.reason as Error).message}`);
-    } else if (both.status === 'fulfilled') {
-      filtering = behindNat ? 'endpoint-independent' : 'none';
-    } else if (portOnly.status === 'fulfilled') {
-      filtering = 'address-dependent';
-    } else {
-      filtering = 'address-and-port-dependent';
-    }
-  }
+  const behindNat = !isLocal(reflexive);
 
   // ---- mapping ----
   let mapping: MappingBehaviour = 'unknown';
@@ -107,7 +124,8 @@ export async function classifyNat(
     const known = ok.find((o) => o.server.host === first.server.host && o.server.port !== first.server.port);
     if (known) return known.result.reflexive;
     const alt = first.result.otherAddress;
-    if (!alt) return null;
+    // A partner server may share our server's port: then there is no "same IP, other port" to ask.
+    if (!alt || alt.port === first.server.port) return null;
     try {
       return (await bind({ host: first.server.host, port: alt.port })).reflexive;
     } catch (error) {

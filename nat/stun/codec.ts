@@ -46,6 +46,12 @@ export const StunAttr = {
   fingerprint: 0x8028,
   responseOrigin: 0x802b,
   otherAddress: 0x802c,
+  /**
+   * swarmlane private, comprehension-optional: on a request forwarded between two cooperating STUN
+   * servers, the client the partner must answer (a second server standing in for RFC 5780's
+   * alternate IP). Ordinary servers ignore it.
+   */
+  answerTo: 0xc057,
 } as const;
 
 export interface StunMessage {
@@ -57,6 +63,7 @@ export interface StunMessage {
   xorMappedAddress?: Address;
   responseOrigin?: Address;
   otherAddress?: Address;
+  answerTo?: Address;
   changeRequest?: { changeIp: boolean; changePort: boolean };
   errorCode?: { code: number; reason: string };
   software?: string;
@@ -194,6 +201,7 @@ export function encodeStun(message: StunMessage, options: EncodeOptions = {}): U
     w.attribute(StunAttr.responseOrigin, encodeAddress(message.responseOrigin, false, tid));
   if (message.otherAddress)
     w.attribute(StunAttr.otherAddress, encodeAddress(message.otherAddress, false, tid));
+  if (message.answerTo) w.attribute(StunAttr.answerTo, encodeAddress(message.answerTo, true, tid));
   if (message.software !== undefined)
     w.attribute(StunAttr.software, new TextEncoder().encode(message.software.slice(0, 127)));
   const body = w.body();
@@ -253,6 +261,9 @@ export function decodeStun(bytes: Uint8Array): StunMessage {
         break;
       case StunAttr.otherAddress:
         message.otherAddress ??= decodeAddress(value, false, transactionId);
+        break;
+      case StunAttr.answerTo:
+        message.answerTo ??= decodeAddress(value, true, transactionId);
         break;
       case StunAttr.changeRequest: {
         if (attrLength !== 4) throw new NatDecodeError('STUN CHANGE-REQUEST', 'length is not 4');

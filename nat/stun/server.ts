@@ -25,6 +25,13 @@ export interface StunServerSockets {
 export interface StunServerOptions {
   /** SOFTWARE attribute; omitted when undefined. */
   software?: string;
+  /**
+   * Cooperating STUN servers on other IPs (e.g. two edges, each with one socket). A CHANGE-REQUEST
+   * for another IP that we cannot honour locally is forwarded to the first partner, which answers the
+   * client from its own address; OTHER-ADDRESS then names that partner. Requests forwarded *to* us
+   * are only honoured from these addresses, so the feature cannot be used to reflect traffic.
+   */
+  partners?: Address[];
 }
 
 export interface StunServer {
@@ -43,7 +50,10 @@ export function createStunServer(
     [sockets.primary, sockets.changePort],
     [sockets.changeIp, sockets.changeBoth],
   ];
-  const otherAddress = sockets.changeBoth?.address;
+  const partners = options.partners ?? [];
+  const partner = partners[0];
+  const otherAddress = sockets.changeBoth?.address ?? partner;
+  const isPartner = (a: Address): boolean => partners.some((p) => p.host === a.host && p.port === a.port);
   let answered = 0;
   let ignored = 0;
 
@@ -66,6 +76,27 @@ export function createStunServer(
       return;
     }
     const receivedOn = grid[ip]![port]!;
+    if (request.answerTo) {
+      // A partner asks us to answer its client from our address (its "alternate IP").
+      if (!isPartner(from)) {
+        ignored++;
+        return;
+      }
+      answered++;
+      receivedOn.channel.send(
+        request.answerTo,
+        encodeStun({
+          method: StunMethod.binding,
+          class: 'success',
+          transactionId: request.transactionId,
+          xorMappedAddress: request.answerTo,
+          mappedAddress: request.answerTo,
+          responseOrigin: receivedOn.address,
+          ...(options.software !== undefined ? { software: options.software } : {}),
+        }),
+      );
+      return;
+    }
     if (request.unknownRequired?.length) {
       answered++;
       receivedOn.channel.send(
@@ -85,6 +116,20 @@ export function createStunServer(
     const replyPort = change?.changePort ? port ^ 1 : port;
     const replyFrom = grid[replyIp]![replyPort];
     answered++;
+    if (!replyFrom && change?.changeIp && partner) {
+      // No second IP here: let the partner answer. Its port may equal ours; for the filtering test
+      // only the different IP matters (a filter that lets another IP in is endpoint-independent).
+      receivedOn.channel.send(
+        partner,
+        encodeStun({
+          method: StunMethod.binding,
+          class: 'request',
+          transactionId: request.transactionId,
+          answerTo: from,
+        }),
+      );
+      return;
+    }
     if (!replyFrom) {
       // RFC 5780 §6.1: a server that cannot honour CHANGE-REQUEST answers 420.
       receivedOn.channel.send(

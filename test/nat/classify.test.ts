@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { classifyNat } from '../../nat/classify.ts';
 import { createStunClient } from '../../nat/stun/client.ts';
-import { createSeededRandom } from '../../runtime/index.ts';
+import { encodeStun } from '../../nat/stun/codec.ts';
+import { createStunServer } from '../../nat/stun/server.ts';
+import { createSeededRandom, createSilentLogger } from '../../runtime/index.ts';
 import { type Behaviour, createFakeNet } from './support/fake-net.ts';
 import { createManualClock } from './support/manual-clock.ts';
 import { startRfc5780Server } from './support/stun-fixture.ts';
@@ -80,5 +82,80 @@ describe('classifyNat (RFC 5780 server on a simulated network)', () => {
     expect(result.mapping).toBe('unknown');
     expect(result.errors[0]).toMatch(/no STUN answer from 198\.18\.9\.9:3478/);
     expect(clock.now() - 1_000_000).toBeLessThan(2000);
+  });
+});
+
+describe('classifyNat with two cooperating single-socket servers (edges), no RFC 5780 grid', () => {
+  const setup = async (spec: { mapping: Behaviour; filtering: Behaviour }) => {
+    const clock = createManualClock();
+    const random = createSeededRandom(7);
+    const net = createFakeNet(clock, random);
+    const a = { host: '198.18.0.1', port: 3478 };
+    const b = { host: '198.18.0.2', port: 3478 };
+    const sa = await net.host(a.host).udp.bind({ port: a.port });
+    const sb = await net.host(b.host).udp.bind({ port: b.port });
+    const logger = createSilentLogger();
+    createStunServer({ partners: [b] }, { sockets: { primary: { channel: sa, address: a } }, logger });
+    const serverB = createStunServer(
+      { partners: [a] },
+      { sockets: { primary: { channel: sb, address: b } }, logger },
+    );
+    const realm = net.nat({ publicIp: '203.0.113.7', ...spec });
+    const socket = await net.host('192.168.1.10', realm).udp.bind({ port: 5000 });
+    const client = createStunClient({}, { channel: socket, clock, random });
+    const result = await clock.drive(
+      classifyNat(
+        { servers: [a, b], local: [socket.localAddress()] },
+        { client, channel: socket, clock, random },
+      ),
+    );
+    return { result, serverB, net, clock, a, b };
+  };
+
+  it('endpoint-independent filtering is detected through the partner (other IP)', async () => {
+    const { result } = await setup({ mapping: 'endpoint-independent', filtering: 'endpoint-independent' });
+    expect(result).toMatchObject({ mapping: 'endpoint-independent', filtering: 'endpoint-independent' });
+  });
+
+  it('listing the partner too does not open the filter before the test: stricter filtering is not EIF', async () => {
+    for (const filtering of ['address-dependent', 'address-and-port-dependent'] as const) {
+      const { result } = await setup({ mapping: 'endpoint-independent', filtering });
+      expect(result.mapping).toBe('endpoint-independent');
+      expect(result.filtering).toBe('unknown');
+      expect(result.errors.join()).toMatch(/address-dependent or stricter/);
+    }
+  });
+
+  it('a destination-dependent mapping is reported as address-and-port-dependent, with the reason', async () => {
+    const { result } = await setup({
+      mapping: 'address-and-port-dependent',
+      filtering: 'address-and-port-dependent',
+    });
+    expect(result.mapping).toBe('address-and-port-dependent');
+    expect(result.errors.join()).toMatch(/no second port/);
+  });
+
+  it('a server ignores forwarded requests from non-partners (no reflection)', async () => {
+    const { net, clock, a } = await setup({
+      mapping: 'endpoint-independent',
+      filtering: 'endpoint-independent',
+    });
+    const attacker = await net.host('198.51.100.66').udp.bind({ port: 1234 });
+    const victim = await net.host('198.51.100.77').udp.bind({ port: 80 });
+    let hits = 0;
+    victim.onMessage(() => {
+      hits++;
+    });
+    attacker.send(
+      a,
+      encodeStun({
+        method: 1,
+        class: 'request',
+        transactionId: new Uint8Array(12),
+        answerTo: { host: '198.51.100.77', port: 80 },
+      }),
+    );
+    await clock.advance(100);
+    expect(hits).toBe(0);
   });
 });
