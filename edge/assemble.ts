@@ -16,7 +16,8 @@ import { createTrackerClient } from './tracker-client.ts';
  * Everything an edge process runs, wired once: origin (store or upstream CDN), manifest registry, disk
  * piece cache (re-checked on start), piece provider, the PZ server on a socket bound through the given
  * UdpNetwork, tracker registration and the metrics app. The CLI calls this with the real Env; the lab
- * with a simulated host's.
+ * with a simulated host's (pass `cache: createMemoryPieceCache(...)` there: no disk I/O in virtual
+ * time). Call `start()` to register with the tracker.
  */
 export interface EdgeNodeOptions {
   id: string;
@@ -51,6 +52,8 @@ export interface EdgeNode {
   /** /metrics and /healthz; the caller listens (or the lab serves it). */
   httpApp: FastifyInstance;
   cacheCheck: { kept: number; dropped: number };
+  /** Starts tracker registration and heartbeats (nothing runs on timers before this). */
+  start(): void;
   close(): Promise<void>;
 }
 
@@ -108,6 +111,7 @@ export async function createEdgeNode(
     metrics,
     httpApp,
     cacheCheck,
+    start: () => server.start(),
     async close() {
       await httpApp.close();
       await server.close();
