@@ -139,6 +139,7 @@ async function runProbe(flags: ProbeFlags): Promise<void> {
 interface StunServerFlags {
   listen: string;
   alternate?: string;
+  partner: string[];
 }
 
 async function runStunServer(flags: StunServerFlags): Promise<void> {
@@ -160,7 +161,10 @@ async function runStunServer(flags: StunServerFlags): Promise<void> {
     sockets.changeIp = await bind({ host: alt.host, port: primary.port });
     sockets.changeBoth = await bind(alt);
   }
-  const server = createStunServer({ software: 'swarmlane' }, { sockets, logger: env.logger });
+  const server = createStunServer(
+    { software: 'swarmlane', partners: flags.partner.map((p) => parseAddress(p)) },
+    { sockets, logger: env.logger },
+  );
   env.logger.info(
     { listen: flags.listen, alternate: flags.alternate ?? null },
     flags.alternate ? 'STUN server (RFC 5780) listening' : 'STUN server listening',
@@ -201,5 +205,11 @@ export function registerNatCommands(program: Command): void {
     .description('run a STUN server (RFC 8489 Binding; RFC 5780 CHANGE-REQUEST with --alternate)')
     .requiredOption('--listen <ip:port>', 'primary address', parseHostPort)
     .option('--alternate <ip:port>', 'second IP and port for RFC 5780 behaviour discovery', parseHostPort)
+    .option(
+      '--partner <ip:port>',
+      'a cooperating STUN server on another IP that answers CHANGE-REQUESTs for us (repeatable)',
+      (value: string, previous: string[]) => [...previous, parseHostPort(value)],
+      [],
+    )
     .action(async (flags: StunServerFlags) => runStunServer(flags));
 }
