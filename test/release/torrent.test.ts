@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import bencode from 'bencode';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createTorrent, hashPieces, parseTorrent } from '../../release/index.ts';
 
@@ -75,5 +76,34 @@ describe('torrent', () => {
     const info = { length: 1, name: 'a', 'piece length': P, pieces: new Uint8Array(20) };
     const parsed = parseTorrent(bencode.encode({ info, 'url-list': 'http://x/a' }));
     expect(parsed.urlList).toEqual(['http://x/a']);
+  });
+
+  it('round-trips any geometry through bencode (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 1, max: 2 ** 40 }),
+        fc.integer({ min: 14, max: 24 }),
+        fc.option(fc.webUrl(), { nil: undefined }),
+        (name, length, log2, seed) => {
+          const pieceLength = 2 ** log2;
+          const count = Math.ceil(length / pieceLength);
+          if (count > 5000) return;
+          const sha1Pieces = new Uint8Array(count * 20).map((_, i) => (i * 13 + length) & 0xff);
+          const t = createTorrent({
+            name,
+            length,
+            pieceLength,
+            sha1Pieces,
+            ...(seed ? { urlList: [seed] } : {}),
+          });
+          const parsed = parseTorrent(t.bytes);
+          expect(parsed).toMatchObject({ infoHash: t.infoHash, name, length, pieceLength });
+          expect(Buffer.concat(parsed.pieces)).toEqual(Buffer.from(sha1Pieces));
+          expect(parsed.urlList).toEqual(seed ? [seed] : undefined);
+        },
+      ),
+      { seed: 3, numRuns: 100 },
+    );
   });
 });
