@@ -190,4 +190,31 @@ describe('agent API: announce', () => {
     expect(res.rarePieces).not.toContain(3);
     expect(res.cdnUrls).toEqual([`https://cdn.example/${RELEASE.objectKey}`]);
   });
+
+  it('shortens the announce interval only while the swarm is young', async () => {
+    const { app, clock } = makeTracker({
+      youngSwarmSec: 600,
+      youngIntervalSec: 30,
+      announceIntervalSec: 900,
+    });
+    const first = (await announce(app, '10.1.0.1', announceBody('early-device'))).json();
+    expect(first.interval).toBe(30);
+    clock.advance(601_000);
+    const later = (await announce(app, '10.1.0.2', announceBody('later-device'))).json();
+    expect(later.interval).toBe(900);
+    expect(later.minInterval).toBe(10);
+  });
+
+  it('does not file devices whose policy forbids uploading, but counts them', async () => {
+    const { app } = makeTracker();
+    await announce(
+      app,
+      '10.1.0.1',
+      announceBody('on-battery-1', { state: { uploadAllowed: false, charging: false } }),
+    );
+    await announce(app, '10.1.0.2', announceBody('no-capacity1', { uploadCapacity: 0 }));
+    const res = (await announce(app, '10.1.0.3', announceBody('requester-01'))).json();
+    expect(res.peers).toEqual([]);
+    expect(res.swarm.leechers).toBe(3);
+  });
 });

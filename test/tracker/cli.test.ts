@@ -52,10 +52,17 @@ describe('swarmlane tracker', () => {
       await new Promise((res) => setTimeout(res, 50));
     const base = /listening on (http:\/\/\S+)/.exec(r.output())?.[1];
     expect(base, r.output()).toBeDefined();
-    const current = await (await fetch(`${base}/v1/products/acme-fw/channels/stable/current`)).json();
+    const current = (await (await fetch(`${base}/v1/products/acme-fw/channels/stable/current`)).json()) as {
+      release: string;
+      eligible: boolean;
+      cdnUrls: string[];
+    };
     expect(current).toMatchObject({ release: 'acme-fw@1.0.0', eligible: true });
     expect(current.cdnUrls[0]).toMatch(/^http:\/\/cdn\.example\/releases\/acme-fw\/1\.0\.0\//);
-    const rendezvous = await (await fetch(`${base}/v1/rendezvous`)).json();
+    const rendezvous = (await (await fetch(`${base}/v1/rendezvous`)).json()) as {
+      port: number;
+      publicKey: string;
+    };
     expect(rendezvous.port).toBeGreaterThan(0);
     expect(Buffer.from(rendezvous.publicKey, 'base64')).toHaveLength(32);
     const admin = await fetch(`${base}/v1/admin/rollouts/acme-fw/stable`, {

@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../release/index.ts';
 import { createSilentLogger } from '../../runtime/index.ts';
@@ -46,5 +48,22 @@ describe('release catalogue from the store', () => {
     expect(await catalogue.byId('acme-fw@9.9.9')).toBeNull();
     expect(await catalogue.current('acme-fw', 'beta')).toBeNull();
     expect(await catalogue.byInfoHash('00'.repeat(20))).toBeNull();
+  });
+
+  it('keeps the last good release when the channel pointer stops verifying', async () => {
+    fixture = createPublishedFixture(50_000);
+    await fixture.publish('1.0.0');
+    const clock = createManualClock(Date.now());
+    const catalogue = createStoreCatalogue(
+      { refreshMs: 1_000, trusted: fixture.trusted },
+      { store: openStore(fixture.storeUrl), clock, logger: createSilentLogger() },
+    );
+    expect((await catalogue.current('acme-fw', 'stable'))?.version).toBe('1.0.0');
+    writeFileSync(
+      join(fixture.dir, 'store', 'channels', 'acme-fw', 'stable.json'),
+      '{"signed":{},"signatures":[]}',
+    );
+    clock.advance(1_001);
+    expect((await catalogue.current('acme-fw', 'stable'))?.version).toBe('1.0.0');
   });
 });
