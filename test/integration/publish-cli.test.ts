@@ -16,13 +16,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import bencode from 'bencode';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadPrivateKey, type ObjectStore, openStore, signEnvelope } from '../../release/index.ts';
 import { pseudoRandomBytes } from '../publisher/helpers.ts';
 import { independentCanonical } from '../release/helpers.ts';
 import { S3RVER_ENV, type S3rverProcess, startS3rver } from '../release/s3rver.ts';
 
 // Runs the real `swarmlane` bin (as a user would after `npm ci`) against file:// and a real s3rver.
+// Each CLI process costs ~2 s of CPU to start; on a loaded 2-core machine that adds up, so the
+// budget per test is generous (the file starts ~35 CLI processes in all).
+vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
 const BIN = process.env.SWARMLANE_TEST_CLI ?? join(import.meta.dirname, '..', '..', 'bin', 'swarmlane.mjs');
 const work = mkdtempSync(join(tmpdir(), 'swarmlane-cli-'));
 let s3: S3rverProcess;
