@@ -2,8 +2,9 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { staticDeviceState } from '../../agent/device-state.ts';
 import { type Agent, createAgent, type FetchSummary, parseAgentConfig } from '../../agent/index.ts';
-import { createCdn, createEdgeNode, type EdgeNode } from '../../edge/index.ts';
+import { createCdn, createEdgeNode, createMemoryPieceCache, type EdgeNode } from '../../edge/index.ts';
 import { createSilentLogger } from '../../runtime/index.ts';
+import { createNodeLogger } from '../../runtime/node/index.ts';
 import { buildTracker, createMemorySwarmStore, createPrefixTable } from '../../tracker/index.ts';
 import { createStoreCatalogue } from '../../tracker/store-catalogue.ts';
 import type { StrategyName } from '../report/results.ts';
@@ -131,12 +132,15 @@ export async function runStrategy(
           store: release.store,
           cacheDir: join(dir, `edge-${i}`),
           cacheBytes: 4 * scenario.release.size,
+          // No disk in virtual time: real I/O would make event order depend on the wall clock.
+          cache: createMemoryPieceCache({ capacityBytes: 4 * scenario.release.size }),
           trusted: release.trusted,
           trackerUrl: 'http://tracker',
           capacityBytesPerSecond: (scenario.edges[i]!.capacityMbps * 1e6) / 8,
         },
         { udp: host.udp, http: host.http, clock: sim.clock, random: host.random, logger },
       );
+      node.start();
       edges.push(node);
       edgeSpecs.push(`${host.address}:${EDGE_PORT}@${Buffer.from(node.server.publicKey).toString('base64')}`);
     }
@@ -183,10 +187,12 @@ export async function runStrategy(
       dir,
     );
     const env = device.host.env();
+    // SWARMLANE_LAB_LOG=d4,d7 logs those devices' agents to stderr (debugging a lab run).
+    const traced = (process.env.SWARMLANE_LAB_LOG ?? '').split(',').includes(device.name);
     const agent = createAgent(config, {
       clock: sim.clock,
       random: device.host.random,
-      logger,
+      logger: traced ? createNodeLogger({ level: 'debug' }).child({ device: device.name, strategy }) : logger,
       http: env.http,
       ...(useTracker ? { udp: env.udp } : {}),
       trusted: release.trusted,
