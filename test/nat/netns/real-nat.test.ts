@@ -39,6 +39,7 @@ describe.skipIf(skipReason !== null)('NAT traversal through real kernel NAT (net
   const peers: Record<string, Peer> = {};
   const results: string[] = [];
   const scripts: string[] = [];
+  let cliScript = '';
 
   beforeAll(async () => {
     lab = await createNetnsLab();
@@ -70,11 +71,13 @@ describe.skipIf(skipReason !== null)('NAT traversal through real kernel NAT (net
         '--pidfile',
         `${dir}/turnserver.pid`,
       ]);
-      const [peerScript, stunScript] = await Promise.all([
+      const [peerScript, stunScript, cli] = await Promise.all([
         bundleScript('lab/netns/agents/nat-peer.ts'),
         bundleScript('lab/netns/agents/stun-server.ts'),
+        bundleScript('lab/netns/agents/nat-cli.ts'),
       ]);
-      scripts.push(peerScript, stunScript);
+      cliScript = cli;
+      scripts.push(peerScript, stunScript, cli);
       const ours = topo.stun.spawn('node', [stunScript, OURS, `${STUN_SECONDARY}:3481`]);
       await ours.waitForLine((l) => (l === 'ready' ? true : undefined), 30_000);
       await startMiniupnpd(
@@ -181,8 +184,9 @@ describe.skipIf(skipReason !== null)('NAT traversal through real kernel NAT (net
       });
       expect(answer.report.public).toBe(true);
       expect(mappingRules(await router.ruleset(), `192.168.1.2:${PORT}`)).toHaveLength(1);
-      // Lease 2 s, renewed at half-life: after 2.6 s it must still be there, renewed at least twice.
-      await new Promise((r) => setTimeout(r, 2600));
+      // Lease 2 s, renewed at half-life: 3.2 s later (past the first lease) it must still be there,
+      // renewed at least twice.
+      await new Promise((r) => setTimeout(r, 3200));
       const state = await peer.request<{ renewals: number }>({ cmd: 'state' }, 'state');
       expect(state.renewals).toBeGreaterThanOrEqual(2);
       expect(mappingRules(await router.ruleset(), `192.168.1.2:${PORT}`)).toHaveLength(1);
@@ -192,6 +196,32 @@ describe.skipIf(skipReason !== null)('NAT traversal through real kernel NAT (net
         `${protocol}: mapped ${JSON.stringify(answer.mapping?.external)}, renewed ${state.renewals}x, removed`,
       );
     }, 30_000);
+
+  it('`swarmlane nat probe` maps through the default gateway, prints it, and releases it before exiting', async () => {
+    const device = topo.sites.a!.device;
+    const cli = device.spawn('node', [
+      cliScript,
+      'nat',
+      'probe',
+      '--stun',
+      COTURN,
+      '--port',
+      '4100',
+      '--json',
+      '--timeout',
+      '1000',
+    ]);
+    await new Promise<void>((resolve) => cli.child.once('exit', () => resolve()));
+    expect(cli.child.exitCode).toBe(0);
+    const report = JSON.parse(cli.output().trim().split('\n').at(-1)!) as ProbeAnswer['report'];
+    expect(report.portMapping).toMatchObject({
+      protocol: 'pcp',
+      external: { host: topo.sites.a!.wan, port: 4100 },
+    });
+    expect(report.lan).toContainEqual({ host: '192.168.1.2', port: 4100 });
+    expect(mappingRules(await topo.sites.a!.router.ruleset(), '192.168.1.2:4100')).toHaveLength(0);
+    results.push(`CLI: nat probe mapped ${JSON.stringify(report.portMapping)} and left no rule behind`);
+  }, 30_000);
 
   it('behind a CGN the gateway has no public address: not reachable, NAT444 named', async () => {
     const answer = await probe('c', { gateway: '192.168.5.1', internalHost: '192.168.5.2', leaseSec: 60 });
