@@ -142,6 +142,12 @@ describe('publishRelease', () => {
         (s) => s.publish({ file: s.ws.file('empty.bin', new Uint8Array(0)), version: '2.0.0' }),
       ],
       [
+        'an unreadable path (ENOTDIR; root ignores file modes)',
+        'FILE_UNREADABLE',
+        (s) =>
+          s.publish({ file: join(s.ws.file('plain', pseudoRandomBytes(10)), 'fw.bin'), version: '2.0.0' }),
+      ],
+      [
         'a directory',
         'NOT_A_FILE',
         (s) => {
