@@ -129,6 +129,8 @@ describe('hole punching across the RFC 4787 NAT matrix (in-memory network)', () 
           expect(ra.ok && rb.ok).toBe(true);
           if (ra.ok && rb.ok) {
             expect(ra.session.remote.host).toMatch(/^(203\.0\.113\.2|198\.51\.100\.20)$/);
+            // A symmetric peer reaches us from a port nobody told us about: learned peer-reflexive.
+            if (b === 'symmetric') expect(ra.session.via).toBe('prflx');
             matrix.push(
               `${a.padEnd(16)} ${b.padEnd(16)} connected  ${Math.max(ra.session.elapsedMs, rb.session.elapsedMs)} ms`,
             );
