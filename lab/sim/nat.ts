@@ -118,8 +118,8 @@ export class Nat {
   private readonly minPort: number;
   /** internal ip:port|remoteKey -> mapping */
   private readonly outbound = new Map<string, NatMapping>();
-  /** protocol external ip:port -> mapping */
-  private readonly inbound = new Map<string, NatMapping>();
+  /** (protocol, external ip index, port) -> mapping; numeric keys keep the per-packet path cheap. */
+  private readonly inbound = new Map<number, NatMapping>();
   /** internal ip:port -> explicit mapping, so outbound traffic reuses it (RFC 6886 §3.3). */
   private readonly explicitByInternal = new Map<string, NatMapping>();
   private readonly subscribers = new Map<string, Subscriber>();
@@ -148,6 +148,14 @@ export class Nat {
     return this.externalIps.includes(ip);
   }
 
+  /** Inbound table key: protocol, external address index, port. -1 (not our address) is never stored. */
+  private key(protocol: Protocol, externalIp: string, port: number): number {
+    const ips = this.externalIps;
+    const index = ips.length === 1 ? (ips[0] === externalIp ? 0 : -1) : ips.indexOf(externalIp);
+    if (index < 0) return -1;
+    return (protocol === 'udp' ? 0 : 4_294_967_296) + index * 65536 + port;
+  }
+
   /** The external address a subscriber (internal ip) is paired with (RFC 6888 paired pooling). */
   externalIpFor(internalIp: string): string {
     return this.subscriber(internalIp).externalIp;
@@ -162,7 +170,7 @@ export class Nat {
   /** Rewrites the source of an inside->outside packet; creates or refreshes the mapping. */
   translateOutbound(p: NatPacket, now: number): NatVerdict {
     const internal = `${p.srcIp}:${p.srcPort}`;
-    let m = this.explicitByInternal.get(internal);
+    let m = this.explicitByInternal.size > 0 ? this.explicitByInternal.get(internal) : undefined;
     if (m !== undefined && m.leaseEnd <= now) {
       this.removeMapping(m);
       m = undefined;
@@ -198,7 +206,7 @@ export class Nat {
 
   /** Rewrites the destination of an outside->inside packet addressed to one of our external addresses. */
   translateInbound(p: NatPacket, now: number): NatVerdict {
-    const m = this.inbound.get(`udp ${p.dstIp}:${p.dstPort}`);
+    const m = this.inbound.get(this.key('udp', p.dstIp, p.dstPort));
     if (m === undefined) return 'nat-filter';
     if (m.explicit ? m.leaseEnd <= now : now - m.lastActive > this.timeoutMs) {
       this.removeMapping(m);
@@ -238,7 +246,7 @@ export class Nat {
     const existing = protocol === 'udp' ? this.explicitByInternal.get(internalKey) : undefined;
     const sub = this.subscriber(internalIp);
     if (request.externalPort > 0) {
-      const holder = this.inbound.get(`${protocol} ${sub.externalIp}:${request.externalPort}`);
+      const holder = this.inbound.get(this.key(protocol, sub.externalIp, request.externalPort));
       const holderLive = holder !== undefined && !this.expired(holder, now);
       if (holderLive && holder.internalIp === internalIp && holder.internalPort === internalPort) {
         holder.leaseEnd = leaseEnd;
@@ -277,7 +285,7 @@ export class Nat {
     externalPort: number,
     internalIp?: string,
   ): boolean {
-    const m = this.inbound.get(`${protocol} ${externalIp}:${externalPort}`);
+    const m = this.inbound.get(this.key(protocol, externalIp, externalPort));
     if (m === undefined || !m.explicit) return false;
     if (internalIp !== undefined && m.internalIp !== internalIp) return false;
     this.removeMapping(m);
@@ -357,14 +365,14 @@ export class Nat {
       description: '',
       permissions: new Map(),
     };
-    this.inbound.set(`${protocol} ${sub.externalIp}:${port}`, m);
+    this.inbound.set(this.key(protocol, sub.externalIp, port), m);
     sub.used++;
     this.stats.mappingsCreated++;
     return m;
   }
 
   private removeMapping(m: NatMapping): void {
-    const key = `${m.protocol} ${m.externalIp}:${m.externalPort}`;
+    const key = this.key(m.protocol, m.externalIp, m.externalPort);
     if (this.inbound.get(key) === m) this.inbound.delete(key);
     const internal = `${m.internalIp}:${m.internalPort}`;
     if (m.explicit) {
@@ -379,7 +387,7 @@ export class Nat {
 
   /** Free = no mapping holds it, or the one holding it has expired (which is then reclaimed). */
   private portFree(sub: Subscriber, protocol: Protocol, port: number, now: number): boolean {
-    const holder = this.inbound.get(`${protocol} ${sub.externalIp}:${port}`);
+    const holder = this.inbound.get(this.key(protocol, sub.externalIp, port));
     if (holder === undefined) return true;
     if (!this.expired(holder, now)) return false;
     this.removeMapping(holder);

@@ -216,9 +216,10 @@ export class Network implements SocketHost {
       const target = realm.addresses.get(p.dstIp);
       let link: LinkDirection;
       let next: SimNode;
-      if (target !== undefined && target !== n && target.depth > n.depth && target.isWithin(n)) {
-        next = target.childBelow(n);
-        link = next.down!;
+      const below = target?.childTowards(n);
+      if (below !== undefined) {
+        next = below;
+        link = below.down!;
       } else if (n === realm.root || n.parent === undefined || target === n) {
         this.drop(p, target === n ? 'no-listener' : 'no-route');
         return;

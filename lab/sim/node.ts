@@ -71,6 +71,14 @@ export class SimNode {
     return n === ancestor;
   }
 
+  /** The child of `n` on the way down to this node, or undefined when this node is not below `n`. */
+  childTowards(n: SimNode): SimNode | undefined {
+    if (this.depth <= n.depth) return undefined;
+    let c: SimNode = this;
+    for (let d = this.depth; d > n.depth + 1; d--) c = c.parent!;
+    return c.parent === n ? c : undefined;
+  }
+
   /** The child of `ancestor` on the way down to this node (this must be strictly below it). */
   childBelow(ancestor: SimNode): SimNode {
     let n: SimNode = this;
