@@ -751,21 +751,25 @@ export class ConnectionCore {
 
   nextTimeout(): number | undefined {
     if (this.state === 'closed') return undefined;
+    // Written without closures: this runs for every session on every pump.
     let t = this.lastReceivedAt + this.options.idleTimeoutMs;
-    const consider = (v: number | undefined): void => {
-      if (v !== undefined && v < t) t = v;
-    };
     if (this.state === 'closing' || this.state === 'draining') {
-      consider(this.closeDeadline);
+      if (this.closeDeadline !== undefined && this.closeDeadline < t) t = this.closeDeadline;
       return t;
     }
-    if (this.state === 'initial' || this.state === 'handshake') consider(this.handshakeResendAt);
-    consider(this.recovery.timeout());
-    if (this.ackElicitingUnacked > 0) consider(this.ackDeadline);
-    consider(this.pacingWakeAt);
-    consider(this.challengeDueAt);
-    if (this.state === 'established' && this.options.keepAliveMs > 0)
-      consider(this.lastSentAt + this.options.keepAliveMs);
+    if ((this.state === 'initial' || this.state === 'handshake') && this.handshakeResendAt !== undefined) {
+      if (this.handshakeResendAt < t) t = this.handshakeResendAt;
+    }
+    const recovery = this.recovery.timeout();
+    if (recovery !== undefined && recovery < t) t = recovery;
+    if (this.ackElicitingUnacked > 0 && this.ackDeadline !== undefined && this.ackDeadline < t)
+      t = this.ackDeadline;
+    if (this.pacingWakeAt !== undefined && this.pacingWakeAt < t) t = this.pacingWakeAt;
+    if (this.challengeDueAt !== undefined && this.challengeDueAt < t) t = this.challengeDueAt;
+    if (this.state === 'established' && this.options.keepAliveMs > 0) {
+      const keepAlive = this.lastSentAt + this.options.keepAliveMs;
+      if (keepAlive < t) t = keepAlive;
+    }
     return t;
   }
 
@@ -957,29 +961,42 @@ export class ConnectionCore {
     return this.blockRetransmit.length > 0 || this.blockQueue.length > 0;
   }
 
+  /** The packet being assembled by buildShort (fields, not closures: this is the hot path). */
+  private readonly tx: { frames: Frame[]; sent: SentFrame[]; space: number; ackEliciting: boolean } = {
+    frames: [],
+    sent: [],
+    space: 0,
+    ackEliciting: false,
+  };
+
+  private add(frame: Frame, record?: SentFrame): void {
+    const tx = this.tx;
+    tx.frames.push(frame);
+    tx.space -= frameLength(frame);
+    if (record) tx.sent.push(record);
+    if (isAckEliciting(frame)) tx.ackEliciting = true;
+  }
+
   private buildShort(now: number): Uint8Array | undefined {
     if (!this.sendKey) return undefined;
-    const frames: Frame[] = [];
-    const sent: SentFrame[] = [];
-    let space = MAX_PLAINTEXT;
+    const tx = this.tx;
+    tx.frames = [];
+    tx.sent = [];
+    tx.space = MAX_PLAINTEXT;
+    tx.ackEliciting = false;
+    const frames = tx.frames;
+    const sent = tx.sent;
     let padTo = 0;
-    let ackEliciting = false;
-    const add = (frame: Frame, record?: SentFrame): void => {
-      frames.push(frame);
-      space -= frameLength(frame);
-      if (record) sent.push(record);
-      if (isAckEliciting(frame)) ackEliciting = true;
-    };
 
     // Path validation frames go first and are padded to a full datagram, as in QUIC, so a
     // validation round trip also raises the anti-amplification budget.
-    while (this.pathResponses.length > 0 && space > 20) {
-      add({ type: 'path-response', data: this.pathResponses.shift()! });
+    while (this.pathResponses.length > 0 && tx.space > 20) {
+      this.add({ type: 'path-response', data: this.pathResponses.shift()! });
       padTo = MAX_DATAGRAM;
     }
     if (this.challenge && this.challengeDueAt !== undefined && now >= this.challengeDueAt) {
       if (this.challengeTries < 8) {
-        add({ type: 'path-challenge', data: this.challenge });
+        this.add({ type: 'path-challenge', data: this.challenge });
         padTo = MAX_DATAGRAM;
         this.challengeTries++;
         this.challengeDueAt = now + this.rtt.pto() * 2 ** Math.min(this.challengeTries, 4);
@@ -1020,8 +1037,8 @@ export class ConnectionCore {
     // ACK (always piggybacked when anything is unacknowledged).
     if (this.ackElicitingUnacked > 0 || ackDue) {
       const ack = this.buildAckFrame(now);
-      if (ack && frameLength(ack) < space - 40) {
-        add(ack);
+      if (ack && frameLength(ack) < tx.space - 40) {
+        this.add(ack);
         this.ackElicitingUnacked = 0;
         this.ackImmediate = false;
         this.ackDeadline = undefined;
@@ -1029,33 +1046,37 @@ export class ConnectionCore {
     }
 
     if (mayData) {
-      if (this.maxDataDirty && space > 10) {
+      if (this.maxDataDirty && tx.space > 10) {
         this.maxDataDirty = false;
-        add({ type: 'max-data', max: this.recvMaxData }, { type: 'max-data' });
+        this.add({ type: 'max-data', max: this.recvMaxData }, { type: 'max-data' });
       }
       for (const id of this.maxStreamDataDirty) {
-        if (space < 20) break;
+        if (tx.space < 20) break;
         const recv = this.recvStreams.get(id);
         this.maxStreamDataDirty.delete(id);
-        if (recv) add({ type: 'max-stream-data', id, max: recv.maxData }, { type: 'max-stream-data', id });
+        if (recv)
+          this.add({ type: 'max-stream-data', id, max: recv.maxData }, { type: 'max-stream-data', id });
       }
-      while (this.resetsToSend.length > 0 && space > 20) {
+      while (this.resetsToSend.length > 0 && tx.space > 20) {
         const reset = this.resetsToSend.shift()!;
-        add({ type: 'reset-stream', id: reset.id, code: reset.code }, { type: 'reset-stream', ...reset });
+        this.add(
+          { type: 'reset-stream', id: reset.id, code: reset.code },
+          { type: 'reset-stream', ...reset },
+        );
       }
-      this.fillStreams(add, () => space);
-      this.fillBlocks(add, () => space);
+      this.fillStreams();
+      this.fillBlocks();
     }
 
-    if (probing && !ackEliciting) add({ type: 'ping' }, { type: 'ping' });
-    if (keepAliveDue && !ackEliciting) add({ type: 'ping' }, { type: 'ping' });
+    if (probing && !tx.ackEliciting) this.add({ type: 'ping' }, { type: 'ping' });
+    if (keepAliveDue && !tx.ackEliciting) this.add({ type: 'ping' }, { type: 'ping' });
     if (frames.length === 0) return undefined;
 
     if (padTo > 0 && !this.pathValidated) {
       // Pad only as far as the anti-amplification budget allows; the frames themselves must go.
       padTo = Math.min(padTo, AMPLIFICATION_FACTOR * this.pathRecvBytes - this.pathSentBytes);
     }
-    const estimatedSize = Math.max(padTo, SHORT_HEADER_LENGTH + TAG_LENGTH + MAX_PLAINTEXT - space);
+    const estimatedSize = Math.max(padTo, SHORT_HEADER_LENGTH + TAG_LENGTH + MAX_PLAINTEXT - tx.space);
     if (!this.canSendOnPath(estimatedSize)) {
       // Blocked by anti-amplification: put data frames back as lost so they are resent later.
       this.onFramesLost(sent);
@@ -1065,38 +1086,41 @@ export class ConnectionCore {
     const pn = this.nextPn;
     const datagram = this.seal(frames, padTo);
     this.recordSent(now, datagram.length);
-    if (ackEliciting) {
+    if (tx.ackEliciting) {
       this.recovery.onSent(now, pn, datagram.length, true, sent);
       this.pacer.onSent(now, rate, datagram.length);
     }
     return datagram;
   }
 
-  private fillStreams(add: (frame: Frame, record?: SentFrame) => void, space: () => number): void {
+  private fillStreams(): void {
     if (this.sendStreams.size === 0) return;
     const served: number[] = [];
     for (const stream of this.sendStreams.values()) {
-      if (space() < 24) break;
+      if (this.tx.space < 24) break;
       // Retransmissions first.
-      while (stream.hasRetransmit && space() >= 24) {
-        const max = space() - streamFrameOverhead(stream.id, stream.writeOffset, 2000);
+      while (stream.hasRetransmit && this.tx.space >= 24) {
+        const max = this.tx.space - streamFrameOverhead(stream.id, stream.writeOffset, 2000);
         const chunk = stream.takeRetransmit(max);
         if (!chunk) break;
-        add(
+        this.add(
           { type: 'stream', id: stream.id, offset: chunk.offset, data: chunk.data, fin: chunk.fin },
           { type: 'stream', id: stream.id, offset: chunk.offset, length: chunk.data.length, fin: chunk.fin },
         );
         served.push(stream.id);
       }
-      if (space() < 24) break;
+      if (this.tx.space < 24) break;
       const credit = this.peerMaxData - this.sentNewBytes;
       const available = stream.newDataAvailable(credit);
       if (available > 0 || stream.wantsFinOnly) {
-        const max = Math.min(available, space() - streamFrameOverhead(stream.id, stream.sendOffset, 2000));
+        const max = Math.min(
+          available,
+          this.tx.space - streamFrameOverhead(stream.id, stream.sendOffset, 2000),
+        );
         if (max <= 0 && !stream.wantsFinOnly) continue;
         const chunk = stream.takeNew(Math.max(0, max));
         this.sentNewBytes += chunk.data.length;
-        add(
+        this.add(
           { type: 'stream', id: stream.id, offset: chunk.offset, data: chunk.data, fin: chunk.fin },
           { type: 'stream', id: stream.id, offset: chunk.offset, length: chunk.data.length, fin: chunk.fin },
         );
@@ -1112,8 +1136,8 @@ export class ConnectionCore {
     }
   }
 
-  private fillBlocks(add: (frame: Frame, record?: SentFrame) => void, space: () => number): void {
-    while (this.blockRetransmit.length > 0 && space() > 40) {
+  private fillBlocks(): void {
+    while (this.blockRetransmit.length > 0 && this.tx.space > 40) {
       const block = this.blockRetransmit[0]!;
       if (block.acked) {
         this.blockRetransmit.shift();
@@ -1121,19 +1145,19 @@ export class ConnectionCore {
       }
       const need =
         blockFrameOverhead(block.seq, block.object, block.offset, block.data.length) + block.data.length;
-      if (need > space()) break;
+      if (need > this.tx.space) break;
       this.blockRetransmit.shift();
       block.queued = false;
-      add(
+      this.add(
         { type: 'block', seq: block.seq, object: block.object, offset: block.offset, data: block.data },
         { type: 'block', block },
       );
     }
-    while (this.blockQueue.length > 0 && space() > 40) {
+    while (this.blockQueue.length > 0 && this.tx.space > 40) {
       const head = this.blockQueue[0]!;
       const seq = this.blockSeq;
       const offset = head.offset + head.pos;
-      const max = space() - blockFrameOverhead(seq, head.object, offset, 2000);
+      const max = this.tx.space - blockFrameOverhead(seq, head.object, offset, 2000);
       if (max <= 0) break;
       const length = Math.min(max, head.data.length - head.pos);
       const data = head.data.subarray(head.pos, head.pos + length);
@@ -1141,7 +1165,7 @@ export class ConnectionCore {
       if (head.pos >= head.data.length) this.blockQueue.shift();
       this.blockSeq++;
       const block: OutgoingBlock = { seq, object: head.object, offset, data, acked: false, queued: false };
-      add({ type: 'block', seq, object: head.object, offset, data }, { type: 'block', block });
+      this.add({ type: 'block', seq, object: head.object, offset, data }, { type: 'block', block });
     }
   }
 }

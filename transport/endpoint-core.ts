@@ -6,6 +6,7 @@ import { CloseCode, TransportError } from './errors.ts';
 import { decodeFrames } from './frames.ts';
 import { initialKey, serverSessionKeys } from './handshake.ts';
 import type { ResolvedOptions } from './options.ts';
+import { Pacer } from './pacer.ts';
 import {
   type AnswerHeader,
   CID_LENGTH,
@@ -69,6 +70,8 @@ export class EndpointCore {
   private cursor = 0;
   private readonly outbox: Transmit[] = [];
   private readonly retryTokens: RetryTokens;
+  private readonly uplink: Pacer | undefined;
+  private uplinkWakeAt: number | undefined;
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -78,6 +81,7 @@ export class EndpointCore {
   ) {
     this.staticKey = keyPairFromSeed(options.staticPrivateKey);
     this.retryTokens = createRetryTokens(random.bytes(32));
+    if (options.maxSendRateBps > 0) this.uplink = new Pacer(16 * 1200);
   }
 
   get connectionCount(): number {
@@ -86,6 +90,7 @@ export class EndpointCore {
 
   /** Starts a client session; its INITIAL goes out on the next poll. */
   connect(now: number, remote: Address, remoteStatic: Uint8Array, initPayload: Uint8Array): ConnectionCore {
+    this.earliestDeadline = now;
     if (remoteStatic.length !== 32)
       throw new TransportError('KEY_INVALID', 'remote static key must be 32 bytes');
     if (initPayload.length > 1000)
@@ -343,27 +348,49 @@ export class EndpointCore {
   pollTransmit(now: number): Transmit | undefined {
     const queued = this.outbox.shift();
     if (queued) return queued;
+    const uplinkRate = this.options.maxSendRateBps / 8;
+    if (this.uplink) {
+      const wait = this.uplink.delay(now, uplinkRate, 1200);
+      if (wait > 0.05) {
+        this.uplinkWakeAt = now + wait;
+        return undefined;
+      }
+      this.uplinkWakeAt = undefined;
+    }
     const n = this.order.length;
     for (let i = 0; i < n; i++) {
       if (this.cursor >= this.order.length) this.cursor = 0;
       const connection = this.order[this.cursor]!;
       this.cursor++;
       const bytes = connection.pollTransmit(now);
-      if (bytes) return { to: connection.path, bytes };
+      if (bytes) {
+        this.uplink?.onSent(now, uplinkRate, bytes.length);
+        return { to: connection.path, bytes };
+      }
     }
     return undefined;
   }
 
   pollTimeout(): number | undefined {
-    let earliest: number | undefined;
+    let earliest: number | undefined = this.uplinkWakeAt;
     for (const connection of this.order) {
       const t = connection.nextTimeout();
       if (t !== undefined && (earliest === undefined || t < earliest)) earliest = t;
     }
+    // While the uplink cap holds everything back, work that is due (an ACK, a probe) cannot leave
+    // before the cap allows it anyway: waking earlier would only spin.
+    if (this.uplinkWakeAt !== undefined && earliest !== undefined && earliest < this.uplinkWakeAt) {
+      earliest = this.uplinkWakeAt;
+    }
+    this.earliestDeadline = earliest;
     return earliest;
   }
 
+  /** Deadline computed by the last pollTimeout; nothing timer-driven can be due before it. */
+  private earliestDeadline: number | undefined = 0;
+
   handleTimeout(now: number): void {
+    if (this.earliestDeadline === undefined || now < this.earliestDeadline) return;
     let removed = false;
     for (const connection of this.order) {
       const t = connection.nextTimeout();
@@ -391,6 +418,7 @@ export class EndpointCore {
 
   /** Closes every session (CONNECTION_CLOSE is still sent on the next polls). */
   closeAll(now: number, code: number = CloseCode.ENDPOINT_CLOSING, reason = 'endpoint closing'): void {
+    this.earliestDeadline = now;
     for (const connection of this.order) connection.close(now, code, reason);
   }
 }

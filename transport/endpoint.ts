@@ -140,7 +140,9 @@ export function createEndpoint(options: EndpointOptions, components: EndpointCom
       arm(now, now);
       return;
     }
-    const deadline = core.pollTimeout();
+    let deadline = core.pollTimeout();
+    // Something is due but nothing could be sent (blocked by a limit): do not spin at this instant.
+    if (deadline !== undefined && deadline <= now && sent === 0) deadline = now + 1;
     if (deadline !== undefined) arm(now, deadline);
   }
 

@@ -41,6 +41,11 @@ export interface EndpointOptions {
   rateHistory?: RateHistory;
   /** Upper bound on a remembered start rate, bits/s. Default 100 Mbit/s. */
   maxInitialRateBps?: number;
+  /**
+   * Aggregate send-rate cap for the whole endpoint, bits/s (an edge's uplink). Sessions are served
+   * round-robin under it, so many sessions share it equally. Default 0 = no cap.
+   */
+  maxSendRateBps?: number;
   /** Protocol version spoken (tests use it to provoke version negotiation). */
   version?: number;
 }
@@ -68,6 +73,7 @@ export function resolveOptions(options: EndpointOptions): ResolvedOptions {
     retryThreshold: options.retryThreshold ?? 128,
     maxConnections: options.maxConnections ?? 10_000,
     maxInitialRateBps: options.maxInitialRateBps ?? 100_000_000,
+    maxSendRateBps: options.maxSendRateBps ?? 0,
     version: options.version ?? PZ_VERSION,
     onInit: options.onInit,
     networkContext: options.networkContext,
