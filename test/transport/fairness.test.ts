@@ -4,7 +4,7 @@ import { type Connection, createEndpoint } from '../../transport/index.ts';
 import { createVirtualNet } from './util/virtual-net.ts';
 
 /** Jain's fairness index: 1 = perfectly equal shares, 1/n = one flow takes everything. */
-export function jain(values: number[]): number {
+function jain(values: number[]): number {
   const sum = values.reduce((a, b) => a + b, 0);
   const squares = values.reduce((a, b) => a + b * b, 0);
   return (sum * sum) / (values.length * squares);
