@@ -183,6 +183,9 @@ export function createPortMapper(options: PortMapperOptions, components: PortMap
         if (outcome.status === 'rejected') {
           errors.push(message(outcome.reason));
           if (outcome.reason instanceof GatewayBehindNatError) gatewayBehindNat = true;
+        } else {
+          const external = outcome.value.externalHost;
+          if (external && external !== '0.0.0.0' && isNonPublicIPv4(external)) gatewayBehindNat = true;
         }
         return outcome.status === 'fulfilled';
       });

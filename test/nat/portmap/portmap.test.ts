@@ -245,6 +245,7 @@ describe('port mapper', () => {
     expect(result.mapping?.external.host).toBe('100.64.3.4');
     expect(result.info?.reachable).toBe(false);
     expect(result.errors.join()).toMatch(/mapped but not reachable/);
+    expect(result.gatewayBehindNat).toBe(true);
   });
 
   it('a NAT-PMP gateway without a public address (RFC 6886 result 3) is flagged as NAT444', async () => {
