@@ -1,0 +1,3 @@
+export * from './delayline.ts';
+export * from './errors.ts';
+export * from './link.ts';
