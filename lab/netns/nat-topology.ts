@@ -161,8 +161,15 @@ export async function buildNatTopology(lab: NetnsLab, spec: TopologySpec): Promi
 }
 
 /** A miniupnpd config for a lab router: IGD v2 (its default), NAT-PMP and PCP on, short leases allowed. */
-export function miniupnpdConfig(options: { uuid: string; lanNet: string; httpPort?: number }): string {
+export function miniupnpdConfig(options: {
+  uuid: string;
+  lanNet: string;
+  httpPort?: number;
+  /** Describe the device as IGD v1 (WANIPConnection:1), like older home routers. */
+  igdV1?: boolean;
+}): string {
   return [
+    `force_igd_desc_v1=${options.igdV1 ? 'yes' : 'no'}`,
     'ext_ifname=wan0',
     'listening_ip=lan0',
     `http_port=${options.httpPort ?? 5000}`,

@@ -6,6 +6,7 @@ import {
   bundleScript,
   createNetnsLab,
   hasBinary,
+  type LabProcess,
   miniupnpdConfig,
   type NatTopology,
   type NetnsLab,
@@ -40,6 +41,8 @@ describe.skipIf(skipReason !== null)('NAT traversal through real kernel NAT (net
   const results: string[] = [];
   const scripts: string[] = [];
   let cliScript = '';
+  let labDir = '';
+  let miniupnpdA: LabProcess | undefined;
 
   beforeAll(async () => {
     lab = await createNetnsLab();
@@ -80,7 +83,8 @@ describe.skipIf(skipReason !== null)('NAT traversal through real kernel NAT (net
       scripts.push(peerScript, stunScript, cli);
       const ours = topo.stun.spawn('node', [stunScript, OURS, `${STUN_SECONDARY}:3481`]);
       await ours.waitForLine((l) => (l === 'ready' ? true : undefined), 30_000);
-      await startMiniupnpd(
+      labDir = dir;
+      miniupnpdA = await startMiniupnpd(
         topo.sites.a!.router,
         dir,
         'mu-a',
@@ -196,6 +200,41 @@ describe.skipIf(skipReason !== null)('NAT traversal through real kernel NAT (net
         `${protocol}: mapped ${JSON.stringify(answer.mapping?.external)}, renewed ${state.renewals}x, removed`,
       );
     }, 30_000);
+
+  it('upnp against an IGD v1 description (older routers): mapped with AddPortMapping, removed', async () => {
+    const router = topo.sites.a!.router;
+    await miniupnpdA?.stop();
+    const v1 = await startMiniupnpd(
+      router,
+      labDir,
+      'mu-a-v1',
+      miniupnpdConfig({
+        uuid: '5a1a0000-0000-4000-8000-0000000000a1',
+        lanNet: '192.168.1.0/24',
+        igdV1: true,
+      }),
+    );
+    try {
+      const answer = await probe(
+        'a',
+        { gateway: '192.168.1.1', internalHost: '192.168.1.2', protocols: ['upnp'], leaseSec: 60 },
+        [],
+      );
+      expect(answer.mapping?.protocol).toBe('upnp-igd1');
+      expect(mappingRules(await router.ruleset(), `192.168.1.2:${PORT}`)).toHaveLength(1);
+      await peers.a!.request({ cmd: 'unmap' }, 'unmapped');
+      expect(mappingRules(await router.ruleset(), `192.168.1.2:${PORT}`)).toHaveLength(0);
+      results.push(`upnp (IGD v1 description): mapped ${JSON.stringify(answer.mapping?.external)}, removed`);
+    } finally {
+      await v1.stop();
+      miniupnpdA = await startMiniupnpd(
+        router,
+        labDir,
+        'mu-a',
+        miniupnpdConfig({ uuid: '5a1a0000-0000-4000-8000-00000000000a', lanNet: '192.168.1.0/24' }),
+      );
+    }
+  }, 30_000);
 
   it('`swarmlane nat probe` maps through the default gateway, prints it, and releases it before exiting', async () => {
     const device = topo.sites.a!.device;
