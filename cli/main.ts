@@ -1,31 +1,36 @@
 import { Command, CommanderError } from 'commander';
 import { SwarmlaneError } from '../runtime/index.ts';
-import { registerAgentCommands } from './commands/agent.ts';
-import { registerCdnCommand } from './commands/cdn.ts';
-import { registerEdgeCommand } from './commands/edge.ts';
-import { registerKeysCommand } from './commands/keys.ts';
-import { registerLabCommands } from './commands/lab.ts';
-import { registerNatCommands } from './commands/nat.ts';
-import { registerPublishCommand } from './commands/publish.ts';
-import { registerTrackerCommand } from './commands/tracker.ts';
-import { registerVerifyCommand } from './commands/verify.ts';
+
+type Register = (program: Command) => void;
+
+/**
+ * Each top-level command and the module that registers it. Only the module of the command being run
+ * is loaded (a component's dependencies — the AWS SDK, fastify, vega — cost memory and start-up time
+ * that `publish` and `agent` on a small device should not pay); `--help` loads them all.
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  keys: async () => (await import('./commands/keys.ts')).registerKeysCommand,
+  publish: async () => (await import('./commands/publish.ts')).registerPublishCommand,
+  verify: async () => (await import('./commands/verify.ts')).registerVerifyCommand,
+  tracker: async () => (await import('./commands/tracker.ts')).registerTrackerCommand,
+  edge: async () => (await import('./commands/edge.ts')).registerEdgeCommand,
+  cdn: async () => (await import('./commands/cdn.ts')).registerCdnCommand,
+  agent: async () => (await import('./commands/agent.ts')).registerAgentCommands,
+  nat: async () => (await import('./commands/nat.ts')).registerNatCommands,
+  lab: async () => (await import('./commands/lab.ts')).registerLabCommands,
+};
 
 const program = new Command()
   .name('swarmlane')
   .description('Peer-assisted over-the-air update distribution: publish once, let the fleet serve itself.')
   .version('0.1.0')
+  .enablePositionalOptions()
   .showHelpAfterError()
   .exitOverride();
 
-registerKeysCommand(program);
-registerPublishCommand(program);
-registerVerifyCommand(program);
-registerTrackerCommand(program);
-registerEdgeCommand(program);
-registerCdnCommand(program);
-registerAgentCommands(program);
-registerNatCommands(program);
-registerLabCommands(program);
+const requested = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
+const toLoad = requested !== undefined && requested in COMMANDS ? [requested] : Object.keys(COMMANDS);
+for (const name of toLoad) (await COMMANDS[name]!())(program);
 
 try {
   await program.parseAsync(process.argv);
