@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
-import { copyFile } from 'node:fs/promises';
 import type { ReachabilityReport } from '../nat/report.ts';
 import { releaseId, type TrustedKeys } from '../release/index.ts';
 import type { Clock, HttpClient, Logger, Random, UdpNetwork, UdpSocket } from '../runtime/index.ts';
 import type { AnnounceRequest } from '../tracker/index.ts';
 import type { AgentConfig } from './config.ts';
 import { type DeviceStateProvider, deviceStateFromConfig } from './device-state.ts';
-import { type DownloadJob, fileSha256, openDownloadJob } from './download-job.ts';
+import { type DownloadJob, openDownloadJob } from './download-job.ts';
 import type { EngineOptions } from './engine/download.ts';
 import { AgentError } from './errors.ts';
 import { type HookRunner, type InstallResult, installRelease } from './install.ts';
@@ -17,6 +16,7 @@ import { checkRelease, type VerifiedRelease } from './release-check.ts';
 import { createSeedingController, type SeedStopReason } from './seeding.ts';
 import { createCdnSource } from './sources/cdn.ts';
 import { type AgentStateStore, openAgentState } from './storage/agent-state.ts';
+import { type AgentStorage, createNodeStorage } from './storage/storage.ts';
 import { createSwarm, createUploadLimiter, type Swarm } from './swarm/swarm.ts';
 import type { UploadLimiter } from './swarm/token-bucket.ts';
 import { loadTrustedKeys } from './trust.ts';
@@ -36,6 +36,8 @@ export interface AgentComponents {
   deviceState?: DeviceStateProvider;
   /** Overrides the shell install-hook runner. */
   runHook?: HookRunner;
+  /** Where state and downloads live (default: the real filesystem; the lab uses memory). */
+  storage?: AgentStorage;
   /** Reachability report from a NAT probe (nat/); default: a conservative "unknown, not public". */
   reachability?: () => ReachabilityReport;
 }
@@ -74,6 +76,8 @@ export interface FetchSummary {
   pieces: number;
   completionMs: number;
   failures: number;
+  /** Most peers connected at once during the download. */
+  peakPeers: number;
   install?: InstallResult;
 }
 
@@ -100,7 +104,16 @@ export function engineOptionsFromConfig(config: AgentConfig): Partial<EngineOpti
     peerRateFloorBps: config.policy.peerRateFloorBps,
     peerRateFloorMs: config.policy.peerRateFloorSeconds * 1000,
     stallTimeoutMs: config.policy.stallTimeoutSeconds * 1000,
+    // With a tracker, give peers a moment before the CDN may serve everything in parallel.
+    peerGraceMs: config.tracker ? 3000 : 0,
   };
+}
+
+/** The tracker hands out object URLs (`<base>/releases/<p>/<v>/<file>`); sources want the base. */
+export function cdnBaseOf(url: string): string {
+  const trimmed = url.replace(/\/+$/, '');
+  const match = /^(.*?)\/releases\/[^/]+\/[^/]+\/[^/]+$/.exec(trimmed);
+  return match ? match[1]! : trimmed;
 }
 
 const UNKNOWN_REACHABILITY: ReachabilityReport = {
@@ -124,6 +137,7 @@ interface ActiveRelease {
 
 export function createAgent(config: AgentConfig, components: AgentComponents): Agent {
   const { clock, logger, http } = components;
+  const storage = components.storage ?? createNodeStorage();
   const deviceState = components.deviceState ?? deviceStateFromConfig(config.deviceState);
   let state: AgentStateStore | undefined;
   let trusted: TrustedKeys | undefined = components.trusted;
@@ -142,7 +156,7 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
 
   const init = async (): Promise<{ state: AgentStateStore; trusted: TrustedKeys }> => {
     trusted ??= loadTrustedKeys(config.trust.keys, config.trust.threshold);
-    state ??= await openAgentState(config.stateDir, components, config.deviceId);
+    state ??= await openAgentState(config.stateDir, { random: components.random, storage }, config.deviceId);
     return { state, trusted };
   };
 
@@ -166,6 +180,22 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
       return network;
     })();
     return networkStarting;
+  };
+
+  /** The tracker's view of our address: equal to our socket's address means no NAT in between. */
+  let observedIp: string | undefined;
+  const reachability = (net: PeerNetwork): ReachabilityReport => {
+    if (components.reachability) return components.reachability();
+    const local = net.localAddress();
+    if (observedIp !== undefined && local.host === observedIp)
+      return {
+        ...UNKNOWN_REACHABILITY,
+        public: true,
+        mapping: 'none',
+        filtering: 'none',
+        reflexive: { host: observedIp, port: local.port },
+      };
+    return UNKNOWN_REACHABILITY;
   };
 
   const candidates = (): AnnounceRequest['candidates'] => {
@@ -230,8 +260,10 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
     if (tracker) {
       try {
         const current = await tracker.current(target.product, target.channel, deviceId);
-        for (const u of current.cdnUrls)
-          if (!cdnUrls.includes(u.replace(/\/+$/, ''))) cdnUrls.push(u.replace(/\/+$/, ''));
+        for (const u of current.cdnUrls) {
+          const base = cdnBaseOf(u);
+          if (!cdnUrls.includes(base)) cdnUrls.push(base);
+        }
         if (options.respectRollout && !current.eligible)
           throw new AgentError(
             'NOT_ELIGIBLE',
@@ -259,7 +291,7 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
     const job = await openDownloadJob(
       release,
       { stateDir: config.stateDir, engine: engineOptionsFromConfig(config) },
-      components,
+      { ...components, storage },
     );
     options.onJob?.(job);
     if (paused) job.engine.pause();
@@ -268,7 +300,6 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
         createCdnSource({ baseUrl, objectKey: manifest.object, layout: manifest }, { http }),
       );
     };
-    for (const u of cdnUrls) addCdn(u);
 
     const seeding = createSeedingController(config.policy, {
       clock,
@@ -326,7 +357,7 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
             tracker,
             network: net,
             have: job.have,
-            reachability: components.reachability ?? (() => UNKNOWN_REACHABILITY),
+            reachability: () => reachability(net),
             candidates,
             conditions: () => {
               const c = seeding.conditions();
@@ -341,7 +372,8 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
             },
             connectedPeers: () => sw.peers().length,
             onResponse: (response) => {
-              for (const u of response.cdnUrls) addCdn(u.replace(/\/+$/, ''));
+              observedIp = response.you.publicIp;
+              for (const u of response.cdnUrls) addCdn(cdnBaseOf(u));
               if (response.rarePieces.length > 0) {
                 const rarity = new Array<number>(manifest.pieces.length).fill(1);
                 for (const i of response.rarePieces) if (i >= 0 && i < rarity.length) rarity[i] = 0;
@@ -357,6 +389,13 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
         unregister = net.register(sw, () => 'peer-same-isp');
       }
     }
+
+    let peakPeers = 0;
+    job.engine.on((e) => {
+      if (e.type === 'piece' && swarm) peakPeers = Math.max(peakPeers, swarm.peers().length);
+    });
+    // Infrastructure joins after the swarm is known, so the first pieces go to peers when they can.
+    for (const u of cdnUrls) addCdn(u);
 
     let resolveDone: () => void = () => {};
     const done = new Promise<void>((resolve) => {
@@ -401,7 +440,7 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
       throw error;
     }
     const completionMs = clock.now() - started;
-    const sha256 = await fileSha256(job.path);
+    const sha256 = await storage.sha256(job.path);
     if (sha256 !== manifest.sha256) {
       await finish('shutdown');
       throw new AgentError(
@@ -409,7 +448,7 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
         `assembled file hashes to ${sha256}, manifest says ${manifest.sha256}`,
       );
     }
-    if (options.out) await copyFile(job.path, options.out);
+    if (options.out) await storage.copyOut(job.path, options.out);
     void announcer?.completed();
     await report(s, release, job, 'downloaded', { completionMs, uploaded: swarm?.uploaded() ?? 0 });
     seeding.completed();
@@ -421,6 +460,7 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
           clock,
           trusted: keys,
           state: s,
+          storage,
           ...(components.runHook ? { runHook: components.runHook } : {}),
         });
       } catch (error) {
@@ -451,6 +491,7 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
       pieces: manifest.pieces.length,
       completionMs,
       failures: job.state.failures,
+      peakPeers,
       ...(install ? { install } : {}),
     };
     if (options.seed && swarm) void seeding.stopped().then((reason) => finish(reason));

@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock, Logger, Random } from '../runtime/index.ts';
 import { Bitfield } from './engine/bitfield.ts';
@@ -12,8 +10,9 @@ import {
   readDownloadState,
   writeDownloadState,
 } from './storage/download-state.ts';
-import { openFilePieceStore, recheckPieces } from './storage/file-piece-store.ts';
+import { recheckPieces } from './storage/file-piece-store.ts';
 import type { PieceStore } from './storage/piece-store.ts';
+import type { AgentStorage } from './storage/storage.ts';
 
 /** One release being downloaded (or seeded) from a state directory: data file, state file, engine. */
 export interface DownloadJob {
@@ -37,16 +36,17 @@ export function releaseDir(stateDir: string, product: string, version: string): 
 export async function openDownloadJob(
   release: VerifiedRelease,
   options: { stateDir: string; engine: Partial<EngineOptions> },
-  components: { clock: Clock; random: Random; logger: Logger },
+  components: { clock: Clock; random: Random; logger: Logger; storage: AgentStorage },
 ): Promise<DownloadJob> {
   const { manifest } = release;
   const dir = releaseDir(options.stateDir, manifest.product, manifest.version);
-  await mkdir(dir, { recursive: true });
+  const { storage } = components;
+  await storage.mkdir(dir);
   const path = join(dir, manifest.file);
   const statePath = join(dir, 'state.json');
-  const previous = await readDownloadState(statePath);
+  const previous = await readDownloadState(statePath, storage);
   const sameRelease = previous?.manifestSha256 === release.manifestSha256;
-  const store = await openFilePieceStore(path, manifest);
+  const store = await storage.openPieceStore(path, manifest);
   // Recheck everything on disk: pieces written after the last checkpoint are found too.
   const have =
     sameRelease || previous === undefined
@@ -60,7 +60,7 @@ export async function openDownloadJob(
   const checkpointer = createCheckpointer(async () => {
     await store.sync();
     state.have = Buffer.from(have.bytes).toString('base64');
-    await writeDownloadState(statePath, state);
+    await writeDownloadState(statePath, state, storage);
   });
   const baseBytes = { ...state.bytesBySource };
   engine.on((event) => {
@@ -98,21 +98,4 @@ export async function openDownloadJob(
       await store.close();
     },
   };
-}
-
-/** SHA-256 of the whole file, streamed (the install check and the `--json` summary). */
-export async function fileSha256(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  const handle = await open(path, 'r');
-  try {
-    const buffer = new Uint8Array(1 << 20);
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
-      if (bytesRead === 0) break;
-      hash.update(buffer.subarray(0, bytesRead));
-    }
-  } finally {
-    await handle.close();
-  }
-  return hash.digest('hex');
 }

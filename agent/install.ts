@@ -1,12 +1,11 @@
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compareSemver, ReleaseVerifyError, type TrustedKeys, verifyManifest } from '../release/index.ts';
 import type { Clock } from '../runtime/index.ts';
-import { fileSha256 } from './download-job.ts';
 import { AgentError } from './errors.ts';
 import type { VerifiedRelease } from './release-check.ts';
 import type { AgentStateStore } from './storage/agent-state.ts';
+import type { AgentStorage } from './storage/storage.ts';
 
 /** Runs the install hook; injectable so the lab can simulate installs without processes. */
 export type HookRunner = (
@@ -48,7 +47,13 @@ export async function installRelease(
   release: VerifiedRelease,
   filePath: string,
   options: { hook: string | undefined; timeoutSeconds: number },
-  components: { clock: Clock; trusted: TrustedKeys; state: AgentStateStore; runHook?: HookRunner },
+  components: {
+    clock: Clock;
+    trusted: TrustedKeys;
+    state: AgentStateStore;
+    storage: AgentStorage;
+    runHook?: HookRunner;
+  },
 ): Promise<InstallResult> {
   const { manifest } = release;
   try {
@@ -66,7 +71,7 @@ export async function installRelease(
       );
     throw error;
   }
-  const sha256 = await fileSha256(filePath);
+  const sha256 = await components.storage.sha256(filePath);
   if (sha256 !== manifest.sha256)
     throw new AgentError('INSTALL_REFUSED', `file hashes to ${sha256}, manifest says ${manifest.sha256}`);
   const installed = components.state.get().installed[manifest.product];
@@ -78,7 +83,7 @@ export async function installRelease(
   }
   if (options.hook) {
     const manifestPath = join(filePath, '..', 'manifest.json');
-    await writeFile(manifestPath, release.manifestBytes);
+    await components.storage.writeAtomic(manifestPath, release.manifestBytes);
     const env = {
       SWARMLANE_FILE: filePath,
       SWARMLANE_PRODUCT: manifest.product,

@@ -61,14 +61,20 @@ export function createSeedingController(
 
   const evaluate = (): void => {
     if (completedAt === undefined || stopReason) return;
-    if (policy.wifiOnly && !conditions.wifi) return stop('left-wifi');
-    if (policy.powerOnly && !conditions.power) return stop('left-power');
+    const reason = stopReasonNow();
+    if (reason) stop(reason);
+  };
+
+  const stopReasonNow = (): SeedStopReason | undefined => {
+    if (completedAt === undefined) return undefined;
+    if (policy.wifiOnly && !conditions.wifi) return 'left-wifi';
+    if (policy.powerOnly && !conditions.power) return 'left-power';
     // The ratio counts uploads over the whole life of the download (BitTorrent's share ratio).
     if (policy.seedRatio !== null && components.uploaded() >= policy.seedRatio * components.size)
-      return stop('ratio');
-    if (policy.seedSeconds !== null && clock.now() - completedAt >= policy.seedSeconds * 1000)
-      return stop('time');
-    if (policy.seedUntilInstall && installed) return stop('installed');
+      return 'ratio';
+    if (policy.seedSeconds !== null && clock.now() - completedAt >= policy.seedSeconds * 1000) return 'time';
+    if (policy.seedUntilInstall && installed) return 'installed';
+    return undefined;
   };
 
   const poll = (): void => {

@@ -35,6 +35,13 @@ export interface EngineOptions {
   stallTimeoutMs: number;
   /** Period of the housekeeping tick (starvation check, stall check). */
   tickMs: number;
+  /**
+   * After start, how long to wait for peers before infrastructure may serve any piece at full
+   * parallelism (fail-forward). Until then, and whenever peers are connected, each infrastructure
+   * source gets at most `infraInFlight` requests, for pieces no peer has or is about to have.
+   */
+  peerGraceMs: number;
+  infraInFlight: number;
 }
 
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
@@ -48,6 +55,8 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   peerRateFloorMs: 10_000,
   stallTimeoutMs: 0,
   tickMs: 1000,
+  peerGraceMs: 0,
+  infraInFlight: 1,
 };
 
 export interface EngineComponents {
@@ -132,6 +141,7 @@ export function createDownloadEngine(
   let stopped: string | undefined;
   let starvingSince: number | undefined;
   let lastProgressAt = clock.now();
+  let runStartedAt = clock.now();
   let tickTimer: TimerHandle | undefined;
   let scheduled = false;
   let settle: { resolve: () => void; reject: (e: Error) => void } | undefined;
@@ -197,11 +207,16 @@ export function createDownloadEngine(
     const now = clock.now();
     // Fastest sources first, so when pieces are scarce they go where they arrive soonest.
     const ordered = [...sources.values()].sort((a, b) => b.rate.bps() - a.rate.bps());
-    const noPeers = peerCount() === 0;
+    const noPeers = peerCount() === 0 && now - runStartedAt >= options.peerGraceMs;
+    const infraUnrestricted = noPeers || starving();
     for (const state of ordered) {
       const source = state.source;
       if (state.cooldownUntil > now || !source.ready()) continue;
-      while (state.inFlight.size < source.maxInFlight()) {
+      const limit =
+        isInfrastructure(source.kind) && !infraUnrestricted
+          ? Math.min(options.infraInFlight, source.maxInFlight())
+          : source.maxInFlight();
+      while (state.inFlight.size < limit) {
         let index: number | undefined;
         if (source.kind === 'peer') {
           index = pickPeerPiece({
@@ -225,7 +240,7 @@ export function createDownloadEngine(
             inFlightCount: (i) => inFlight.get(i)?.size ?? 0,
             inFlightFromSource: (i) => state.inFlight.has(i),
             finishing,
-            anyPiece: noPeers || starving(),
+            anyPiece: infraUnrestricted,
             swarmRarity,
             endgameDuplicates: options.endgameDuplicates,
             random,
@@ -438,6 +453,7 @@ export function createDownloadEngine(
       return new Promise<void>((resolve, reject) => {
         settle = { resolve, reject };
         lastProgressAt = clock.now();
+        runStartedAt = clock.now();
         if (!tickTimer) tickTimer = clock.setTimer(options.tickMs, tick);
         requestSchedule();
       });

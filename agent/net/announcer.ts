@@ -111,6 +111,7 @@ export function startAnnouncer(options: AnnouncerOptions, components: AnnouncerC
     try {
       const response = await tracker.announce(request(event));
       failures = 0;
+      logger.debug({ event, peers: response.peers.length, interval: response.interval }, 'announced');
       if (response.deviceToken) components.token.set(response.deviceToken);
       if (!stopped) {
         components.onResponse(response);
@@ -139,7 +140,11 @@ export function startAnnouncer(options: AnnouncerOptions, components: AnnouncerC
 
   return {
     async start(): Promise<void> {
-      const response = await announce('started');
+      const before = components.reachability().public;
+      let response = await announce('started');
+      // The first answer may teach us our reachability (observed address): tell the tracker at once.
+      if (response && components.reachability().public !== before)
+        response = (await announce('update')) ?? response;
       schedule(
         response
           ? Math.max(1000, Math.min(response.interval * 1000, options.maxIntervalMs))

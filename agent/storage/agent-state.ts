@@ -1,9 +1,8 @@
-import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { Random } from '../../runtime/index.ts';
-import { writeFileAtomic } from './atomic.ts';
+import type { AgentStorage } from './storage.ts';
 
 /**
  * Device-wide state that must survive restarts: the device id, the newest channel pointer accepted per
@@ -28,14 +27,15 @@ export interface AgentStateStore {
 
 export async function openAgentState(
   stateDir: string,
-  components: { random: Random },
+  components: { random: Random; storage: AgentStorage },
   deviceId?: string,
 ): Promise<AgentStateStore> {
-  await mkdir(stateDir, { recursive: true });
+  const { storage } = components;
+  await storage.mkdir(stateDir);
   const path = join(stateDir, 'agent.json');
   let state: AgentState | undefined;
   try {
-    const value: unknown = JSON.parse(await readFile(path, 'utf8'));
+    const value: unknown = JSON.parse((await storage.readText(path)) ?? 'null');
     if (Value.Check(AgentStateSchema, value)) state = value;
   } catch {
     // Missing or unreadable: start fresh (a fresh device has seen nothing; rollback state is lost only
@@ -48,7 +48,7 @@ export async function openAgentState(
       lastSeen: {},
       installed: {},
     };
-    await writeFileAtomic(path, `${JSON.stringify(state, null, 2)}\n`);
+    await storage.writeAtomic(path, `${JSON.stringify(state, null, 2)}\n`);
   }
   if (deviceId && state.deviceId !== deviceId) state.deviceId = deviceId;
   const current = state;
@@ -58,7 +58,7 @@ export async function openAgentState(
     update(change) {
       change(current);
       const snapshot = `${JSON.stringify(current, null, 2)}\n`;
-      chain = chain.then(() => writeFileAtomic(path, snapshot));
+      chain = chain.then(() => storage.writeAtomic(path, snapshot));
       return chain;
     },
   };

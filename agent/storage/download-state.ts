@@ -1,8 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { type BytesBySource, emptyBytesBySource } from '../types.ts';
-import { writeFileAtomic } from './atomic.ts';
+import type { AgentStorage } from './storage.ts';
 
 /**
  * Per-download state file. It names the release the sparse file belongs to (so a different release
@@ -42,13 +41,12 @@ export function newDownloadState(manifestSha256: string, pieceCount: number, now
 }
 
 /** Reads the state file; a missing or unreadable one yields undefined (the data file is rechecked anyway). */
-export async function readDownloadState(path: string): Promise<DownloadState | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    return undefined;
-  }
+export async function readDownloadState(
+  path: string,
+  storage: AgentStorage,
+): Promise<DownloadState | undefined> {
+  const text = await storage.readText(path);
+  if (text === undefined) return undefined;
   try {
     const value: unknown = JSON.parse(text);
     return Value.Check(DownloadStateSchema, value) ? value : undefined;
@@ -57,8 +55,12 @@ export async function readDownloadState(path: string): Promise<DownloadState | u
   }
 }
 
-export async function writeDownloadState(path: string, state: DownloadState): Promise<void> {
-  await writeFileAtomic(path, `${JSON.stringify(state)}\n`);
+export async function writeDownloadState(
+  path: string,
+  state: DownloadState,
+  storage: AgentStorage,
+): Promise<void> {
+  await storage.writeAtomic(path, `${JSON.stringify(state)}\n`);
 }
 
 /**

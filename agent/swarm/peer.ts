@@ -40,7 +40,9 @@ interface WireLike {
   cancel(index: number, offset: number, length: number): void;
   suggest(index: number): void;
   destroy(): void;
-  pipe<T extends NodeJS.WritableStream>(dest: T): T;
+  write(chunk: Uint8Array): boolean;
+  pause(): void;
+  resume(): void;
   on(event: string, handler: (...args: never[]) => void): void;
   once(event: string, handler: (...args: never[]) => void): void;
 }
@@ -142,8 +144,16 @@ export function createPeerConnection(
   stream.on('close', () => close('stream closed'));
   wire.on('close', () => close('wire closed'));
   wire.on('error', () => close('wire error'));
-  stream.pipe(wire as unknown as NodeJS.WritableStream);
-  wire.pipe(stream);
+  // Explicit plumbing instead of pipe(): streamx (the Wire) piped into a Node Duplex stalled under
+  // backpressure; here the wire pauses while the transport stream is full and resumes on drain.
+  stream.on('data', (chunk: Uint8Array) => {
+    if (!closed) wire.write(chunk);
+  });
+  wire.on('data', ((chunk: Uint8Array) => {
+    if (closed) return;
+    if (!stream.write(chunk)) wire.pause();
+  }) as (...args: never[]) => void);
+  stream.on('drain', () => wire.resume());
 
   const sendHandshake = (): void => wire.handshake(options.infoHash, options.peerId, { fast: true });
   if (options.initiator) sendHandshake();

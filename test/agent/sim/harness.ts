@@ -1,0 +1,208 @@
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import {
+  type Agent,
+  type AgentConfigInput,
+  createAgent,
+  createMemoryStorage,
+  type FetchSummary,
+  parseAgentConfig,
+  staticDeviceState,
+} from '../../../agent/index.ts';
+import { createCdn } from '../../../edge/index.ts';
+import { createSimulation, type SimHost, type Simulation } from '../../../lab/sim/index.ts';
+import { createTrustedKeys, loadPublicKey, type ObjectStore, StoreError } from '../../../release/index.ts';
+import { createSilentLogger, type Logger } from '../../../runtime/index.ts';
+import { buildTracker, createMemorySwarmStore } from '../../../tracker/index.ts';
+import { createStoreCatalogue } from '../../../tracker/store-catalogue.ts';
+import type { PublishedFixture } from '../fixture-release.ts';
+
+export interface SimDevice {
+  name: string;
+  host: SimHost;
+  agent: Agent;
+  state: ReturnType<typeof staticDeviceState>;
+  summary?: FetchSummary;
+  storage: ReturnType<typeof createMemoryStorage>;
+  error?: unknown;
+  done: boolean;
+}
+
+export interface SimWorld {
+  sim: Simulation;
+  devices: SimDevice[];
+  cdnBilling(): { totalBytes: number; objectBytes: number };
+  /** Starts every device's fetch (seeding after completion) at `staggerMs` intervals. */
+  startAll(staggerMs?: number): void;
+  trackerHost: SimHost;
+  cdnHost: SimHost;
+}
+
+/**
+ * One ISP of devices on the simulated network with the real tracker (fastify app, memory store, store
+ * catalogue) and the real lab CDN (edge/), all in virtual time.
+ */
+export function buildWorld(options: {
+  fixture: PublishedFixture;
+  devices: number;
+  seed?: number;
+  deviceDownBps?: number;
+  deviceUpBps?: number;
+  cdnRateBps?: number;
+  policy?: AgentConfigInput['policy'];
+  trackerUp?: boolean;
+  logger?: Logger;
+  /** Replace some devices' configs (e.g. a different CDN list). */
+  configFor?: (index: number, base: AgentConfigInput) => AgentConfigInput;
+}): SimWorld {
+  const logger = options.logger ?? createSilentLogger();
+  const sim = createSimulation({ seed: options.seed ?? 1 });
+  const region = sim.addRegion({ name: 'eu' });
+  const isp = sim.addIsp({ name: 'isp-a', region });
+  const trackerHost = sim.addServer({ name: 'tracker', region });
+  const cdnHost = sim.addServer({ name: 'cdn', region });
+  const store = memoryStoreFrom(options.fixture.dir);
+  const trusted = createTrustedKeys([loadPublicKey(options.fixture.pubPath)], 1);
+  const cdn = createCdn(
+    {
+      cacheBytes: 64 * 1024 * 1024,
+      ...(options.cdnRateBps ? { rateBytesPerSecond: options.cdnRateBps } : {}),
+    },
+    { store, clock: sim.clock, logger },
+  );
+  sim.serveHttp(cdnHost, 80, cdn.app);
+  if (options.trackerUp !== false) {
+    const trackerRandom = sim.random('tracker');
+    const tracker = buildTracker(
+      { cdnBaseUrls: ['http://cdn'], rateLimit: null, youngIntervalSec: 10, minIntervalSec: 1 },
+      {
+        clock: sim.clock,
+        random: trackerRandom,
+        logger,
+        swarmStore: createMemorySwarmStore({ random: trackerRandom, now: () => sim.clock.now() }),
+        catalogue: createStoreCatalogue({ refreshMs: 30_000, trusted }, { store, clock: sim.clock, logger }),
+      },
+    );
+    sim.serveHttp(trackerHost, 80, tracker.app);
+  }
+  const root = mkdtempSync(join(tmpdir(), 'sl-sim-'));
+  const devices: SimDevice[] = [];
+  for (let i = 0; i < options.devices; i++) {
+    const host = sim.addHost({
+      name: `dev-${i}`,
+      isp,
+      behindCgn: false,
+      link: {
+        bandwidthBps: options.deviceDownBps ?? 20_000_000,
+        delayMs: 10,
+        up: { bandwidthBps: options.deviceUpBps ?? 10_000_000, delayMs: 10 },
+      },
+    });
+    const base: AgentConfigInput = {
+      trust: { keys: [options.fixture.pubPath] },
+      tracker: 'http://tracker',
+      cdn: ['http://cdn'],
+      stateDir: join(root, `dev-${i}`),
+      follow: [{ product: 'fw' }],
+      policy: { stallTimeoutSeconds: 0, ...options.policy },
+    };
+    const config = parseAgentConfig(options.configFor ? options.configFor(i, base) : base);
+    const state = staticDeviceState();
+    const storage = createMemoryStorage();
+    const agent = createAgent(config, {
+      clock: sim.clock,
+      random: host.random,
+      logger: logger.child({ device: i }),
+      http: host.http,
+      udp: host.udp,
+      trusted,
+      deviceState: state,
+      storage,
+    });
+    devices.push({ name: `dev-${i}`, host, agent, state, storage, done: false });
+  }
+  return {
+    sim,
+    devices,
+    trackerHost,
+    cdnHost,
+    cdnBilling() {
+      const report = cdn.billing();
+      return {
+        totalBytes: report.totalBytes,
+        objectBytes: report.keys[options.fixture.manifest.object]?.bytes ?? 0,
+      };
+    },
+    startAll(staggerMs = 0) {
+      // Agents do real file I/O (state dir) between virtual timers; a heartbeat keeps the simulation
+      // from declaring itself quiescent while that I/O is in flight.
+      const beat = (): void => {
+        if (!devices.every((d) => d.done)) sim.clock.setTimer(50, beat);
+      };
+      beat();
+      devices.forEach((d, i) => {
+        sim.clock.setTimer(i * staggerMs, () => {
+          d.agent.fetch({ product: 'fw', channel: 'stable' }, { seed: true }).then(
+            (summary) => {
+              d.summary = summary;
+              d.done = true;
+            },
+            (error: unknown) => {
+              d.error = error;
+              d.done = true;
+            },
+          );
+        });
+      });
+    },
+  };
+}
+
+/**
+ * The fixture's store, loaded into memory: the CDN and tracker then never wait on real file I/O, which
+ * would let virtual time run on while a read is in flight.
+ */
+export function memoryStoreFrom(dir: string): ObjectStore {
+  const objects = new Map<string, Uint8Array>();
+  const walk = (sub: string): void => {
+    for (const name of readdirSync(join(dir, sub))) {
+      const rel = sub ? `${sub}/${name}` : name;
+      if (statSync(join(dir, rel)).isDirectory()) walk(rel);
+      else objects.set(rel, new Uint8Array(readFileSync(join(dir, rel))));
+    }
+  };
+  walk('');
+  const find = (key: string): Uint8Array => {
+    const bytes = objects.get(key);
+    if (!bytes) throw new StoreError('NOT_FOUND', `no such key ${key}`);
+    return bytes;
+  };
+  return {
+    url: `memory://${dir}`,
+    async get(key, range) {
+      const bytes = find(key);
+      return range ? bytes.slice(range.start, range.end + 1) : bytes;
+    },
+    async getStream(key, range) {
+      const bytes = find(key);
+      return Readable.from([Buffer.from(range ? bytes.slice(range.start, range.end + 1) : bytes)]);
+    },
+    async head(key) {
+      const bytes = objects.get(key);
+      return bytes ? { size: bytes.length } : null;
+    },
+    async put(key, body) {
+      if (body instanceof Uint8Array) objects.set(key, body);
+      else {
+        const chunks: Buffer[] = [];
+        for await (const c of body) chunks.push(Buffer.from(c as Uint8Array));
+        objects.set(key, new Uint8Array(Buffer.concat(chunks)));
+      }
+    },
+    async list(prefix) {
+      return [...objects.keys()].filter((k) => k.startsWith(prefix)).sort();
+    },
+  };
+}
