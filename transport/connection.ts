@@ -588,6 +588,8 @@ export class ConnectionCore {
         if (frame.max > this.peerMaxData) this.peerMaxData = frame.max;
         return;
       case 'max-stream-data': {
+        // The limit may arrive before (or without) the stream's first data frame.
+        if (!this.isLocalStream(frame.id)) this.peerStream(now, frame.id);
         const stream = this.sendStreams.get(frame.id);
         if (stream && frame.max > stream.maxData) stream.maxData = frame.max;
         return;
@@ -634,26 +636,32 @@ export class ConnectionCore {
     return (id & 1) === (this.role === 'client' ? 0 : 1);
   }
 
-  private onStreamFrame(now: number, id: number, offset: number, data: Uint8Array, fin: boolean): void {
-    let recv = this.recvStreams.get(id);
-    if (!recv) {
-      if (this.isLocalStream(id) || id <= this.highestPeerStreamId) return; // closed already
-      if (this.peerStreamsOpen >= this.options.maxStreams) {
-        this.close(now, CloseCode.STREAM_LIMIT_ERROR, 'too many streams');
-        return;
-      }
-      this.highestPeerStreamId = id;
-      this.peerStreamsOpen++;
-      recv = new RecvStream(id, this.options.streamWindow);
-      recv.maxData = INITIAL_STREAM_WINDOW;
-      if (this.options.streamWindow > INITIAL_STREAM_WINDOW) {
-        recv.maxData = this.options.streamWindow;
-        this.maxStreamDataDirty.add(id);
-      }
-      this.recvStreams.set(id, recv);
-      this.sendStreams.set(id, new SendStream(id, INITIAL_STREAM_WINDOW));
-      this.events.streamOpened(id);
+  /** Creates the state for a stream the peer opened; undefined if it is closed or over the limit. */
+  private peerStream(now: number, id: number): RecvStream | undefined {
+    const existing = this.recvStreams.get(id);
+    if (existing) return existing;
+    if (this.isLocalStream(id) || id <= this.highestPeerStreamId) return undefined; // closed already
+    if (this.peerStreamsOpen >= this.options.maxStreams) {
+      this.close(now, CloseCode.STREAM_LIMIT_ERROR, 'too many streams');
+      return undefined;
     }
+    this.highestPeerStreamId = id;
+    this.peerStreamsOpen++;
+    const recv = new RecvStream(id, this.options.streamWindow);
+    recv.maxData = INITIAL_STREAM_WINDOW;
+    if (this.options.streamWindow > INITIAL_STREAM_WINDOW) {
+      recv.maxData = this.options.streamWindow;
+      this.maxStreamDataDirty.add(id);
+    }
+    this.recvStreams.set(id, recv);
+    this.sendStreams.set(id, new SendStream(id, INITIAL_STREAM_WINDOW));
+    this.events.streamOpened(id);
+    return recv;
+  }
+
+  private onStreamFrame(now: number, id: number, offset: number, data: Uint8Array, fin: boolean): void {
+    const recv = this.peerStream(now, id);
+    if (!recv) return;
     const end = offset + data.length;
     if (end > recv.highestReceived) {
       this.recvHighestTotal += end - recv.highestReceived;
