@@ -1,47 +1,57 @@
 import type { Random } from '../runtime/index.ts';
 import type { ClaimResult, EdgeRecord, PeerRecord, SwarmStore } from './swarm-store.ts';
 
-/** A set with O(1) insert, delete and uniform random pick (array + index map, swap-remove). */
+/**
+ * A set of peer records with O(1) insert, replace, delete and uniform random pick (array + index
+ * map, swap-remove). It holds the records themselves, so sampling needs no second lookup.
+ */
 class SampleSet {
-  private readonly items: string[] = [];
+  private readonly items: PeerRecord[] = [];
   private readonly index = new Map<string, number>();
 
   get size(): number {
     return this.items.length;
   }
 
-  add(id: string): void {
-    if (this.index.has(id)) return;
-    this.index.set(id, this.items.length);
-    this.items.push(id);
+  /** Adds the record, or replaces the one with the same peer id. */
+  put(record: PeerRecord): void {
+    const at = this.index.get(record.peerId);
+    if (at !== undefined) {
+      this.items[at] = record;
+      return;
+    }
+    this.index.set(record.peerId, this.items.length);
+    this.items.push(record);
   }
 
   delete(id: string): void {
     const at = this.index.get(id);
     if (at === undefined) return;
-    const last = this.items.pop() as string;
-    if (last !== id) {
+    const last = this.items.pop() as PeerRecord;
+    if (last.peerId !== id) {
       this.items[at] = last;
-      this.index.set(last, at);
+      this.index.set(last.peerId, at);
     }
     this.index.delete(id);
   }
 
   /** Up to `count` distinct members, cost O(count) (rejection sampling while count is small vs size). */
-  sample(count: number, random: Random): string[] {
+  sample(count: number, random: Random): PeerRecord[] {
     const n = this.items.length;
     if (count <= 0 || n === 0) return [];
     if (count * 2 >= n) {
       const copy = this.items.slice();
       for (let i = copy.length - 1; i > 0; i--) {
         const j = random.int(i + 1);
-        [copy[i], copy[j]] = [copy[j] as string, copy[i] as string];
+        [copy[i], copy[j]] = [copy[j] as PeerRecord, copy[i] as PeerRecord];
       }
-      return copy.slice(0, count);
+      return copy.length > count ? copy.slice(0, count) : copy;
     }
     const picked = new Set<number>();
     while (picked.size < count) picked.add(random.int(n));
-    return [...picked].map((i) => this.items[i] as string);
+    const out: PeerRecord[] = [];
+    for (const i of picked) out.push(this.items[i] as PeerRecord);
+    return out;
   }
 }
 
@@ -95,17 +105,15 @@ export function createMemorySwarmStore(options: MemorySwarmStoreOptions): SwarmS
       const existing = s.peers.get(peer.peerId);
       // Re-announces usually keep their buckets: then only the record changes.
       const same = existing !== undefined && sameList(existing.buckets, buckets);
-      if (!same) {
-        if (existing)
-          for (const b of existing.buckets) if (!buckets.includes(b)) s.buckets.get(b)?.delete(peer.peerId);
-        for (const b of buckets) {
-          let set = s.buckets.get(b);
-          if (!set) {
-            set = new SampleSet();
-            s.buckets.set(b, set);
-          }
-          set.add(peer.peerId);
+      if (existing && !same)
+        for (const b of existing.buckets) if (!buckets.includes(b)) s.buckets.get(b)?.delete(peer.peerId);
+      for (const b of buckets) {
+        let set = s.buckets.get(b);
+        if (!set) {
+          set = new SampleSet();
+          s.buckets.set(b, set);
         }
+        set.put(peer);
       }
       // The store keeps the caller's object (no copy): callers hand over fresh records and never
       // mutate records they get back.
@@ -122,12 +130,7 @@ export function createMemorySwarmStore(options: MemorySwarmStoreOptions): SwarmS
       return swarms.get(swarm)?.peers.get(peerId)?.record ?? null;
     },
     async samplePeers(swarm, bucket, count) {
-      const s = swarms.get(swarm);
-      const set = s?.buckets.get(bucket);
-      if (!s || !set) return [];
-      return set
-        .sample(count, options.random)
-        .map((id) => (s.peers.get(id) as { record: PeerRecord }).record);
+      return swarms.get(swarm)?.buckets.get(bucket)?.sample(count, options.random) ?? [];
     },
     async countBucket(swarm, bucket) {
       return swarms.get(swarm)?.buckets.get(bucket)?.size ?? 0;
