@@ -11,6 +11,7 @@ import {
   createPuncher,
   createStunServer,
   type PortMapperOptions,
+  type PuncherOptions,
   type PunchSession,
   probeReachability,
   type ReachabilityReport,
@@ -178,9 +179,10 @@ async function side(
   sim: Simulation,
   host: SimHost,
   stun: Array<{ host: string; port: number }>,
+  options: PuncherOptions = {},
 ): Promise<Side> {
   const { report, socket, env } = await probeOn(sim, host, stun);
-  return { report, puncher: createPuncher({}, { ...env, port: socket }) };
+  return { report, puncher: createPuncher(options, { ...env, port: socket }) };
 }
 
 async function punch(sim: Simulation, a: Side, b: Side) {
@@ -262,6 +264,38 @@ describe('hole-punch pair matrix on lab/sim', () => {
         `CGN subscribers (hairpin ${hairpinning ? 'on' : 'off'})  ${ra.ok && rb.ok ? `connected ${Math.round(ra.s.elapsedMs)} ms` : `failed    ${elapsed} ms`}`,
       );
     }
+  });
+
+  it('birthday probing (opt-in) connects port-restricted <-> a symmetric NAT that allocates ports in sequence', async () => {
+    const outcome = async (birthday: boolean) => {
+      const { sim, eu, stun } = await world(32);
+      const easyIsp = sim.addIsp({ name: 'easy', region: eu });
+      const hardIsp = sim.addIsp({ name: 'hard', region: eu });
+      const easyHost = sim.addHost({
+        gateway: sim.addGateway({ isp: easyIsp, nat: natPresets.portRestricted }),
+      });
+      const hardHost = sim.addHost({
+        gateway: sim.addGateway({
+          isp: hardIsp,
+          nat: { ...natPresets.symmetric, portAssignment: 'sequential' },
+        }),
+      });
+      const easy = await side(
+        sim,
+        easyHost,
+        stun,
+        birthday ? { birthday: { enabled: true, maxProbes: 64 } } : {},
+      );
+      const hard = await side(sim, hardHost, stun);
+      const { ra, rb } = await punch(sim, easy, hard);
+      return ra.ok && rb.ok ? Math.round(ra.s.elapsedMs) : null;
+    };
+    expect(await outcome(false)).toBeNull();
+    const t = await outcome(true);
+    expect(t).not.toBeNull();
+    matrix.push(
+      `port-restricted <-> sequential symmetric with birthday probing: connected in ${t} ms (without: failed)`,
+    );
   });
 
   it('two devices behind one home gateway connect over LAN candidates', async () => {
