@@ -12,13 +12,16 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { SwarmlaneError } from '../../runtime/index.ts';
 
 const run = promisify(execFile);
 const REGISTRY = '/run/swarmlane-netns';
 const PREFIX = 'sl-';
 
-export class NetnsError extends Error {
-  readonly code = 'NETNS_COMMAND_FAILED';
+export class NetnsError extends SwarmlaneError {
+  constructor(message: string) {
+    super('NETNS_COMMAND_FAILED', message);
+  }
 }
 
 /** Whether this machine can run namespace labs: root and iproute2 present. */
@@ -203,7 +206,6 @@ export async function createNetnsLab(options: { runId?: string } = {}): Promise<
         let output = '';
         let pending = '';
         const lineWaiters = new Set<(line: string) => void>();
-        const lines: string[] = [];
         child.stdout!.on('data', (d: Buffer) => {
           output += d.toString();
           pending += d.toString();
@@ -211,7 +213,6 @@ export async function createNetnsLab(options: { runId?: string } = {}): Promise<
           while (nl >= 0) {
             const line = pending.slice(0, nl);
             pending = pending.slice(nl + 1);
-            lines.push(line);
             for (const w of [...lineWaiters]) w(line);
             nl = pending.indexOf('\n');
           }
@@ -277,7 +278,6 @@ export async function createNetnsLab(options: { runId?: string } = {}): Promise<
             clearTimeout(timer);
           },
         };
-        void lines;
         processes.add(proc);
         return proc;
       },
