@@ -112,6 +112,7 @@ describe.skipIf(skipReason !== null)('NAT traversal through real kernel NAT (net
   afterAll(async () => {
     await lab?.teardown();
     for (const script of scripts) rmSync(script, { force: true });
+    if (labDir) rmSync(labDir, { recursive: true, force: true });
     if (results.length) console.log(`\nreal-kernel NAT results:\n${results.join('\n')}`);
   }, 60_000);
 
