@@ -18,6 +18,10 @@ import { RealnetError } from './errors.ts';
 export interface LinkProfile {
   /** Bottleneck rate, bits/s, each direction. 0 or unset = unlimited. */
   rateBps?: number;
+  /** Rate of the direction b -> a (toward a), overriding rateBps: e.g. a device's upload. */
+  rateToABps?: number;
+  /** Rate of the direction a -> b (toward b), overriding rateBps: e.g. a device's download. */
+  rateToBBps?: number;
   /** Round-trip time added by the wire, ms (half each way). Default 0. */
   rttMs?: number;
   /** Probability that a packet is dropped, each direction independently. Default 0. */
@@ -36,7 +40,13 @@ const LOSS_SCALE = 1_000_000;
 
 export function validateProfile(profile: LinkProfile): void {
   const { rateBps = 0, rttMs = 0, loss = 0 } = profile;
-  if (!(rateBps >= 0) || !(rttMs >= 0) || !(loss >= 0 && loss < 1))
+  if (
+    !(rateBps >= 0) ||
+    !((profile.rateToABps ?? 0) >= 0) ||
+    !((profile.rateToBBps ?? 0) >= 0) ||
+    !(rttMs >= 0) ||
+    !(loss >= 0 && loss < 1)
+  )
     throw new RealnetError(
       'LINK_PROFILE_INVALID',
       `invalid link profile rate=${rateBps} rtt=${rttMs} loss=${loss} (need rate >= 0, rtt >= 0, 0 <= loss < 1)`,
@@ -44,8 +54,8 @@ export function validateProfile(profile: LinkProfile): void {
 }
 
 /** tbf arguments for a rate; buffer sized to hold one BDP so TCP is not starved by a tiny queue. */
-export function tbfArgs(profile: LinkProfile): string[] {
-  const rate = Math.round(profile.rateBps ?? 0);
+export function tbfArgs(profile: LinkProfile, rateBps = profile.rateBps ?? 0): string[] {
+  const rate = Math.round(rateBps);
   const bdp = Math.round((rate / 8) * (Math.max(profile.rttMs ?? 0, 20) / 1000));
   const limit = Math.max(profile.queueBytes ?? bdp, 64 * 1024);
   // burst must cover a timer tick's worth of bytes at this rate, and at least a few full frames.
@@ -86,10 +96,13 @@ export async function emulatedWire(
   await wire.up('tb');
   await lab.bridge(wire, 'bra', ['va', 'ta']);
   await lab.bridge(wire, 'brb', ['vb', 'tb']);
-  if ((profile.rateBps ?? 0) > 0) {
-    for (const dev of ['va', 'vb'])
-      await wire.exec('tc', ['qdisc', 'replace', 'dev', dev, 'root', 'tbf', ...tbfArgs(profile)]);
-  }
+  const rates: Array<[string, number]> = [
+    ['va', profile.rateToABps ?? profile.rateBps ?? 0],
+    ['vb', profile.rateToBBps ?? profile.rateBps ?? 0],
+  ];
+  for (const [dev, rate] of rates)
+    if (rate > 0)
+      await wire.exec('tc', ['qdisc', 'replace', 'dev', dev, 'root', 'tbf', ...tbfArgs(profile, rate)]);
   const loss = profile.loss ?? 0;
   if (loss > 0) await wire.nft(lossRuleset(loss));
   return {

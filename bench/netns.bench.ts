@@ -1,0 +1,233 @@
+/**
+ * PZ transport vs HTTPS over kernel TCP on emulated real-kernel paths (npm run bench:netns; root).
+ *
+ * Two namespaces joined by an emulated wire (lab/realnet/link.ts: tbf rate, nft loss, TAP delay line).
+ * The server namespace runs a minimal PZ server (transport/index.ts, lab/realnet/agents/pz.ts) and a
+ * Node https server with a self-signed certificate made by `openssl req` at run time; the client
+ * namespace fetches a 4 MB and a 64 MB object with each (curl for HTTPS), and a 512-byte object on a
+ * fresh connection for time to first byte. Both sides see the same path in the same run.
+ *
+ * TCP at 300 ms / 2 % loss is slow enough (Mathis: ~0.3 Mbit/s) that 64 MB would take most of an
+ * hour, so each HTTPS fetch is capped (NETNS_BENCH_TCP_CAP_S, default 150 s); a capped fetch gives a
+ * lower bound on the ratio (TCP needed at least the cap) and an extrapolated estimate from its rate.
+ * NETNS_BENCH_CC=newreno|bbr picks the PZ congestion controller (default bbr).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bundleScript, createNetnsLab, hasBinary, type Namespace, netnsSupport } from '../lab/netns/index.ts';
+import { emulatedWire, type LinkProfile } from '../lab/realnet/index.ts';
+import { keyPairFromSeed } from '../transport/index.ts';
+import { type Figure, type Target, writeBenchReport } from './lib/report.ts';
+
+const MB = 1_000_000;
+const CAP_S = Number(process.env.NETNS_BENCH_TCP_CAP_S ?? 150);
+const CC = process.env.NETNS_BENCH_CC === 'newreno' ? 'newreno' : 'bbr';
+const SERVER = '10.77.0.1';
+const PZ_PORT = 9000;
+const HTTPS_PORT = 8443;
+const SEED = '5a'.repeat(32);
+
+interface PathCase {
+  key: string;
+  profile: LinkProfile;
+}
+const CASES: PathCase[] = [
+  { key: '20M-300ms-2%', profile: { rateBps: 20e6, rttMs: 300, loss: 0.02 } },
+  { key: '50M-50ms-0.5%', profile: { rateBps: 50e6, rttMs: 50, loss: 0.005 } },
+];
+const SIZES = [4 * MB, 64 * MB];
+/**
+ * Kernel TCP congestion controllers compared: cubic (Linux's default and what most servers run) and
+ * bbr (this machine's default). Set per namespace on the sender side.
+ */
+const TCP_CCS = (process.env.NETNS_BENCH_TCP_CC ?? 'cubic,bbr').split(',');
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+
+interface PzFetch {
+  ms: number;
+  bytes: number;
+  ok: boolean;
+}
+interface CurlFetch {
+  ms: number;
+  firstByteMs: number;
+  bytes: number;
+  capped: boolean;
+}
+
+async function curl(client: Namespace, path: string, capS: number): Promise<CurlFetch> {
+  // Through sh so a --max-time abort (exit 28) still returns curl's timing line.
+  const out = await client.exec('sh', [
+    '-c',
+    `curl -sk -o /dev/null --max-time ${capS} -w '%{time_starttransfer} %{time_total} %{size_download} %{http_code}' https://${SERVER}:${HTTPS_PORT}${path}; true`,
+  ]);
+  const [ttfb, total, size] = out.trim().split(' ').map(Number);
+  const ms = (total ?? 0) * 1000;
+  return { ms, firstByteMs: (ttfb ?? 0) * 1000, bytes: size ?? 0, capped: ms >= capS * 1000 - 50 };
+}
+
+async function measure(c: PathCase, pzScript: string, httpsScript: string, certDir: string) {
+  const lab = await createNetnsLab();
+  try {
+    const server = await lab.namespace('srv');
+    const client = await lab.namespace('cli');
+    await emulatedWire(lab, 'x', server, 'eth0', client, 'eth0', c.profile);
+    await server.addAddress('eth0', `${SERVER}/24`);
+    await client.addAddress('eth0', '10.77.0.2/24');
+    const pub = Buffer.from(keyPairFromSeed(Buffer.from(SEED, 'hex')).publicKey).toString('hex');
+    const pz = server.spawn('node', [pzScript, 'serve', String(PZ_PORT), SEED, CC]);
+    const https = server.spawn('node', [
+      httpsScript,
+      'serve',
+      String(HTTPS_PORT),
+      join(certDir, 'key.pem'),
+      join(certDir, 'cert.pem'),
+    ]);
+    const ready = (l: string) => (l === 'listening' ? true : undefined);
+    // Waiters see only lines printed after they attach, so attach both before either can print.
+    await Promise.all([pz.waitForLine(ready, 15_000), https.waitForLine(ready, 15_000)]);
+    const pzRun = async (...args: string[]) =>
+      JSON.parse(await client.exec('node', [pzScript, ...args.map(String), CC]));
+
+    // Warm-up: ARP and the servers' first-request costs are not what we measure.
+    await pzRun('small', SERVER, String(PZ_PORT), pub);
+    await curl(client, '/small', 30);
+
+    const pzInit: number[] = [];
+    const pzStream: number[] = [];
+    const tcpFirst: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = (await pzRun('small', SERVER, String(PZ_PORT), pub)) as {
+        initReplyMs: number;
+        streamFirstByteMs: number;
+        initOk: boolean;
+      };
+      if (!r.initOk) throw new Error('PZ small object answered wrongly');
+      pzInit.push(r.initReplyMs);
+      pzStream.push(r.streamFirstByteMs);
+      tcpFirst.push((await curl(client, '/small', 30)).firstByteMs);
+    }
+    const bulk: { size: number; pz: PzFetch; tcp: Record<string, CurlFetch> }[] = [];
+    for (const size of SIZES) {
+      console.error(`[${c.key}] ${size / MB} MB over PZ (${CC}) ...`);
+      const pzFetch = (await pzRun('fetch', SERVER, String(PZ_PORT), pub, String(size))) as PzFetch;
+      if (!pzFetch.ok) throw new Error(`PZ fetch of ${size} bytes was not byte-exact`);
+      console.error(`[${c.key}] ${size / MB} MB: PZ ${(pzFetch.ms / 1000).toFixed(1)} s`);
+      const tcp: Record<string, CurlFetch> = {};
+      for (const cc of TCP_CCS) {
+        await server.sysctl('net.ipv4.tcp_congestion_control', cc);
+        console.error(`[${c.key}] ${size / MB} MB over HTTPS/TCP ${cc} (cap ${CAP_S} s) ...`);
+        const r = await curl(client, `/obj/${size}`, CAP_S);
+        console.error(
+          `[${c.key}] ${size / MB} MB: TCP ${cc} ${(r.ms / 1000).toFixed(1)} s${r.capped ? ` (capped at ${r.bytes} bytes)` : ''}`,
+        );
+        tcp[cc] = r;
+      }
+      bulk.push({ size, pz: pzFetch, tcp });
+    }
+    return {
+      pzInitMs: median(pzInit),
+      pzStreamMs: median(pzStream),
+      tcpFirstMs: median(tcpFirst),
+      bulk,
+    };
+  } finally {
+    await lab.teardown();
+  }
+}
+
+async function main(): Promise<void> {
+  const support = netnsSupport();
+  if (!support.ok) throw new Error(`bench:netns needs root and iproute2: ${support.reason}`);
+  for (const bin of ['nft', 'tc', 'gcc', 'curl', 'openssl'])
+    if (!hasBinary(bin)) throw new Error(`bench:netns needs ${bin}`);
+  const certDir = mkdtempSync(join(tmpdir(), 'sl-netns-bench-'));
+  try {
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem'), '-days', '1',
+      '-subj', '/CN=swarmlane-lab', '-addext', `subjectAltName=IP:${SERVER}`,
+    ], { stdio: 'ignore' }); // biome-ignore format: one argument list
+    const pzScript = await bundleScript('lab/realnet/agents/pz.ts');
+    const httpsScript = await bundleScript('lab/realnet/agents/https.ts');
+    const baseline: Record<string, Figure> = {};
+    const figures: Figure[] = [];
+    const targets: Target[] = [];
+    const notes: string[] = [
+      `PZ congestion controller: ${CC}; TCP: ${TCP_CCS.join(' and ')} set on the server namespace (host default here: ${execFileSync('sysctl', ['-n', 'net.ipv4.tcp_congestion_control'], { encoding: 'utf8' }).trim()}); curl over TLS, HTTP/1.1, fresh connection per fetch`,
+      'first byte: PZ "init" = object in the handshake answer (1 RTT); PZ "stream" = handshake then a request on a stream (2 RTT); HTTPS = TCP + TLS 1.3 + request (3 RTT)',
+    ];
+    for (const c of CASES) {
+      const r = await measure(c, pzScript, httpsScript, certDir);
+      baseline[`${c.key} https first byte`] = {
+        name: 'HTTPS 512 B time to first byte',
+        value: r.tcpFirstMs,
+        unit: 'ms',
+      };
+      figures.push({ name: `${c.key} PZ first byte (handshake answer)`, value: r.pzInitMs, unit: 'ms' });
+      figures.push({ name: `${c.key} PZ first byte (stream request)`, value: r.pzStreamMs, unit: 'ms' });
+      for (const b of r.bulk) {
+        const label = `${c.key} ${b.size / MB} MB`;
+        figures.push({ name: `${label} PZ time`, value: b.pz.ms / 1000, unit: 's' });
+        figures.push({ name: `${label} PZ goodput`, value: (b.size * 8) / b.pz.ms / 1000, unit: 'Mbit/s' });
+        for (const [cc, t] of Object.entries(b.tcp)) {
+          const tcpRate = t.bytes / (t.ms / 1000);
+          baseline[`${label} https ${cc}`] = {
+            name: t.capped
+              ? `HTTPS/TCP ${cc} time (capped; ${t.bytes} of ${b.size} bytes)`
+              : `HTTPS/TCP ${cc} time`,
+            value: t.ms / 1000,
+            unit: 's',
+          };
+          figures.push({
+            name: `${label} HTTPS/TCP ${cc} goodput`,
+            value: (tcpRate * 8) / 1e6,
+            unit: 'Mbit/s',
+          });
+          const ratio = t.ms / b.pz.ms;
+          figures.push({
+            name: `${label} speedup PZ vs HTTPS/TCP ${cc}${t.capped ? ' (lower bound)' : ''}`,
+            value: ratio,
+            unit: 'x',
+          });
+          if (t.capped)
+            figures.push({
+              name: `${label} speedup vs TCP ${cc} (extrapolated from its rate)`,
+              value: b.size / tcpRate / (b.pz.ms / 1000),
+              unit: 'x',
+            });
+          if (c.key === '20M-300ms-2%' && b.size === 64 * MB)
+            targets.push({
+              name: `${label} PZ speedup vs HTTPS/TCP ${cc}${t.capped ? ' (lower bound)' : ''}`,
+              target: '>= 3 x',
+              actual: ratio,
+              unit: 'x',
+              met: ratio >= 3,
+            });
+        }
+      }
+      if (c.key === '20M-300ms-2%') {
+        targets.push({
+          name: `${c.key} PZ first byte / HTTPS first byte (handshake answer)`,
+          target: '<= ~0.5 (about half)',
+          actual: r.pzInitMs / r.tcpFirstMs,
+          unit: 'ratio',
+          met: r.pzInitMs / r.tcpFirstMs <= 0.55,
+        });
+        figures.push({
+          name: `${c.key} PZ first byte / HTTPS first byte (stream request)`,
+          value: r.pzStreamMs / r.tcpFirstMs,
+          unit: 'ratio',
+        });
+      }
+    }
+    writeBenchReport({ name: 'netns', baseline, figures, targets, notes });
+  } finally {
+    rmSync(certDir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,36 @@
+/**
+ * One lab device: the real agent (agent/index.ts) on the real network stack of its namespace.
+ * It is `swarmlane agent fetch --config FILE --json` plus seeding: like the simulated lab it fetches
+ * with `seed: true` and keeps serving peers after it has verified the release, until SIGTERM.
+ *   device CONFIG_FILE PRODUCT CHANNEL
+ * stdout, one JSON object per line:
+ *   {"event":"done","summary":FetchSummary,"wallMs":n} | {"event":"error","message":"..."}
+ *   {"event":"stopped","uploaded":n}   (after SIGTERM)
+ */
+import { createAgent, loadAgentConfig } from '../../../agent/index.ts';
+import { createNodeEnv } from '../../../runtime/node/index.ts';
+
+const [configPath, product, channel] = process.argv.slice(2);
+const config = loadAgentConfig(configPath ?? '');
+const env = createNodeEnv({ logger: { level: process.env.SWARMLANE_LAB_AGENT_LOG ?? 'warn' } });
+const agent = createAgent(config, { ...env, logger: env.logger.child({ component: 'agent' }) });
+const say = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
+
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  const uploaded = agent.uploaded();
+  await agent.stop('lab run over').catch(() => undefined);
+  say({ event: 'stopped', uploaded });
+  process.exit(0);
+};
+process.on('SIGTERM', () => void stop());
+process.on('SIGINT', () => void stop());
+
+const started = performance.now();
+agent.fetch({ product: product ?? '', channel: channel ?? 'stable' }, { seed: true }).then(
+  (summary) => say({ event: 'done', summary, wallMs: performance.now() - started }),
+  (error: unknown) =>
+    say({ event: 'error', message: error instanceof Error ? error.message : String(error) }),
+);
