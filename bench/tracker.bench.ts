@@ -398,6 +398,7 @@ async function main(): Promise<void> {
     };
   };
   const small = await selectionCost(100);
+  const middle = await selectionCost(10_000);
   const large = await selectionCost(SWARM);
   const costRatio = large.usPerSelect / small.usPerSelect;
   notes.push(
@@ -423,7 +424,23 @@ async function main(): Promise<void> {
       { name: 'announce p50', value: percentile(trackerLoad.latenciesMs, 50), unit: 'ms' },
       { name: 'announce p99', value: percentile(trackerLoad.latenciesMs, 99), unit: 'ms' },
       { name: 'selection at 100 peers (CPU time)', value: small.usPerSelect, unit: 'us/announce' },
+      { name: 'selection at 10,000 peers (CPU time)', value: middle.usPerSelect, unit: 'us/announce' },
       { name: 'selection at 100,000 peers (CPU time)', value: large.usPerSelect, unit: 'us/announce' },
+      {
+        name: 'peers per answer at 100 / 10,000 / 100,000',
+        value: small.perAnswer,
+        unit: `/ ${middle.perAnswer.toFixed(1)} / ${large.perAnswer.toFixed(1)}`,
+      },
+      {
+        name: 'selection per returned peer at 100 peers',
+        value: small.usPerSelect / small.perAnswer,
+        unit: 'us/peer',
+      },
+      {
+        name: 'selection per returned peer at 100,000 peers',
+        value: large.usPerSelect / large.perAnswer,
+        unit: 'us/peer',
+      },
       {
         name: 'same-ISP share at 100 peers (5 per ISP: not enough exist)',
         value: 100 * small.sameIsp,

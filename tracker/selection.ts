@@ -27,7 +27,7 @@ export const DEFAULT_SELECTION_OPTIONS: SelectionOptions = {
   scope: 'internet',
   bridgeEvery: 20,
   maxBridges: 3,
-  oversample: 2,
+  oversample: 1.5,
 };
 
 export interface Requester {
@@ -109,7 +109,7 @@ export async function selectPeers(
         if (need <= 0) return;
         const bucket = bucketFor(tier, requester.locality, reach);
         if (bucket === null) continue;
-        const sample = await store.samplePeers(swarm, bucket, need * options.oversample + 1);
+        const sample = await store.samplePeers(swarm, bucket, Math.ceil(need * options.oversample) + 1);
         take(sample, quota, false);
       }
     }
