@@ -147,7 +147,8 @@ export function createEndpoint(options: EndpointOptions, components: EndpointCom
   }
 
   function arm(now: number, deadline: number): void {
-    if (timer !== undefined && timerAt === deadline) return;
+    // An armed timer that fires no later than needed is kept: the pump it triggers re-arms anyway.
+    if (timer !== undefined && timerAt !== undefined && timerAt <= deadline) return;
     if (timer !== undefined) clock.clearTimer(timer);
     timerAt = deadline;
     timer = clock.setTimer(Math.max(0, deadline - now), () => {

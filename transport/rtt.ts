@@ -15,7 +15,8 @@ export class RttStats {
   constructor(readonly maxAckDelayMs: number) {}
 
   update(sampleMs: number, ackDelayMs: number): void {
-    if (sampleMs <= 0) sampleMs = 0.01;
+    // A millisecond clock cannot see below its granularity; a 0 ms sample would zero the BDP.
+    if (sampleMs < GRANULARITY_MS) sampleMs = GRANULARITY_MS;
     this.latest = sampleMs;
     if (sampleMs < this.min) this.min = sampleMs;
     let adjusted = sampleMs;

@@ -24,6 +24,11 @@ const PROBE_GAINS = [1.25, 0.75, 1, 1, 1, 1, 1, 1];
 const BW_WINDOW_ROUNDS = 10;
 const SEED_ROUNDS = 3;
 const MIN_CWND = 4 * MAX_SEGMENT;
+/**
+ * Floor for the RTT used in the BDP: a driver on real timers sends in bursts about a millisecond or
+ * two apart, so a sub-millisecond path (loopback, LAN) still needs a few ms worth of window.
+ */
+const MIN_BDP_RTT_MS = 4;
 
 export interface BbrOptions {
   /** Smart-start rate in bytes/s (already bounded by the caller). */
@@ -73,7 +78,7 @@ export function createBbr(ctx: ControllerContext, options: BbrOptions = {}): Con
   const bdp = (): number => {
     const bw = bandwidth();
     if (bw === 0) return initialWindow;
-    return (bw * ctx.minRtt()) / 1000;
+    return (bw * Math.max(ctx.minRtt(), MIN_BDP_RTT_MS)) / 1000;
   };
 
   const enterProbeBw = (now: number): void => {
@@ -124,7 +129,9 @@ export function createBbr(ctx: ControllerContext, options: BbrOptions = {}): Con
     cwnd() {
       const bw = bandwidth();
       if (bw === 0) return Math.max(initialWindow, MIN_CWND);
-      return Math.max(MIN_CWND, cwndGain * bdp() + 3 * MAX_SEGMENT);
+      const target = cwndGain * bdp() + 3 * MAX_SEGMENT;
+      // Until the pipe is known to be full, never drop below the initial window.
+      return Math.max(filledPipe ? MIN_CWND : initialWindow, target);
     },
     pacingRate() {
       const bw = bandwidth();
