@@ -108,25 +108,28 @@ async function deleteNamespace(name: string): Promise<void> {
 }
 
 /**
- * Removes namespaces (and the processes in them) left by runs whose owning process is gone.
- * Namespaces of live runs, and anything not prefixed `sl-`, are left alone.
+ * Removes namespaces (and the processes in them) left by runs whose owning process is gone: a run
+ * registers its pid before creating anything and unregisters only after deleting everything, so a
+ * registry entry with a dead pid marks exactly the leftovers of a crashed run. Namespaces of live
+ * runs, and namespaces this library did not create (no registry entry), are left alone.
  */
 export async function cleanupStaleNamespaces(): Promise<string[]> {
   const removed: string[] = [];
-  const live = new Set<string>();
+  const dead = new Set<string>();
   if (existsSync(REGISTRY)) {
     for (const runId of readdirSync(REGISTRY)) {
       const pid = Number(readFileSync(join(REGISTRY, runId), 'utf8'));
-      if (Number.isInteger(pid) && pid > 0 && pidAlive(pid)) live.add(runId);
-      else rmSync(join(REGISTRY, runId), { force: true });
+      if (!(Number.isInteger(pid) && pid > 0 && pidAlive(pid))) dead.add(runId);
     }
   }
+  if (dead.size === 0) return removed;
   for (const name of await listNamespaces()) {
     const match = /^sl-([0-9a-z]+)-/.exec(name);
-    if (!match || live.has(match[1]!)) continue;
+    if (!match || !dead.has(match[1]!)) continue;
     await deleteNamespace(name);
     removed.push(name);
   }
+  for (const runId of dead) rmSync(join(REGISTRY, runId), { force: true });
   return removed;
 }
 

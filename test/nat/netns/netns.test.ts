@@ -33,15 +33,18 @@ describe.skipIf(!support.ok)('lab/netns library', () => {
     execFileSync('ip', ['netns', 'add', `sl-${dead}-z`]);
     mkdirSync('/run/swarmlane-netns', { recursive: true });
     writeFileSync(`/run/swarmlane-netns/${dead}`, '999999999');
+    const foreign = 'sl-foreign1-q'; // not created through this library: never ours to delete
+    execFileSync('ip', ['netns', 'add', foreign]);
     const live = await createNetnsLab();
     await live.namespace('keep');
     try {
-      const removed = await cleanupStaleNamespaces();
+      await cleanupStaleNamespaces();
       expect(namespaces()).not.toContain(`sl-${dead}-z`);
-      expect(removed).not.toContain(`sl-${live.runId}-keep`);
       expect(namespaces()).toContain(`sl-${live.runId}-keep`);
+      expect(namespaces()).toContain(foreign);
     } finally {
       await live.teardown();
+      execFileSync('ip', ['netns', 'del', foreign]);
     }
   });
 });
