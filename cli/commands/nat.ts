@@ -13,17 +13,17 @@ import { type Address, parseAddress, SwarmlaneError } from '../../runtime/index.
 import { createNodeEnv } from '../../runtime/node/index.ts';
 
 interface ProbeFlags {
-  stun: string[];
+  stun?: string[];
   port: number;
   map: boolean;
   json?: boolean;
   gateway?: string;
-  pcpUpstream: string[];
+  pcpUpstream?: string[];
   timeout: number;
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 function parsePort(value: string): number {
@@ -92,7 +92,7 @@ function lanHosts(iface?: string): string[] {
 }
 
 async function runProbe(flags: ProbeFlags): Promise<void> {
-  const stunText = flags.stun.length
+  const stunText = flags.stun?.length
     ? flags.stun
     : (process.env.SWARMLANE_STUN ?? '')
         .split(',')
@@ -111,7 +111,7 @@ async function runProbe(flags: ProbeFlags): Promise<void> {
   const gateway = flags.gateway ?? route?.gateway;
   const portMapping =
     flags.map && gateway && hosts[0]
-      ? { gateway, internalHost: hosts[0], timeoutMs: flags.timeout, upstreamPcp: flags.pcpUpstream }
+      ? { gateway, internalHost: hosts[0], timeoutMs: flags.timeout, upstreamPcp: flags.pcpUpstream ?? [] }
       : null;
   const tty = process.stderr.isTTY && !flags.json;
   if (tty) process.stderr.write(`probing from UDP port ${port} via ${stun.length} STUN server(s)...\n`);
@@ -139,7 +139,7 @@ async function runProbe(flags: ProbeFlags): Promise<void> {
 interface StunServerFlags {
   listen: string;
   alternate?: string;
-  partner: string[];
+  partner?: string[];
 }
 
 async function runStunServer(flags: StunServerFlags): Promise<void> {
@@ -162,7 +162,7 @@ async function runStunServer(flags: StunServerFlags): Promise<void> {
     sockets.changeBoth = await bind(alt);
   }
   const server = createStunServer(
-    { software: 'swarmlane', partners: flags.partner.map((p) => parseAddress(p)) },
+    { software: 'swarmlane', partners: (flags.partner ?? []).map((p) => parseAddress(p)) },
     { sockets, logger: env.logger },
   );
   env.logger.info(
@@ -191,12 +191,11 @@ export function registerNatCommands(program: Command): void {
       '--stun <host:port>',
       'STUN server; repeat for more (two on different IPs give the mapping class)',
       collect,
-      [],
     )
-    .option('--port <n>', 'local UDP port to probe from and map (default: any free port)', parsePort, 0)
+    .option('--port <n>', 'local UDP port to probe from and map; 0 = any free port', parsePort, 0)
     .option('--no-map', 'do not try to create a port mapping')
     .option('--gateway <ip>', 'gateway for NAT-PMP/PCP (default: the default route)')
-    .option('--pcp-upstream <ip>', 'PCP server beyond the home gateway (a CGN); repeatable', collect, [])
+    .option('--pcp-upstream <ip>', 'PCP server beyond the home gateway (a CGN); repeatable', collect)
     .option('--timeout <ms>', 'budget per STUN/gateway exchange', parseMs, 1500)
     .option('--json', 'print the report as one JSON object')
     .action(async (flags: ProbeFlags) => runProbe(flags));
@@ -208,8 +207,7 @@ export function registerNatCommands(program: Command): void {
     .option(
       '--partner <ip:port>',
       'a cooperating STUN server on another IP that answers CHANGE-REQUESTs for us (repeatable)',
-      (value: string, previous: string[]) => [...previous, parseHostPort(value)],
-      [],
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), parseHostPort(value)],
     )
     .action(async (flags: StunServerFlags) => runStunServer(flags));
 }
