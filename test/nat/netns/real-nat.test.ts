@@ -307,6 +307,14 @@ describe.skipIf(skipReason !== null)('NAT traversal through real kernel NAT (net
     expect(rx.ok && ry.ok).toBe(true);
   }, 30_000);
 
+  it('symmetric <-> public punches; port-restricted <-> symmetric fails as RFC 4787 predicts', async () => {
+    const open = await punch('s', 'pub');
+    expect(open.rx.ok && open.ry.ok).toBe(true);
+    const closed = await punch('a', 't');
+    expect(closed.rx.ok || closed.ry.ok).toBe(false);
+    expect(closed.rx.error).toMatch(/symmetric/);
+  }, 30_000);
+
   it('symmetric <-> symmetric fails fast with a reason', async () => {
     const started = Date.now();
     const { rx, ry } = await punch('s', 't');
