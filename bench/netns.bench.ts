@@ -69,8 +69,16 @@ async function curl(client: Namespace, path: string, capS: number): Promise<Curl
   return { ms, firstByteMs: (ttfb ?? 0) * 1000, bytes: size ?? 0, capped: ms >= capS * 1000 - 50 };
 }
 
+let current: NetnsLab | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => {
+    // Interrupted: remove this run's namespaces and processes before leaving.
+    void (current?.teardown() ?? Promise.resolve()).finally(() => process.exit(130));
+  });
+
 async function measure(c: PathCase, pzScript: string, httpsScript: string, certDir: string) {
   const lab = await createNetnsLab();
+  current = lab;
   try {
     const server = await lab.namespace('srv');
     const client = await lab.namespace('cli');

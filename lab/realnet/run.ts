@@ -304,6 +304,7 @@ async function runStrategy(ctx: StrategyContext): Promise<RealnetStrategyRun> {
           if (s) outcomes[i]!.uploaded = s.uploaded;
         }
         await p.stop(2000);
+        writeFileSync(join(dir, outcomes[i]!.device.name, 'process.log'), p.output());
       }),
     );
   }
@@ -366,7 +367,15 @@ function startAgent(ctx: StrategyContext, d: RealDevice, stateDir: string, infra
     ...(strategy === 'swarmlane' && infra.edgeSpecs.length ? { edges: infra.edgeSpecs } : {}),
     cdn: [CDN_URL],
     stateDir,
-    network: { udpPort: AGENT_UDP_PORT, tcpPort: AGENT_TCP_PORT, isp: d.isp.name, region: d.isp.region },
+    // Bound to the device address (not 0.0.0.0): the agent then knows it is public when the tracker
+    // sees that same address, and announces it as a LAN candidate to devices behind the same router.
+    network: {
+      udpHost: d.ip,
+      udpPort: AGENT_UDP_PORT,
+      tcpPort: AGENT_TCP_PORT,
+      isp: d.isp.name,
+      region: d.isp.region,
+    },
     policy: {
       seedRatio: scenario.policies.seedRatio,
       seedSeconds: scenario.policies.seedSeconds,
