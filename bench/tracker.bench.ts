@@ -4,11 +4,15 @@
  *      fastify hello-world route in its own process, measured the same way in the same run;
  *  (2) selection cost per announce at 100 vs 100,000 peers;
  *  (3) quality: share of returned peers in the requester's ISP, and share of reachable pairs.
- * Bounded in count and time; loopback only.
+ * Bounded in count and time; loopback only. BENCH_SECONDS sets the load time per server, BENCH_SWARM
+ * the swarm size of the HTTP part;
+ * BENCH_PROFILE=dir writes a CPU profile of the tracker during the measured rounds.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import Fastify from 'fastify';
 import type { ReachabilityReport } from '../nat/report.ts';
@@ -32,7 +36,7 @@ import { writeBenchReport } from './lib/report.ts';
 
 const ISPS = 20;
 const REGIONS = 5;
-const SWARM = 100_000;
+const SWARM = Number(process.env.BENCH_SWARM ?? 100_000);
 const LOAD_SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const CONNECTIONS = 32;
 const NUMWANT = 30;
@@ -125,10 +129,30 @@ async function populate(store: SwarmStore, swarm: string, size: number, random: 
 // Server processes (this file re-run with --serve tracker|hello)
 
 async function serve(kind: string): Promise<void> {
-  process.once('SIGTERM', () => process.exit(0)); // a normal exit, so --cpu-prof writes its profile
+  process.once('SIGTERM', () => process.exit(0));
   if (kind === 'hello') {
     const app = Fastify({ logger: false });
     app.get('/hello', async () => ({ hello: 'world' }));
+    // Same size and shape as an announce answer (30 peers), to separate response size from our work.
+    const peers = Array.from({ length: NUMWANT }, (_, n) => ({
+      deviceId: `bench-device-${n}`,
+      publicKey: Buffer.alloc(32, n).toString('base64'),
+      candidates: [{ type: 'srflx', host: `10.1.2.${n}`, port: 4000 }],
+      tier: 'isp-region',
+      reachableHow: 'punch',
+      seeder: false,
+      have: 10,
+      load: 0.25,
+      bridge: false,
+    }));
+    app.get('/hello-7k', async () => ({
+      interval: 30,
+      minInterval: 10,
+      peers,
+      edges: [],
+      cdnUrls: [],
+      rarePieces: [],
+    }));
     app.get('/_cpu', async () => process.cpuUsage());
     await app.listen({ host: '127.0.0.1', port: 0 });
     const address = app.server.address();
@@ -145,23 +169,31 @@ async function serve(kind: string): Promise<void> {
   );
   // Bench-only route: the server's CPU time, so the report can give a load-independent cost.
   app.get('/_cpu', async () => process.cpuUsage());
+  if (process.env.BENCH_PROFILE) {
+    // Profile only the measured rounds (not start-up and swarm population).
+    const { Session } = await import('node:inspector/promises');
+    const session = new Session();
+    session.connect();
+    await session.post('Profiler.enable');
+    app.get('/_profile/start', async () => session.post('Profiler.start').then(() => ({ ok: true })));
+    app.get('/_profile/stop', async () => {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(
+        join(process.env.BENCH_PROFILE as string, `tracker-${process.pid}.cpuprofile`),
+        JSON.stringify(profile),
+      );
+      return { ok: true };
+    });
+  }
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   process.stdout.write(`port ${typeof address === 'object' && address ? address.port : 0}\n`);
 }
 
 function startServer(kind: string): Promise<{ child: ChildProcess; port: number }> {
-  // BENCH_PROFILE=dir writes a CPU profile of each server process there (for finding hot spots).
-  const profile = process.env.BENCH_PROFILE
-    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
-    : [];
-  const child = spawn(
-    process.execPath,
-    [...profile, '--import', 'tsx', import.meta.filename, '--serve', kind],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
+  const child = spawn(process.execPath, ['--import', 'tsx', import.meta.filename, '--serve', kind], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
     lines.on('line', (line) => {
@@ -310,11 +342,14 @@ async function main(): Promise<void> {
   const helloRequest = () => ({ method: 'GET' as const, path: '/hello' });
   await load(hello.port, helloRequest, 1); // warm-up
   await load(tracker.port, announce, 1);
+  if (process.env.BENCH_PROFILE) await send(new Agent(), tracker.port, 'GET', '/_profile/start');
   const ROUNDS = 4;
   const helloLoad: Load = { requests: 0, errors: 0, seconds: 0, latenciesMs: [] };
   const trackerLoad: Load = { requests: 0, errors: 0, seconds: 0, latenciesMs: [] };
   const roundRatios: number[] = [];
   let helloCpuUs = 0;
+  let bigCpuUs = 0;
+  const bigLoad: Load = { requests: 0, errors: 0, seconds: 0, latenciesMs: [] };
   let trackerCpuUs = 0;
   const cpuAgent = new Agent({ keepAlive: false });
   const cpuOf = async (port: number) => {
@@ -331,6 +366,14 @@ async function main(): Promise<void> {
     into.latenciesMs.push(...l.latenciesMs);
   };
   for (let round = 0; round < ROUNDS; round++) {
+    const b0 = await cpuOf(hello.port);
+    const b = await load(
+      hello.port,
+      () => ({ method: 'GET' as const, path: '/hello-7k' }),
+      LOAD_SECONDS / ROUNDS,
+    );
+    bigCpuUs += (await cpuOf(hello.port)) - b0;
+    add(bigLoad, b);
     const h0 = await cpuOf(hello.port);
     const h = await load(hello.port, helloRequest, LOAD_SECONDS / ROUNDS);
     helloCpuUs += (await cpuOf(hello.port)) - h0;
@@ -341,6 +384,7 @@ async function main(): Promise<void> {
     add(trackerLoad, t);
     roundRatios.push(t.requests / t.seconds / (h.requests / h.seconds));
   }
+  if (process.env.BENCH_PROFILE) await send(new Agent(), tracker.port, 'GET', '/_profile/stop');
   hello.child.kill('SIGTERM');
   tracker.child.kill('SIGTERM');
   notes.push(
@@ -410,6 +454,16 @@ async function main(): Promise<void> {
     name: 'tracker',
     baseline: {
       hello: { name: 'fastify hello-world GET, requests/s', value: helloRps, unit: 'req/s' },
+      hello7k: {
+        name: 'fastify route answering a 7 KB, 30-peer JSON body, requests/s',
+        value: bigLoad.requests / bigLoad.seconds,
+        unit: 'req/s',
+      },
+      hello7kCpu: {
+        name: 'that route: server CPU per request',
+        value: bigCpuUs / bigLoad.requests,
+        unit: 'us',
+      },
       helloP99: { name: 'fastify hello-world p99', value: percentile(helloLoad.latenciesMs, 99), unit: 'ms' },
     },
     figures: [
