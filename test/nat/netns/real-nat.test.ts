@@ -315,6 +315,53 @@ describe.skipIf(skipReason !== null)('NAT traversal through real kernel NAT (net
     expect(closed.rx.error).toMatch(/symmetric/);
   }, 30_000);
 
+  it('with a PCP mapping, port-restricted <-> symmetric connects through the mapped candidate', async () => {
+    const mapped = await probe(
+      'a',
+      { gateway: '192.168.1.1', internalHost: '192.168.1.2', protocols: ['pcp'], leaseSec: 60 },
+      [],
+    );
+    expect(mapped.report.portMapping?.reachable).toBe(true);
+    try {
+      const other = await probeOnce('t');
+      const session = randomBytes(8).toString('hex');
+      const aCandidates = candidatesOf(mapped.report);
+      expect(aCandidates[0]?.type).toBe('mapped');
+      type Outcome = { ok: boolean; elapsedMs: number | null; error?: string; via?: string };
+      const [ra, rt] = await Promise.all([
+        peers.a!.request<Outcome>(
+          {
+            cmd: 'punch',
+            session,
+            local: aCandidates,
+            remote: candidatesOf(other.report),
+            localMapping: 'endpoint-independent',
+            remoteMapping: other.report.mapping,
+          },
+          'punch',
+        ),
+        peers.t!.request<Outcome>(
+          {
+            cmd: 'punch',
+            session,
+            local: candidatesOf(other.report),
+            remote: aCandidates,
+            localMapping: other.report.mapping,
+            remoteMapping: 'endpoint-independent',
+          },
+          'punch',
+        ),
+      ]);
+      expect(ra.ok && rt.ok).toBe(true);
+      expect(rt.via).toBe('mapped');
+      results.push(
+        `punch a(port-restricted + PCP mapping) <-> t(symmetric): connected in ${Math.max(ra.elapsedMs ?? 0, rt.elapsedMs ?? 0)} ms via ${rt.via}`,
+      );
+    } finally {
+      await peers.a!.request({ cmd: 'unmap' }, 'unmapped');
+    }
+  }, 30_000);
+
   it('symmetric <-> symmetric fails fast with a reason', async () => {
     const started = Date.now();
     const { rx, ry } = await punch('s', 't');
