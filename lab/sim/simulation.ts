@@ -29,6 +29,13 @@ export interface SimulationOptions {
   trace?: boolean;
   /** Wall-clock ms held work (a fastify inject) may take before time moves on anyway. Default 5000. */
   holdGuardMs?: number;
+  /**
+   * How promise work is settled after each virtual instant: 'sync' (default) drains the nextTick and
+   * microtask queues synchronously and only yields to the event loop when real work (file I/O, a
+   * setImmediate) is pending; 'turn' pays one event-loop turn per instant (slower, lets other real
+   * async work such as sockets progress between instants).
+   */
+  drain?: 'sync' | 'turn';
   /** Logger handed to hosts' envs; default silent. */
   logger?: Logger;
 }
@@ -178,7 +185,11 @@ export interface Simulation {
 /** Builds an empty simulated internet; see index.ts for the tour. */
 export function createSimulation(options: SimulationOptions = {}): Simulation {
   const seed = options.seed ?? 1;
-  const scheduler = new Scheduler(options.startTime ?? DEFAULT_START_TIME, options.holdGuardMs);
+  const scheduler = new Scheduler(
+    options.startTime ?? DEFAULT_START_TIME,
+    options.holdGuardMs,
+    options.drain,
+  );
   const trace = options.trace === false ? undefined : new TraceHash();
   const network = new Network(scheduler, trace);
   const flows = new FlowScheduler(scheduler);

@@ -17,24 +17,27 @@ describe('virtual clock and run loop', () => {
     expect(sim.now()).toBe(DEFAULT_START_TIME + 50);
   });
 
-  it('lets promise chains started by a timer finish before time moves on', async () => {
-    const sim = createSimulation();
-    const log: number[] = [];
-    const worker = async (): Promise<void> => {
-      for (let i = 0; i < 3; i++) {
-        await sleep(sim.clock, 100);
-        // a deep chain of awaits at the same instant must complete before the next timer
-        for (let j = 0; j < 20; j++) await Promise.resolve();
-        await new Promise<void>((resolve) => process.nextTick(resolve));
-        log.push(sim.now() - DEFAULT_START_TIME);
-      }
-    };
-    const done = worker();
-    sim.clock.setTimer(150, () => log.push(-150));
-    await sim.run();
-    await done;
-    expect(log).toEqual([100, -150, 200, 300]);
-  });
+  it.each(['sync', 'turn'] as const)(
+    'lets promise chains started by a timer finish before time moves on (%s)',
+    async (drain) => {
+      const sim = createSimulation({ drain });
+      const log: number[] = [];
+      const worker = async (): Promise<void> => {
+        for (let i = 0; i < 3; i++) {
+          await sleep(sim.clock, 100);
+          // a deep chain of awaits at the same instant must complete before the next timer
+          for (let j = 0; j < 20; j++) await Promise.resolve();
+          await new Promise<void>((resolve) => process.nextTick(resolve));
+          log.push(sim.now() - DEFAULT_START_TIME);
+        }
+      };
+      const done = worker();
+      sim.clock.setTimer(150, () => log.push(-150));
+      await sim.run();
+      await done;
+      expect(log).toEqual([100, -150, 200, 300]);
+    },
+  );
 
   it('stops on a condition, at a deadline, or after settling a promise', async () => {
     const sim = createSimulation();
@@ -73,4 +76,23 @@ describe('virtual clock and run loop', () => {
     expect(fired).toBe(1);
     expect(sim.now()).toBe(DEFAULT_START_TIME + 5);
   });
+
+  it.each(['sync', 'turn'] as const)(
+    'holds time still while real work (file I/O, setImmediate) is pending (%s)',
+    async (drain) => {
+      const { readFile } = await import('node:fs/promises');
+      const sim = createSimulation({ drain });
+      const seen: number[] = [];
+      const fakeIo = () => new Promise<void>((resolve) => setImmediate(resolve));
+      sim.clock.setTimer(10, async () => {
+        await readFile(import.meta.filename);
+        await fakeIo();
+        await fakeIo();
+        seen.push(sim.now() - DEFAULT_START_TIME);
+      });
+      sim.clock.setTimer(11, () => seen.push(sim.now() - DEFAULT_START_TIME));
+      await sim.run();
+      expect(seen).toEqual([10, 11]);
+    },
+  );
 });
