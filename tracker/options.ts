@@ -33,7 +33,9 @@ export interface TrackerOptions {
   edgeLimit: number;
   edges: EdgeRegistryOptions;
   rollout: RolloutDefaults;
-  selection: Omit<SelectionOptions, 'scope'>;
+  selection: Omit<SelectionOptions, 'scope' | 'mode'>;
+  /** `locality` (default) or `random`, the plain-BitTorrent baseline for lab comparisons. */
+  selectionMode: 'locality' | 'random';
   /** Per-client-address limit; null disables it (benchmarks, trusted networks). */
   rateLimit: RateLimitOptions | null;
   /** Bearer token of the admin API; null disables the admin API. */
@@ -77,6 +79,7 @@ export const DEFAULT_TRACKER_OPTIONS: TrackerOptions = {
     maxBridges: DEFAULT_SELECTION_OPTIONS.maxBridges,
     oversample: DEFAULT_SELECTION_OPTIONS.oversample,
   },
+  selectionMode: 'locality',
   rateLimit: DEFAULT_RATE_LIMIT,
   adminToken: null,
   edgeToken: null,

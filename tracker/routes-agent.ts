@@ -142,7 +142,7 @@ export function registerAgentRoutes(app: FastifyInstance, ctx: TrackerContext): 
         swarm,
         { peerId: body.deviceId, locality, reach, seeder, port: body.port },
         numwant,
-        { ...options.selection, scope },
+        { ...options.selection, scope, mode: options.selectionMode },
       );
       // One counter update per tier, not per peer (label lookups are not free on the hot path).
       const perTier = new Map<string, number>();

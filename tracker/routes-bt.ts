@@ -81,7 +81,7 @@ export function registerBtRoutes(app: FastifyInstance, ctx: TrackerContext): voi
           swarm,
           { peerId: announce.peerId, locality, reach: 'open', seeder, port: announce.port },
           announce.numwant,
-          { ...options.selection, scope },
+          { ...options.selection, scope, mode: options.selectionMode },
         );
         peers = selected.map((s) => s.peer);
       }

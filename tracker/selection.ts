@@ -21,6 +21,12 @@ export interface SelectionOptions {
   maxBridges: number;
   /** Sample this many times the needed count from a bucket, then keep the least loaded. */
   oversample: number;
+  /**
+   * `locality` (default): the tiered, reachability-aware choice above. `random`: what a plain
+   * BitTorrent tracker does (uniform random peers, reachable or not, within the scope's widest tier),
+   * kept as a baseline for lab comparisons.
+   */
+  mode?: 'locality' | 'random';
 }
 
 export const DEFAULT_SELECTION_OPTIONS: SelectionOptions = {
@@ -78,6 +84,7 @@ export async function selectPeers(
 ): Promise<SelectedPeer[]> {
   const chosen: SelectedPeer[] = [];
   if (numwant <= 0) return chosen;
+  if (options.mode === 'random') return selectRandom(store, swarm, requester, numwant, options);
   const seen = new Set<string>([requester.peerId]);
   const tiers = SCOPE_TIERS[options.scope];
   const self = {
@@ -137,4 +144,45 @@ export async function selectPeers(
   // Not enough bridges (or locals) found: top up from the ordinary tiers.
   if (chosen.length < numwant) await fill(numwant);
   return chosen;
+}
+
+/** Plain-BitTorrent baseline: a uniform sample of the widest tier the scope allows, ignoring locality. */
+async function selectRandom(
+  store: SwarmStore,
+  swarm: string,
+  requester: Requester,
+  numwant: number,
+  options: SelectionOptions,
+): Promise<SelectedPeer[]> {
+  const tiers = SCOPE_TIERS[options.scope];
+  const widest = tiers[tiers.length - 1] as Tier;
+  const self = {
+    reach: requester.reach,
+    address: { host: requester.locality.publicIp, port: requester.port },
+  };
+  const pool: PeerRecord[] = [];
+  for (const reach of ALL_CLASSES) {
+    const bucket = bucketFor(widest, requester.locality, reach);
+    if (bucket !== null) pool.push(...(await store.samplePeers(swarm, bucket, numwant + 1)));
+  }
+  // Interleave the per-class samples by a hash of the peer id, so no class is favoured.
+  pool.sort((a, b) => hashOf(a.peerId) - hashOf(b.peerId));
+  const out: SelectedPeer[] = [];
+  for (const peer of pool) {
+    if (out.length >= numwant) break;
+    if (peer.peerId === requester.peerId || (requester.seeder && peer.seeder)) continue;
+    out.push({
+      peer,
+      tier: tierOf(requester.locality, peer),
+      how: reachableHow(self, peer) ?? 'direct',
+      bridge: false,
+    });
+  }
+  return out;
+}
+
+function hashOf(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }

@@ -164,4 +164,32 @@ describe('peer selection on a synthetic swarm', () => {
     // The sample (2 x oversampled) covers all four; the two least loaded win.
     expect(selected.map((s) => s.peer.peerId)).toEqual(['p0', 'p1']);
   });
+
+  it('random mode (plain-BitTorrent baseline) ignores locality and reachability but keeps the scope', async () => {
+    const { store, peers } = await swarmOf(3000, 13);
+    let sameIsp = 0;
+    let unreachable = 0;
+    let total = 0;
+    for (const p of peers.slice(0, 100)) {
+      const selected = await selectPeers(store, 's', requesterFrom(p), 30, {
+        ...DEFAULT_SELECTION_OPTIONS,
+        scope: 'internet',
+        mode: 'random',
+      });
+      expect(selected).toHaveLength(30);
+      for (const s of selected) {
+        total++;
+        if (s.peer.isp === p.isp) sameIsp++;
+        if (!canReach(p.reach, s.peer.reach)) unreachable++;
+      }
+      const inIsp = await selectPeers(store, 's', requesterFrom(p), 30, {
+        ...DEFAULT_SELECTION_OPTIONS,
+        scope: 'isp',
+        mode: 'random',
+      });
+      for (const s of inIsp) expect(s.peer.isp).toBe(p.isp);
+    }
+    expect(sameIsp / total).toBeLessThan(0.4); // ~1 in 4 ISPs
+    expect(unreachable).toBeGreaterThan(0);
+  });
 });
