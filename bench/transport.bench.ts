@@ -19,11 +19,6 @@ import { createVirtualNet, type LinkSpec } from '../test/transport/util/virtual-
 import { createEndpoint, createRateHistory, type Endpoint, type RateHistory } from '../transport/index.ts';
 import { type Figure, type Target, writeBenchReport } from './lib/report.ts';
 
-const mode = process.argv[2];
-if (mode === 'raw-receiver') await rawReceiver();
-else if (mode === 'pz-receiver') await pzReceiver();
-else await main();
-
 // ------------------------------------------------------------------ 1. loopback, two processes
 
 /** Child: counts raw datagrams for the window the parent asks about. */
@@ -56,7 +51,12 @@ async function pzReceiver(): Promise<void> {
   const random = createNodeRandom();
   const endpoint = createEndpoint(
     { staticPrivateKey: createSeededRandom(1).bytes(32) },
-    { socket: await createNodeUdpNetwork().bind({ host: '127.0.0.1' }), clock: createNodeClock(), random, logger: createSilentLogger() },
+    {
+      socket: await createNodeUdpNetwork().bind({ host: '127.0.0.1' }),
+      clock: createNodeClock(),
+      random,
+      logger: createSilentLogger(),
+    },
   );
   let bytes = 0;
   let first = 0;
@@ -79,9 +79,13 @@ async function pzReceiver(): Promise<void> {
   });
 }
 
-function child(kind: string): Promise<{ proc: ReturnType<typeof fork>; hello: { port: number; key?: number[] } }> {
+function child(
+  kind: string,
+): Promise<{ proc: ReturnType<typeof fork>; hello: { port: number; key?: number[] } }> {
   const proc = fork(import.meta.filename, [kind], { execArgv: ['--import', 'tsx'] });
-  return new Promise((resolve) => proc.once('message', (hello) => resolve({ proc, hello: hello as { port: number } })));
+  return new Promise((resolve) =>
+    proc.once('message', (hello) => resolve({ proc, hello: hello as { port: number } })),
+  );
 }
 
 function report(proc: ReturnType<typeof fork>): Promise<{ bytes: number; seconds: number }> {
@@ -155,7 +159,12 @@ async function simPair(
   seed: number,
   history?: RateHistory,
   link: LinkSpec = SIM_LINK,
-): Promise<{ net: ReturnType<typeof createVirtualNet>; server: Endpoint; client: Endpoint; clientHost: ReturnType<ReturnType<typeof createVirtualNet>['host']> }> {
+): Promise<{
+  net: ReturnType<typeof createVirtualNet>;
+  server: Endpoint;
+  client: Endpoint;
+  clientHost: ReturnType<ReturnType<typeof createVirtualNet>['host']>;
+}> {
   const net = createVirtualNet(seed);
   const random = createSeededRandom(seed + 1);
   const logger = createSilentLogger();
@@ -163,7 +172,13 @@ async function simPair(
   const clientHost = net.host('10.0.0.2', { ...link, rateBps: undefined });
   const context = history ? { rateHistory: history, networkContext: 'isp=sim;type=lossy-20M' } : {};
   const server = createEndpoint(
-    { staticPrivateKey: random.bytes(32), congestion, blockWindow: 16 * 1024 * 1024, onInit: () => new Uint8Array([1]), ...context },
+    {
+      staticPrivateKey: random.bytes(32),
+      congestion,
+      blockWindow: 16 * 1024 * 1024,
+      onInit: () => new Uint8Array([1]),
+      ...context,
+    },
     { socket: await serverHost.udp.bind({ port: 4433 }), clock: net.clock, random, logger },
   );
   const client = createEndpoint(
@@ -188,7 +203,10 @@ async function simDownload(
     start = net.clock.now();
     let offset = 0;
     const push = (): void => {
-      while (offset < size && c.sendBlock({ object: 1, offset, data: data.subarray(offset, offset + 64 * 1024) }))
+      while (
+        offset < size &&
+        c.sendBlock({ object: 1, offset, data: data.subarray(offset, offset + 64 * 1024) })
+      )
         offset += 64 * 1024;
     };
     c.onDrain(push);
@@ -207,6 +225,24 @@ async function simDownload(
       if (got >= size) resolve();
     });
   });
+  if (process.env.TRACE) {
+    const core = (conn as unknown as { core: unknown }).core;
+    void core;
+    let last = 0;
+    const tick = (): void => {
+      console.log(
+        't',
+        ((net.clock.now() - start) / 1000).toFixed(2),
+        'got',
+        got,
+        'Mbps',
+        (((got - last) * 8) / (Number(process.env.TRACE) / 1000) / 1e6).toFixed(1),
+      );
+      last = got;
+      if (got < size) net.clock.setTimer(Number(process.env.TRACE), tick);
+    };
+    net.clock.setTimer(0, tick);
+  }
   await net.run(done, 24 * 3600 * 1000);
   const seconds = (net.clock.now() - start) / 1000;
   conn.close();
@@ -219,7 +255,9 @@ async function simDownload(
 async function ttfbRtts(): Promise<{ rtts: number; ms: number }> {
   const { net, server, client } = await simPair('bbr', 41, undefined, { delayMs: 150, rateBps: 20e6 });
   const start = net.clock.now();
-  const conn = await net.run(client.connect({ host: '10.0.0.1', port: 4433 }, server.publicKey, { initPayload: new Uint8Array([1]) }));
+  const conn = await net.run(
+    client.connect({ host: '10.0.0.1', port: 4433 }, server.publicKey, { initPayload: new Uint8Array([1]) }),
+  );
   const ms = net.clock.now() - start;
   if (!conn.initReply) throw new Error('no init reply');
   return { rtts: ms / 300, ms };
@@ -233,7 +271,10 @@ async function migrationStall(): Promise<{ stallMs: number; ptoMs: number; rttMs
   server.onConnection((c) => {
     let offset = 0;
     const push = (): void => {
-      while (offset < size && c.sendBlock({ object: 1, offset, data: data.subarray(offset, offset + 64 * 1024) }))
+      while (
+        offset < size &&
+        c.sendBlock({ object: 1, offset, data: data.subarray(offset, offset + 64 * 1024) })
+      )
         offset += 64 * 1024;
     };
     c.onDrain(push);
@@ -279,8 +320,18 @@ async function main(): Promise<void> {
   const rawBps = parts.has('1') ? await rawBlast(3) : Number.NaN;
   const pz = parts.has('1') ? await pzGoodput(5) : { bps: Number.NaN, rttMs: 0 };
   const loopRatio = pz.bps / rawBps;
-  figures.push({ name: 'loopback PZ goodput (1 session, blocks, 2 processes)', value: pz.bps / 1e6, unit: 'Mbit/s' });
-  targets.push({ name: 'loopback goodput vs raw dgram', target: '>= 0.6 x raw', actual: loopRatio, unit: 'ratio', met: loopRatio >= 0.6 });
+  figures.push({
+    name: 'loopback PZ goodput (1 session, blocks, 2 processes)',
+    value: pz.bps / 1e6,
+    unit: 'Mbit/s',
+  });
+  targets.push({
+    name: 'loopback goodput vs raw dgram',
+    target: '>= 0.6 x raw',
+    actual: loopRatio,
+    unit: 'ratio',
+    met: loopRatio >= 0.6,
+  });
 
   const line = 20 * 0.98;
   const history = createRateHistory();
@@ -292,7 +343,8 @@ async function main(): Promise<void> {
   const bbr4cold = sim ? await simDownload('bbr', 4 * 1024 * 1024, 62) : skip;
   const reno4 = sim ? await simDownload('newreno', 4 * 1024 * 1024, 62) : skip;
   const bbr64 = sim ? await simDownload('bbr', 64 * 1024 * 1024, 63) : skip;
-  const reno64 = sim && process.env.SKIP_RENO64 === undefined ? await simDownload('newreno', 64 * 1024 * 1024, 63) : skip;
+  const reno64 =
+    sim && process.env.SKIP_RENO64 === undefined ? await simDownload('newreno', 64 * 1024 * 1024, 63) : skip;
   figures.push(
     { name: 'sim 4 MB BBR (smart start, warm history)', value: bbr4.mbps, unit: 'Mbit/s' },
     { name: 'sim 4 MB BBR (cold start)', value: bbr4cold.mbps, unit: 'Mbit/s' },
@@ -320,9 +372,17 @@ async function main(): Promise<void> {
 
   const ttfb = parts.has('3') ? await ttfbRtts() : { rtts: Number.NaN, ms: Number.NaN };
   figures.push({ name: 'time to init reply (300 ms RTT link)', value: ttfb.ms, unit: 'ms' });
-  targets.push({ name: 'time to first response byte', target: '<= 1 RTT (+ serialisation); TCP+TLS 1.3 = 2', actual: ttfb.rtts, unit: 'RTT', met: ttfb.rtts <= 1.02 });
+  targets.push({
+    name: 'time to first response byte',
+    target: '<= 1 RTT (+ serialisation); TCP+TLS 1.3 = 2',
+    actual: ttfb.rtts,
+    unit: 'RTT',
+    met: ttfb.rtts <= 1.02,
+  });
 
-  const migration = parts.has('4') ? await migrationStall() : { stallMs: Number.NaN, ptoMs: Number.NaN, rttMs: 0 };
+  const migration = parts.has('4')
+    ? await migrationStall()
+    : { stallMs: Number.NaN, ptoMs: Number.NaN, rttMs: 0 };
   figures.push(
     { name: 'migration: delivery stall after address change', value: migration.stallMs, unit: 'ms' },
     { name: 'migration: PTO at the change', value: migration.ptoMs, unit: 'ms' },
@@ -344,7 +404,11 @@ async function main(): Promise<void> {
   writeBenchReport({
     name: 'transport',
     baseline: {
-      raw: { name: 'raw node:dgram blast, receiver in a second process', value: rawBps / 1e6, unit: 'Mbit/s' },
+      raw: {
+        name: 'raw node:dgram blast, receiver in a second process',
+        value: rawBps / 1e6,
+        unit: 'Mbit/s',
+      },
       newreno4: { name: 'sim 4 MB NewReno', value: reno4.mbps, unit: 'Mbit/s' },
       newreno64: { name: 'sim 64 MB NewReno', value: reno64.mbps, unit: 'Mbit/s' },
       tcpTls: { name: 'TCP + TLS 1.3 time to first byte', value: 2, unit: 'RTT' },
@@ -354,3 +418,9 @@ async function main(): Promise<void> {
     notes,
   });
 }
+
+// Dispatch last: the constants above must be initialised before any part runs.
+const mode = process.argv[2];
+if (mode === 'raw-receiver') await rawReceiver();
+else if (mode === 'pz-receiver') await pzReceiver();
+else await main();

@@ -223,6 +223,10 @@ export class ConnectionCore {
   private blockDrainWanted = false;
   private readonly blocksReceived = new RangeSet(4096);
 
+  // Tail redundancy: packets numbered from here on are not copied again; reset when new data flows.
+  private tailFloorPn: number | undefined;
+  private duplicating = false;
+
   // Timers and liveness.
   private lastReceivedAt: number;
   private lastSentAt: number;
@@ -805,6 +809,35 @@ export class ConnectionCore {
     if (this.pacingWakeAt !== undefined && now >= this.pacingWakeAt) this.pacingWakeAt = undefined;
   }
 
+  /**
+   * Tail redundancy: with nothing new to send and window to spare, send a second copy of an
+   * in-flight packet's data (oldest first, each packet once). On a lossy last mile this turns the
+   * final round trip's losses from a full RTT + loss detection into nothing, and it only ever uses
+   * capacity that would otherwise sit idle. Receivers drop the duplicates (stream offsets, block seq).
+   */
+  private duplicateTail(now: number): boolean {
+    // The application is waiting for window, not finished: that is not a tail.
+    if (this.blockDrainWanted) return false;
+    // Older packets are resolved by ACKs or loss detection within the round trip anyway; copying
+    // them would only queue duplicates in front of real retransmissions at the bottleneck.
+    const horizon = now - this.rtt.smoothed / 2;
+    // Only packets sent before the tail began are copied (never copies of copies).
+    this.tailFloorPn ??= this.nextPn;
+    // Newest first: the last packets sent are the ones whose loss would otherwise cost a round trip
+    // of loss detection after everything else has arrived.
+    const packets = [...this.recovery.unackedPackets()];
+    for (let i = packets.length - 1; i >= 0; i--) {
+      const packet = packets[i]!;
+      if (packet.timeSent < horizon) break;
+      if (packet.pn >= this.tailFloorPn || packet.duplicated) continue;
+      packet.duplicated = true;
+      if (packet.frames.length === 0) continue;
+      this.onFramesLost(packet.frames);
+      if (this.hasStreamData() || this.hasBlockData()) return true;
+    }
+    return false;
+  }
+
   /** PTO: resend what the oldest in-flight packet carried (without declaring it lost). */
   private requeueOldest(): void {
     for (const packet of this.recovery.unackedPackets()) {
@@ -1021,7 +1054,15 @@ export class ConnectionCore {
     const rate = this.cc.pacingRate();
     const controlPending =
       this.maxDataDirty || this.maxStreamDataDirty.size > 0 || this.resetsToSend.length > 0;
-    const dataPending = this.hasStreamData() || this.hasBlockData();
+    let dataPending = this.hasStreamData() || this.hasBlockData();
+    if (dataPending && this.tailFloorPn !== undefined && !this.duplicating) this.tailFloorPn = undefined;
+    this.duplicating = false;
+    // Copies go out only while the bottleneck queue is draining (in flight below one BDP), so they
+    // never sit in front of retransmissions of packets already known lost.
+    if (!dataPending && this.recovery.hasInFlight && this.recovery.bytesInFlight < this.cc.cwnd() / 2) {
+      dataPending = this.duplicateTail(now);
+      this.duplicating = dataPending;
+    }
     let mayData = false;
     if ((dataPending || controlPending) && (cwndOpen || probing)) {
       const wait = probing ? 0 : this.pacer.delay(now, rate, MAX_DATAGRAM);

@@ -40,6 +40,8 @@ export interface SentPacket {
   deliveredTime: number;
   firstSentTime: number;
   appLimited: boolean;
+  /** Its data was already sent a second time by tail redundancy. */
+  duplicated?: boolean;
 }
 
 export interface RecoveryEvents {
