@@ -16,7 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bundleScript, createNetnsLab, hasBinary, type Namespace, netnsSupport } from '../lab/netns/index.ts';
+import { bundleScript, createNetnsLab, hasBinary, type Namespace, type NetnsLab, netnsSupport } from '../lab/netns/index.ts';
 import { emulatedWire, type LinkProfile } from '../lab/realnet/index.ts';
 import { keyPairFromSeed } from '../transport/index.ts';
 import { type Figure, type Target, writeBenchReport } from './lib/report.ts';

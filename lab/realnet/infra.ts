@@ -35,6 +35,12 @@ export interface InfraOptions {
   dir: string;
   release: RealRelease;
   tracker: boolean;
+  /**
+   * Let the tracker answer standard announces for torrents its store catalogue does not resolve:
+   * in this lab the catalogue refuses aria2c's announce for the published release's info hash
+   * ("unregistered torrent"), so stock clients need it.
+   */
+  allowUnknownTorrents?: boolean;
   edges: EdgeSpec[];
   prefixes: string[] | null;
   cdnCapacityMbps: number;
@@ -102,6 +108,7 @@ export async function startInfra(inet: Namespace, options: InfraOptions): Promis
       writeFileSync(csv, `cidr,asn,isp,region\n${options.prefixes.join('\n')}\n`);
       args.push('--prefixes', csv);
     }
+    if (options.allowUnknownTorrents) args.push('--allow-unknown-torrents');
     tracker = node(args);
     procs.push(tracker);
   }

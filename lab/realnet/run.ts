@@ -82,6 +82,8 @@ export interface RealnetStrategyRun {
 export interface RealnetResults extends LabResults {
   /** Real-kernel extras: per-device outcome, what was approximated. */
   realnet: {
+    /** Namespaces of this run were named sl-<runId>-*. */
+    runId: string;
     byteExact: Record<string, { devices: number; exact: number }>;
     devices: Array<{ name: string; natClass: string; ip: string; isp: string }>;
     upnpRouters: number;
@@ -181,6 +183,7 @@ export async function runRealnetLab(
       strategies,
       wallSeconds: (Date.now() - started) / 1000,
       realnet: {
+        runId: lab.runId,
         byteExact,
         devices: topology.devices.map((d) => ({
           name: d.name,
@@ -221,6 +224,7 @@ async function runStrategy(ctx: StrategyContext): Promise<RealnetStrategyRun> {
     dir: join(dir, 'infra'),
     release,
     tracker: strategy !== 'client-server',
+    allowUnknownTorrents: strategy === 'plain-bittorrent',
     edges: strategy === 'swarmlane' ? scenario.edges : [],
     prefixes: strategy === 'swarmlane' ? topology.prefixes : null,
     cdnCapacityMbps: scenario.cdn.capacityMbps,

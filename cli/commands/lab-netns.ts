@@ -1,0 +1,95 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { type Command, InvalidArgumentError } from 'commander';
+import type { RealnetResults } from '../../lab/realnet/index.ts';
+import { formatSummaryTable, renderReportHtml } from '../../lab/report/html.ts';
+import { STRATEGIES, type StrategyName } from '../../lab/report/results.ts';
+import { loadScenario } from '../../lab/scenario/load.ts';
+
+function parsePositive(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number');
+  return n;
+}
+
+function parseStrategies(value: string): StrategyName[] {
+  const names = value.split(',').map((s) => s.trim());
+  for (const n of names)
+    if (!(STRATEGIES as readonly string[]).includes(n))
+      throw new InvalidArgumentError(`unknown strategy "${n}" (${STRATEGIES.join(', ')})`);
+  return names as StrategyName[];
+}
+
+/** `swarmlane lab netns`: registered on the `lab` command by cli/commands/lab.ts. */
+export function registerLabNetnsCommand(lab: Command): void {
+  lab
+    .command('netns')
+    .description(
+      'run a scenario on the real Linux network stack (network namespaces, nftables NAT, miniupnpd, real processes); needs root',
+    )
+    .argument('<scenario>', 'built-in scenario name (see `swarmlane lab list`) or path to a YAML file')
+    .option('--out <dir>', 'directory for results.json and report.html', '.lab-runs/<scenario>-netns')
+    .option('--seed <n>', 'override the scenario seed', (v: string) => Math.floor(parsePositive(v)))
+    .option(
+      '--strategies <list>',
+      `comma-separated strategies (client-server always runs: it is the baseline)`,
+      parseStrategies,
+    )
+    .option(
+      '--deadline <seconds>',
+      'wall-clock limit per strategy (default: scenario deadline, at most 900)',
+      parsePositive,
+    )
+    .option('--keep-work', 'keep the scratch directory (store, device state, process logs) under --out/work')
+    .option('--json', 'print results.json to stdout instead of the summary')
+    .action(
+      async (
+        name: string,
+        options: {
+          out: string;
+          seed?: number;
+          strategies?: StrategyName[];
+          deadline?: number;
+          keepWork?: boolean;
+          json?: boolean;
+        },
+      ) => {
+        const { runRealnetLab } = await import('../../lab/realnet/index.ts');
+        const scenario = loadScenario(name, options.seed === undefined ? {} : { seed: options.seed });
+        const outDir = resolve(options.out.replace('<scenario>', scenario.name));
+        mkdirSync(outDir, { recursive: true });
+        const tty = process.stderr.isTTY && !options.json;
+        let last = '';
+        const results: RealnetResults = await runRealnetLab(scenario, {
+          ...(options.strategies ? { strategies: options.strategies } : {}),
+          ...(options.deadline ? { deadlineSeconds: options.deadline } : {}),
+          ...(options.keepWork ? { workDir: join(outDir, 'work') } : {}),
+          onProgress: (p) => {
+            const line = `${p.phase}: ${p.message}`;
+            if (line === last) return;
+            last = line;
+            if (tty) process.stderr.write(`\r\x1b[K${line}`);
+            else if (!options.json) process.stderr.write(`${line}\n`);
+          },
+        });
+        if (tty) process.stderr.write('\r\x1b[K');
+        const resultsPath = join(outDir, 'results.json');
+        const reportPath = join(outDir, 'report.html');
+        writeFileSync(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
+        writeFileSync(reportPath, await renderReportHtml(results));
+        if (options.json) {
+          process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+          return;
+        }
+        const exact = Object.entries(results.realnet.byteExact)
+          .map(([s, e]) => `${s} ${e.exact}/${e.devices}`)
+          .join(', ');
+        process.stdout.write(
+          `${scenario.name} (real kernel): ${results.devices} devices, release ${results.releaseBytes.toLocaleString('en')} bytes, ${results.wallSeconds?.toFixed(1)} s wall\nbyte-exact: ${exact}\n\n`,
+        );
+        process.stdout.write(`${formatSummaryTable(results)}\n\n`);
+        for (const note of results.realnet.notes) process.stdout.write(`note: ${note}\n`);
+        process.stdout.write(`results: ${resultsPath}\nreport:  ${reportPath}\n`);
+      },
+    );
+}
