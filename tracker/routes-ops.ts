@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 import type { FastifyInstance } from 'fastify';
 import { EdgeHeartbeatRequest, EdgeRegisterRequest, RolloutStartRequest } from './api-schema.ts';
 import { requireBearer, type TrackerContext } from './context.ts';
@@ -72,13 +73,19 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: TrackerContext): vo
     },
   );
 
-  app.post<{ Params: RolloutParams; Body: RolloutStartRequest }>(
+  // The body is optional (defaults apply), so it is checked here rather than by a route schema.
+  app.post<{ Params: RolloutParams; Body: unknown }>(
     '/v1/admin/rollouts/:product/:channel/start',
-    { schema: { params: RolloutParams, body: RolloutStartRequest } },
+    { schema: { params: RolloutParams } },
     async (request) => {
       requireBearer(request, options.adminToken, 'admin API');
+      const body = request.body ?? {};
+      if (!Value.Check(RolloutStartRequest, body)) {
+        const first = Value.Errors(RolloutStartRequest, body).First();
+        throw new TrackerError('BAD_REQUEST', `body${first?.path ?? ''} ${first?.message ?? 'is invalid'}`);
+      }
       const { product, channel } = request.params;
-      return ctx.rollout.start(product, channel, await currentRelease(request.params), request.body ?? {});
+      return ctx.rollout.start(product, channel, await currentRelease(request.params), body);
     },
   );
 
