@@ -99,6 +99,15 @@ describe('rollout', () => {
       payload: { waves: [50, 20] },
     });
     expect(bad.json().error.code).toBe('BAD_REQUEST');
+    const junk = await app.inject({
+      method: 'POST',
+      url: `${base}/start`,
+      headers: auth,
+      payload: { waves: 'all' },
+    });
+    expect(junk.json().error.code).toBe('BAD_REQUEST');
+    const defaults = await app.inject({ method: 'POST', url: `${base}/start`, headers: auth });
+    expect(defaults.json()).toMatchObject({ waves: [1, 10, 50, 100], state: 'running' });
   });
 });
 
