@@ -152,6 +152,7 @@ export class HttpChannel {
     await this.wait(route.upMs, signal);
     client.counters.httpTxBytes += requestBytes;
     route.server.counters.httpRxBytes += requestBytes;
+    this.network.notify({ from: client, to: route.server, bytes: requestBytes, protocol: 'http' });
 
     const seq = this.nextSeq++;
     const response = await this.scheduler.hold(this.invoke(app, request.method, path, headers, body, route));
@@ -163,6 +164,7 @@ export class HttpChannel {
     await this.wait(route.downMs, signal);
     route.server.counters.httpTxBytes += responseBytes;
     client.counters.httpRxBytes += responseBytes;
+    this.network.notify({ from: route.server, to: client, bytes: responseBytes, protocol: 'http' });
     this.account(route.server, client, responseBytes);
     this.account(client, route.server, requestBytes);
     this.trace?.record(

@@ -21,11 +21,15 @@ export interface Packet {
   time: number;
 }
 
-/** A delivered datagram, as seen by `onDeliver` observers (labs use it for byte accounting). */
+/**
+ * Bytes that arrived, as seen by `onDeliver` observers (labs use it for byte accounting): one event
+ * per delivered datagram (payload bytes), and per completed HTTP request and response (head + body).
+ */
 export interface DeliveryEvent {
   from: SimNode;
   to: SimNode;
   bytes: number;
+  protocol: 'udp' | 'http';
 }
 
 export interface NetworkTotals {
@@ -81,6 +85,11 @@ export class Network implements SocketHost {
       const i = this.observers.indexOf(observer);
       if (i >= 0) this.observers.splice(i, 1);
     };
+  }
+
+  /** Reports bytes delivered outside the packet path (the HTTP channel) to `onDeliver` observers. */
+  notify(event: DeliveryEvent): void {
+    for (const observer of this.observers) observer(event);
   }
 
   bind(node: SimNode, ip: string, port: number, lan = false): SimSocket {
@@ -284,7 +293,7 @@ export class Network implements SocketHost {
     const key = (p.origin.ispIndex & 0xffff) * 65536 + (n.ispIndex & 0xffff);
     this.ispMatrix.set(key, (this.ispMatrix.get(key) ?? 0) + size);
     this.trace?.record(p.time, TRACE_DELIVER, p.origin.id, n.id, size);
-    for (const observer of this.observers) observer({ from: p.origin, to: n, bytes: size });
+    for (const observer of this.observers) observer({ from: p.origin, to: n, bytes: size, protocol: 'udp' });
     const handlers = socket.handlers;
     if (handlers.length === 0) return;
     this.scheduler.userCodeRan = true;

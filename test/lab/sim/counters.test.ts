@@ -13,6 +13,8 @@ describe('counters', () => {
     const s1 = await a1.udp.bind({ port: 1 });
     const s2 = await a2.udp.bind({ port: 1 });
     const s3 = await b1.udp.bind({ port: 1 });
+    const events: string[] = [];
+    sim.onDeliver((e) => events.push(`${e.protocol} ${e.from.name}>${e.to.name} ${e.bytes}`));
     s1.send(s2.localAddress(), new Uint8Array(100));
     s1.send(s2.localAddress(), new Uint8Array(50));
     s3.send(s1.localAddress(), new Uint8Array(70));
@@ -29,6 +31,14 @@ describe('counters', () => {
     const up = sim.links().find((l) => l.name === 'a1->a')!.counters;
     const down = sim.links().find((l) => l.name === 'a->a1')!.counters;
     expect([up.packets, up.bytes, down.packets, down.bytes]).toEqual([4, 170, 1, 70]);
+    expect(events).toEqual(['udp a1>a2 100', 'udp a1>a2 50', 'udp b1>a1 70']);
+    sim.serveHttp(a2, 80, () => ({ status: 200, headers: {}, body: new Uint8Array(1000) }));
+    await sim.settle(a1.http.request({ method: 'GET', url: `http://${a2.address}/x` }));
+    expect(events.slice(3)).toEqual([
+      `http a1>a2 ${a1.counters.httpTxBytes}`,
+      `http a2>a1 ${a1.counters.httpRxBytes}`,
+    ]);
+    expect(a1.counters.httpRxBytes).toBeGreaterThan(1000);
     expect(a1.meta).toMatchObject({ isp: 'a', region: 'r', behindCgn: false });
     expect(b1.meta).toMatchObject({ isp: 'b', gateway: b1.gateway!.name });
   });
