@@ -27,12 +27,17 @@
  *
  * ## Time
  * `sim.run({ until?, deadlineMs?, untilTime?, maxEvents? })` fires every timer due at the next instant,
- * lets the promise work it started settle (a setImmediate turn), then jumps to the next instant. It
- * stops when `until()` holds, at the deadline (`deadlineMs` is relative to the run's start; the clock
- * always reaches the deadline, even when idle), or, without a deadline, when nothing is scheduled
- * ("quiescent"). `sim.settle(promise)` runs
- * until a promise settles and returns its value. Virtual time starts at 2026-01-01T00:00:00Z. Nothing
- * advances between runs: always drive time with run/settle, never await a virtual timer outside them.
+ * lets the promise work it started settle, then jumps to the next instant. Settling drains the
+ * nextTick and microtask queues synchronously (`drain: 'sync'`, the default; `'turn'` pays one
+ * event-loop turn per instant instead), and virtual time stands still while real work started by
+ * component or test code is pending: file-system requests and setImmediate callbacks (e.g. a store
+ * read), and anything passed to `sim.hold(promise)` (e.g. a fastify inject, done by the HTTP channel).
+ * Other real async work (sockets, thread-pool crypto) is not waited for: keep it out of simulations.
+ * The run stops when `until()` holds, at the deadline (`deadlineMs` is relative to the run's start;
+ * the clock always reaches the deadline, even when idle), or, without a deadline, when nothing is
+ * scheduled ("quiescent"). `sim.settle(promise)` runs until a promise settles and returns its value.
+ * Virtual time starts at 2026-01-01T00:00:00Z. Nothing advances between runs: always drive time with
+ * run/settle, never await a virtual timer outside them.
  *
  * ## Topology
  * internet core -> regions -> ISPs -> (optional CGN, 100.64/10 inside) -> home gateways (NAT44, LAN
@@ -69,7 +74,8 @@
  * `host.counters` (UDP packets/bytes in and out, HTTP bytes, drops of its packets by cause),
  * `sim.links()` (per direction: offered, delivered, dropped by loss/queue/mtu, HTTP bytes),
  * `sim.stats()` (totals, drops by cause incl. nat-filter, mapping-expired, hairpin, no-route,
- * no-listener, link-down, and bytes between ISPs), `sim.onDeliver` for custom accounting.
+ * no-listener, link-down, and bytes between ISPs), `sim.onDeliver` for custom accounting (every
+ * delivered datagram, and every completed HTTP request and response, with `protocol`).
  * `sim.traceHash()` is a SHA-256 over every packet event and HTTP exchange: same seed and inputs give
  * the same hash.
  */
