@@ -82,7 +82,8 @@ async function pzReceiver(): Promise<void> {
 function child(
   kind: string,
 ): Promise<{ proc: ReturnType<typeof fork>; hello: { port: number; key?: number[] } }> {
-  const proc = fork(import.meta.filename, [kind], { execArgv: ['--import', 'tsx'] });
+  const profile = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
+  const proc = fork(import.meta.filename, [kind], { execArgv: [...profile, '--import', 'tsx'] });
   return new Promise((resolve) =>
     proc.once('message', (hello) => resolve({ proc, hello: hello as { port: number } })),
   );
@@ -98,7 +99,8 @@ function report(proc: ReturnType<typeof fork>): Promise<{ bytes: number; seconds
 async function rawBlast(seconds: number): Promise<number> {
   const { proc, hello } = await child('raw-receiver');
   const socket = dgram.createSocket('udp4');
-  socket.setSendBufferSize?.(8 * 1024 * 1024);
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
+  socket.setSendBufferSize(8 * 1024 * 1024);
   const payload = Buffer.alloc(1200, 7);
   const end = performance.now() + seconds * 1000;
   let inFlight = 0;
@@ -145,6 +147,7 @@ async function pzGoodput(seconds: number): Promise<{ bps: number; rttMs: number 
   await new Promise((r) => setTimeout(r, seconds * 1000));
   running = false;
   const rttMs = conn.stats().rttMs;
+  if (process.env.TRACE) console.log('pz loopback stats', conn.stats());
   const result = await report(proc);
   await endpoint.close();
   return { bps: (result.bytes * 8) / result.seconds, rttMs };
