@@ -46,8 +46,12 @@ interface ScenarioResult {
   virtualSeconds: number;
 }
 
-async function scenario(hostCount: number, packetsPerHost: number): Promise<ScenarioResult> {
-  const sim = createSimulation({ seed: 2026 });
+async function scenario(
+  hostCount: number,
+  packetsPerHost: number,
+  drain: 'sync' | 'turn' = 'sync',
+): Promise<ScenarioResult> {
+  const sim = createSimulation({ seed: 2026, drain });
   const regions = [sim.addRegion({ name: 'eu' }), sim.addRegion({ name: 'us', link: { delayMs: 40 } })];
   const isps = Array.from({ length: 10 }, (_, i) => sim.addIsp({ name: `isp${i}`, region: regions[i % 2]! }));
   const hosts: SimHost[] = [];
@@ -119,6 +123,13 @@ for (const n of [10, 100, 1000]) {
     { name: `${n} hosts: speed vs real time`, value: r.virtualSeconds / (r.wallMs / 1000), unit: 'x' },
   );
 }
+// The same 100-host run with an event-loop turn per instant instead of the synchronous drain.
+const turn = await scenario(100, 1000, 'turn');
+const sync100 = results.find((r) => r.hosts === 100)!;
+figures.push(
+  { name: '100 hosts, drain=turn: CPU time', value: turn.cpuMs / 1000, unit: 's' },
+  { name: '100 hosts: CPU time turn / sync', value: turn.cpuMs / sync100.cpuMs, unit: 'x' },
+);
 const big = results.at(-1)!;
 targets.push({
   name: '1000 hosts x 1000 packets',
