@@ -39,6 +39,12 @@
  * Virtual time starts at 2026-01-01T00:00:00Z. Nothing advances between runs: always drive time with
  * run/settle, never await a virtual timer outside them.
  *
+ * ## UDP
+ * `host.udp.bind({ port? })` binds on the host's single address (`localAddress()` reports that address
+ * even for 0.0.0.0); port 0 picks from 49152 up; a taken port rejects with EADDRINUSE. `send` copies
+ * the payload (receivers get a view into a shared slab, with a byteOffset, as from node:dgram) and
+ * never delivers synchronously. Sizes over the path MTU (payload + 28) are dropped as 'mtu'.
+ *
  * ## Topology
  * internet core -> regions -> ISPs -> (optional CGN, 100.64/10 inside) -> home gateways (NAT44, LAN
  * 192.168.1.0/24 each) -> hosts. Hosts may also sit directly on an ISP (mobile, behind the CGN if any,
