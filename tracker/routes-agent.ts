@@ -163,7 +163,9 @@ export function registerAgentRoutes(app: FastifyInstance, ctx: TrackerContext): 
           publicKey: s.peer.publicKey ?? '',
           // Only peers behind the same public address get to see LAN candidates.
           candidates:
-            s.how === 'lan' ? s.peer.candidates : s.peer.candidates.filter((c) => c.type !== 'host'),
+            s.how === 'lan' || !s.peer.candidates.some((c) => c.type === 'host')
+              ? s.peer.candidates
+              : s.peer.candidates.filter((c) => c.type !== 'host'),
           tier: s.tier,
           reachableHow: s.how,
           seeder: s.peer.seeder,

@@ -93,18 +93,27 @@ export async function selectPeers(
   };
 
   const take = (sample: PeerRecord[], limit: number, bridge: boolean): void => {
-    const usable: SelectedPeer[] = [];
+    const room = limit - chosen.length;
+    if (room <= 0) return;
+    // Filter on the records themselves and build result entries only for the peers kept.
+    const usable: PeerRecord[] = [];
     for (const peer of sample) {
       if (seen.has(peer.peerId)) continue;
       if (requester.seeder && peer.seeder) continue; // seeders have nothing to give each other
-      const how = reachableHow(self, peer);
-      if (how === null) continue;
-      usable.push({ peer, tier: tierOf(requester.locality, peer), how, bridge });
+      if (reachableHow(self, peer) === null) continue;
+      usable.push(peer);
     }
-    usable.sort((a, b) => a.peer.load - b.peer.load);
-    for (const entry of usable.slice(0, Math.max(0, limit - chosen.length))) {
-      seen.add(entry.peer.peerId);
-      chosen.push(entry);
+    usable.sort((a, b) => a.load - b.load); // least loaded first, also within the answer
+    const n = Math.min(room, usable.length);
+    for (let i = 0; i < n; i++) {
+      const peer = usable[i] as PeerRecord;
+      seen.add(peer.peerId);
+      chosen.push({
+        peer,
+        tier: tierOf(requester.locality, peer),
+        how: reachableHow(self, peer) as ReachableHow,
+        bridge,
+      });
     }
   };
 
