@@ -197,7 +197,7 @@ async function simDownload(
   size: number,
   seed: number,
   history?: RateHistory,
-): Promise<{ mbps: number; seconds: number; lost: number }> {
+): Promise<{ mbps: number; receiverMbps: number; seconds: number; lost: number }> {
   const { net, server, client } = await simPair(congestion, seed, history);
   const data = new Uint8Array(size);
   let start = 0;
@@ -222,8 +222,10 @@ async function simDownload(
   });
   const conn = await net.run(client.connect({ host: '10.0.0.1', port: 4433 }, server.publicKey));
   let got = 0;
+  let firstByteAt = 0;
   const done = new Promise<void>((resolve) => {
     conn.onBlock((b) => {
+      if (got === 0) firstByteAt = net.clock.now();
       got += b.data.length;
       if (got >= size) resolve();
     });
@@ -248,11 +250,17 @@ async function simDownload(
   }
   await net.run(done, 24 * 3600 * 1000);
   const seconds = (net.clock.now() - start) / 1000;
+  const receiverSeconds = (net.clock.now() - firstByteAt) / 1000;
   conn.close();
   await net.runFor(2000);
   await server.close();
   await client.close();
-  return { mbps: (size * 8) / seconds / 1e6, seconds, lost };
+  return {
+    mbps: (size * 8) / seconds / 1e6,
+    receiverMbps: (size * 8) / receiverSeconds / 1e6,
+    seconds,
+    lost,
+  };
 }
 
 async function ttfbRtts(): Promise<{ rtts: number; ms: number }> {
@@ -338,7 +346,7 @@ async function main(): Promise<void> {
 
   const line = 20 * 0.98;
   const history = createRateHistory();
-  const skip = { mbps: Number.NaN, seconds: 0, lost: 0 };
+  const skip = { mbps: Number.NaN, receiverMbps: Number.NaN, seconds: 0, lost: 0 };
   const sim = parts.has('2');
   // Warm the history for the network context with one session (smart start), then measure.
   if (sim) await simDownload('bbr', 4 * 1024 * 1024, 61, history);
@@ -349,7 +357,13 @@ async function main(): Promise<void> {
   const reno64 =
     sim && process.env.SKIP_RENO64 === undefined ? await simDownload('newreno', 64 * 1024 * 1024, 63) : skip;
   figures.push(
-    { name: 'sim 4 MB BBR (smart start, warm history)', value: bbr4.mbps, unit: 'Mbit/s' },
+    { name: 'sim 4 MB BBR (smart start), from first byte sent', value: bbr4.mbps, unit: 'Mbit/s' },
+    {
+      name: 'sim 4 MB BBR (smart start), first to last byte received',
+      value: bbr4.receiverMbps,
+      unit: 'Mbit/s',
+    },
+    { name: 'sim 64 MB BBR (cold), first to last byte received', value: bbr64.receiverMbps, unit: 'Mbit/s' },
     { name: 'sim 4 MB BBR (cold start)', value: bbr4cold.mbps, unit: 'Mbit/s' },
     { name: 'sim 64 MB BBR (cold start)', value: bbr64.mbps, unit: 'Mbit/s' },
   );
@@ -357,12 +371,21 @@ async function main(): Promise<void> {
     ['4 MB', bbr4, reno4],
     ['64 MB', bbr64, reno64],
   ] as const) {
+    // Strict: from the first byte the server sends (includes the 150 ms one-way delay and the tail).
     targets.push({
-      name: `sim ${name}: goodput vs 20 x 0.98 Mbit/s`,
+      name: `sim ${name}: goodput (from first byte sent) vs 20 x 0.98 Mbit/s`,
       target: '>= 0.85',
       actual: ours.mbps / line,
       unit: 'ratio',
       met: ours.mbps / line >= 0.85,
+    });
+    // Receiver view: first to last byte received (time to first byte is item 3).
+    targets.push({
+      name: `sim ${name}: goodput (first to last byte received) vs 20 x 0.98 Mbit/s`,
+      target: '>= 0.85',
+      actual: ours.receiverMbps / line,
+      unit: 'ratio',
+      met: ours.receiverMbps / line >= 0.85,
     });
     targets.push({
       name: `sim ${name}: goodput vs NewReno`,
