@@ -181,7 +181,10 @@ export class Scheduler {
           this.settle().then(() => setImmediate(() => this.loop(run)), run.fail);
           return;
         }
-        if (run.until?.()) return run.finish('condition');
+        if (run.until?.()) {
+          run.finish('condition');
+          return;
+        }
         let next = heap.peek();
         while (next?.cancelled) {
           heap.pop();
@@ -192,15 +195,21 @@ export class Scheduler {
           // Nothing left to do. With a deadline, time still passes up to it (like sleeping).
           if (run.deadline !== Infinity) {
             this.now = Math.max(this.now, run.deadline);
-            return run.finish('deadline');
+            run.finish('deadline');
+            return;
           }
-          return run.finish('quiescent');
+          run.finish('quiescent');
+          return;
         }
         if (next.time > run.deadline) {
           this.now = run.deadline;
-          return run.finish('deadline');
+          run.finish('deadline');
+          return;
         }
-        if (this.eventsFired - run.start >= run.maxEvents) return run.finish('max-events');
+        if (this.eventsFired - run.start >= run.maxEvents) {
+          run.finish('max-events');
+          return;
+        }
         this.now = next.time;
         this.userCodeRan = false;
         // Fire everything due at this instant, including events scheduled for "now" while firing.
