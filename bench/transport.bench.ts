@@ -106,7 +106,10 @@ async function rawBlast(seconds: number): Promise<number> {
   let inFlight = 0;
   await new Promise<void>((resolve) => {
     const pump = (): void => {
-      if (performance.now() >= end) return resolve();
+      if (performance.now() >= end) {
+        resolve();
+        return;
+      }
       // Keep a bounded number of sends queued in libuv; the kernel drops what the receiver cannot take.
       while (inFlight < 256) {
         inFlight++;
