@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { EdgeCandidate } from '../edge/index.ts';
 import type { ReachabilityReport } from '../nat/report.ts';
 import { releaseId, type TrustedKeys } from '../release/index.ts';
 import type { Clock, HttpClient, Logger, Random, UdpNetwork, UdpSocket } from '../runtime/index.ts';
@@ -15,6 +16,7 @@ import { createTrackerClient, type TrackerClient } from './net/tracker-client.ts
 import { checkRelease, type VerifiedRelease } from './release-check.ts';
 import { createSeedingController, type SeedStopReason } from './seeding.ts';
 import { createCdnSource } from './sources/cdn.ts';
+import { connectEdgeSource } from './sources/edge.ts';
 import { type AgentStateStore, openAgentState } from './storage/agent-state.ts';
 import { type AgentStorage, createNodeStorage } from './storage/storage.ts';
 import { createSwarm, createUploadLimiter, type Swarm } from './swarm/swarm.ts';
@@ -311,6 +313,7 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
 
     let swarm: Swarm | undefined;
     let announcer: Announcer | undefined;
+    const trackerEdges: EdgeCandidate[] = [];
     let unregister: (() => void) | undefined;
     const net = await startNetwork(s);
     if (net) {
@@ -373,6 +376,14 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
             connectedPeers: () => sw.peers().length,
             onResponse: (response) => {
               observedIp = response.you.publicIp;
+              for (const e of response.edges)
+                if (!trackerEdges.some((t) => t.id === e.id))
+                  trackerEdges.push({
+                    address: e.address,
+                    publicKey: e.publicKey,
+                    id: e.id,
+                    region: e.region,
+                  });
               for (const u of response.cdnUrls) addCdn(cdnBaseOf(u));
               if (response.rarePieces.length > 0) {
                 const rarity = new Array<number>(manifest.pieces.length).fill(1);
@@ -390,6 +401,24 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
       }
     }
 
+    // Edge discovery runs beside the download: bounded, and without an answer we fail forward.
+    if (net) {
+      const candidates: EdgeCandidate[] = [
+        ...config.edges.map((e) => ({ address: e.address, publicKey: e.publicKey })),
+        ...trackerEdges,
+      ];
+      void connectEdgeSource(
+        {
+          manifest,
+          candidates,
+          initTimeoutMs: config.policy.edgeInitTimeoutMs,
+          ...(config.network.region ? { region: config.network.region } : {}),
+        },
+        { endpoint: net.endpoint, clock, logger },
+      ).then((source) => {
+        if (source && !job.engine.addSource(source)) source.close('not needed');
+      });
+    }
     let peakPeers = 0;
     job.engine.on((e) => {
       if (e.type === 'piece' && swarm) peakPeers = Math.max(peakPeers, swarm.peers().length);
@@ -410,6 +439,7 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
       uploadedClosed += swarm?.uploaded() ?? 0;
       active.delete(id);
       swarm?.close();
+      for (const sourceId of job.engine.sourceIds()) job.engine.removeSource(sourceId, 'release finished');
       unregister?.();
       await announcer?.stop();
       await job.close();

@@ -11,7 +11,15 @@ import {
   parseAgentConfig,
   staticDeviceState,
 } from '../../../agent/index.ts';
-import { createCdn } from '../../../edge/index.ts';
+import {
+  createCdn,
+  createEdgeServer,
+  createManifestRegistry,
+  createMemoryPieceCache,
+  createPieceProvider,
+  createStoreOrigin,
+  type EdgeServer,
+} from '../../../edge/index.ts';
 import { createSimulation, type SimHost, type Simulation } from '../../../lab/sim/index.ts';
 import { createTrustedKeys, loadPublicKey, type ObjectStore, StoreError } from '../../../release/index.ts';
 import { createSilentLogger, type Logger } from '../../../runtime/index.ts';
@@ -38,13 +46,14 @@ export interface SimWorld {
   startAll(staggerMs?: number): void;
   trackerHost: SimHost;
   cdnHost: SimHost;
+  edge: EdgeServer | undefined;
 }
 
 /**
  * One ISP of devices on the simulated network with the real tracker (fastify app, memory store, store
  * catalogue) and the real lab CDN (edge/), all in virtual time.
  */
-export function buildWorld(options: {
+export async function buildWorld(options: {
   fixture: PublishedFixture;
   devices: number;
   seed?: number;
@@ -54,9 +63,11 @@ export function buildWorld(options: {
   policy?: AgentConfigInput['policy'];
   trackerUp?: boolean;
   logger?: Logger;
+  /** Run one edge (pinned in every device's config) with this egress cap, bytes/s (0 = unlimited). */
+  edge?: { capacityBytesPerSecond?: number };
   /** Replace some devices' configs (e.g. a different CDN list). */
   configFor?: (index: number, base: AgentConfigInput) => AgentConfigInput;
-}): SimWorld {
+}): Promise<SimWorld> {
   const logger = options.logger ?? createSilentLogger();
   const sim = createSimulation({ seed: options.seed ?? 1 });
   const region = sim.addRegion({ name: 'eu' });
@@ -87,6 +98,39 @@ export function buildWorld(options: {
     );
     sim.serveHttp(trackerHost, 80, tracker.app);
   }
+  let edge: EdgeServer | undefined;
+  let edgeSpec: string | undefined;
+  if (options.edge) {
+    const edgeHost = sim.addServer({ name: 'edge', region });
+    const origin = createStoreOrigin(store);
+    const server = createEdgeServer(
+      {
+        id: 'edge-1',
+        region: 'eu',
+        staticPrivateKey: edgeHost.random.bytes(32),
+        ...(options.edge.capacityBytesPerSecond
+          ? { capacityBytesPerSecond: options.edge.capacityBytesPerSecond }
+          : {}),
+        advertiseAddress: { host: edgeHost.address, port: 7000 },
+      },
+      {
+        socket: await sim.settle(edgeHost.udp.bind({ port: 7000 })),
+        clock: sim.clock,
+        random: edgeHost.random,
+        logger,
+        pieces: createPieceProvider(
+          { memoryBytes: 0 },
+          {
+            manifests: createManifestRegistry({}, { origin, clock: sim.clock }),
+            cache: createMemoryPieceCache({ capacityBytes: 256 * 1024 * 1024 }),
+            origin,
+          },
+        ),
+      },
+    );
+    edge = server;
+    edgeSpec = `${edgeHost.address}:7000@${Buffer.from(server.publicKey).toString('base64')}`;
+  }
   const root = mkdtempSync(join(tmpdir(), 'sl-sim-'));
   const devices: SimDevice[] = [];
   for (let i = 0; i < options.devices; i++) {
@@ -104,6 +148,7 @@ export function buildWorld(options: {
       trust: { keys: [options.fixture.pubPath] },
       tracker: 'http://tracker',
       cdn: ['http://cdn'],
+      ...(edgeSpec ? { edges: [edgeSpec] } : {}),
       stateDir: join(root, `dev-${i}`),
       follow: [{ product: 'fw' }],
       policy: { stallTimeoutSeconds: 0, ...options.policy },
@@ -128,6 +173,7 @@ export function buildWorld(options: {
     devices,
     trackerHost,
     cdnHost,
+    edge,
     cdnBilling() {
       const report = cdn.billing();
       return {

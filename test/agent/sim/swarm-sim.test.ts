@@ -12,7 +12,7 @@ describe('agents on the simulated network (real tracker + CDN, virtual time)', (
       seed: 41,
       nowMs: Date.UTC(2026, 0, 1),
     });
-    const world = buildWorld({ fixture, devices: 20, seed: 5 });
+    const world = await buildWorld({ fixture, devices: 20, seed: 5 });
     world.startAll(200);
     const result = await world.sim.run({
       until: () => world.devices.every((d) => d.done),

@@ -1,0 +1,71 @@
+import { createEdgeClient, type EdgeCandidate, type EdgeClient } from '../../edge/index.ts';
+import type { ManifestSigned } from '../../release/index.ts';
+import type { Clock, Logger } from '../../runtime/index.ts';
+import type { Endpoint } from '../../transport/index.ts';
+import type { PieceSource } from '../types.ts';
+
+export interface EdgeSourceOptions {
+  manifest: ManifestSigned;
+  candidates: EdgeCandidate[];
+  /** Bounded discovery: with no answer by then, the agent fails forward to peers + CDN. */
+  initTimeoutMs: number;
+  region?: string;
+  maxInFlight?: number;
+}
+
+/**
+ * The best edge as a piece source: one-round-trip discovery across all candidates (edge/'s client on
+ * the agent's own PZ endpoint), then block-mode piece requests over that session. Resolves undefined
+ * when no edge answers in time — the download then simply goes on without one.
+ */
+export async function connectEdgeSource(
+  options: EdgeSourceOptions,
+  components: { endpoint: Endpoint; clock: Clock; logger: Logger },
+): Promise<PieceSource | undefined> {
+  if (options.candidates.length === 0) return undefined;
+  const client: EdgeClient = createEdgeClient(
+    { probeTimeoutMs: options.initTimeoutMs, ...(options.region ? { region: options.region } : {}) },
+    components,
+  );
+  let sessionId: string;
+  try {
+    const session = await client.discoverEdges(options.candidates);
+    sessionId = session.id;
+    components.logger.info({ edge: session.id, rttMs: session.rttMs }, 'edge session up');
+  } catch (error) {
+    components.logger.warn({ err: (error as Error).message }, 'no edge: continuing with peers and CDN');
+    client.close();
+    return undefined;
+  }
+  return {
+    id: `edge:${sessionId}`,
+    kind: 'edge',
+    sourceClass: 'edge',
+    maxInFlight: () => options.maxInFlight ?? 4,
+    has: () => true,
+    ready: () => client.session()?.closed === false,
+    fetchPiece(index, signal) {
+      return new Promise((resolve, reject) => {
+        const onAbort = (): void => reject(new Error(`aborted: ${String(signal.reason)}`));
+        if (signal.aborted) {
+          onAbort();
+          return;
+        }
+        signal.addEventListener('abort', onAbort, { once: true });
+        client.fetchPiece(options.manifest, index).then(
+          (bytes) => {
+            signal.removeEventListener('abort', onAbort);
+            resolve(bytes);
+          },
+          (error: unknown) => {
+            signal.removeEventListener('abort', onAbort);
+            reject(error);
+          },
+        );
+      });
+    },
+    close() {
+      client.close();
+    },
+  };
+}

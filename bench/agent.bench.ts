@@ -1,0 +1,119 @@
+/**
+ * Agent flash crowd on the simulated network (virtual time): 50 devices in one ISP, one edge, a CDN,
+ * the real tracker. Measures infrastructure bytes (edge + CDN egress to devices) as a multiple of one
+ * copy, and median / p95 completion against the fluid lower bound of the same run,
+ * T* = max(F/u_s, F/d_min, N·F/(u_s + Σu_i)) (Kumar & Ross), with u_s = CDN cap + edge cap.
+ * Baseline in the same run: the same crowd with peers disabled (client-server from the CDN/edge).
+ */
+
+import { publishFixture } from '../test/agent/fixture-release.ts';
+import { buildWorld } from '../test/agent/sim/harness.ts';
+import { writeBenchReport } from './lib/report.ts';
+
+const N = Number(process.env.AGENT_BENCH_DEVICES ?? 50);
+const SIZE = Number(process.env.AGENT_BENCH_BYTES ?? 2 * 1024 * 1024);
+const PIECE = 64 * 1024;
+const DOWN = 20_000_000; // bits/s per device
+const UP = 10_000_000;
+const CDN_BPS = 10_000_000; // bits/s: a CDN under a flash crowd
+const EDGE_BPS = 10_000_000;
+
+async function crowd(peers: boolean) {
+  const fixture = publishFixture({ size: SIZE, pieceLength: PIECE, seed: 77, nowMs: Date.UTC(2026, 0, 1) });
+  const world = await buildWorld({
+    fixture,
+    devices: N,
+    seed: 9,
+    deviceDownBps: DOWN,
+    deviceUpBps: UP,
+    cdnRateBps: CDN_BPS / 8,
+    edge: { capacityBytesPerSecond: EDGE_BPS / 8 },
+    policy: peers ? { seedRatio: null, seedSeconds: 3600 } : { maxPeers: 0, seedRatio: null },
+  });
+  const started = Date.now();
+  world.startAll(0);
+  const run = await world.sim.run({ until: () => world.devices.every((d) => d.done), deadlineMs: 1_800_000 });
+  const realMs = Date.now() - started;
+  const failed = world.devices.filter((d) => d.error || !d.summary);
+  const times = world.devices
+    .filter((d) => d.summary)
+    .map((d) => d.summary!.completionMs / 1000)
+    .sort((a, b) => a - b);
+  const infra = world.devices.reduce(
+    (s, d) => s + (d.summary ? d.summary.bytesBySource.cdn + d.summary.bytesBySource.edge : 0),
+    0,
+  );
+  const peerBytes = world.devices.reduce(
+    (s, d) =>
+      s +
+      (d.summary ? d.summary.bytesBySource['peer-same-isp'] + d.summary.bytesBySource['peer-other-isp'] : 0),
+    0,
+  );
+  await world.sim.settle(Promise.all(world.devices.map((d) => d.agent.stop())));
+  const q = (p: number) =>
+    times[Math.min(times.length - 1, Math.floor(p * (times.length - 1)))] ?? Number.NaN;
+  return {
+    run,
+    realMs,
+    failed: failed.length,
+    median: q(0.5),
+    p95: q(0.95),
+    infraCopies: infra / SIZE,
+    peerCopies: peerBytes / SIZE,
+  };
+}
+
+const F = SIZE * 8;
+const us = CDN_BPS + EDGE_BPS;
+const bound = Math.max(F / us, F / DOWN, (N * F) / (us + N * UP));
+
+const baseline = await crowd(false);
+const swarm = await crowd(true);
+
+writeBenchReport({
+  name: 'agent',
+  baseline: {
+    clientServerMedian: {
+      name: 'median completion, peers off (client-server)',
+      value: baseline.median,
+      unit: 's',
+    },
+    clientServerP95: { name: 'p95 completion, peers off', value: baseline.p95, unit: 's' },
+    clientServerInfra: {
+      name: 'infrastructure bytes, peers off',
+      value: baseline.infraCopies,
+      unit: 'copies',
+    },
+    fluidBound: { name: 'fluid lower bound max(F/u_s, F/d_min, N·F/(u_s+Σu_i))', value: bound, unit: 's' },
+  },
+  figures: [
+    { name: 'devices', value: N, unit: 'devices' },
+    { name: 'file size', value: SIZE, unit: 'bytes' },
+    { name: 'median completion', value: swarm.median, unit: 's' },
+    { name: 'p95 completion', value: swarm.p95, unit: 's' },
+    { name: 'peer bytes', value: swarm.peerCopies, unit: 'copies' },
+    { name: 'devices failed', value: swarm.failed, unit: 'devices' },
+    { name: 'real time of the swarm run', value: swarm.realMs / 1000, unit: 's' },
+    { name: 'simulation events of the swarm run', value: swarm.run.events, unit: 'events' },
+  ],
+  targets: [
+    {
+      name: 'infrastructure bytes (edge + CDN)',
+      target: '<= 1.5 copies',
+      actual: swarm.infraCopies,
+      unit: 'copies',
+      met: swarm.infraCopies <= 1.5 && swarm.failed === 0,
+    },
+    {
+      name: 'p95 completion / fluid bound',
+      target: '<= 1.5 x',
+      actual: swarm.p95 / bound,
+      unit: 'x',
+      met: swarm.p95 / bound <= 1.5 && swarm.failed === 0,
+    },
+  ],
+  notes: [
+    `links: devices ${DOWN / 1e6}/${UP / 1e6} Mbit/s down/up, CDN capped at ${CDN_BPS / 1e6} Mbit/s, edge at ${EDGE_BPS / 1e6} Mbit/s; all devices start at t=0`,
+    `median / fluid bound = ${(swarm.median / bound).toFixed(2)} x; client-server p95 / bound = ${(baseline.p95 / bound).toFixed(2)} x`,
+  ],
+});
