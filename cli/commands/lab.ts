@@ -6,6 +6,7 @@ import { formatSummaryTable, renderReportHtml } from '../../lab/report/html.ts';
 import type { LabResults } from '../../lab/report/results.ts';
 import { runLab } from '../../lab/run/index.ts';
 import { BUILTIN_SCENARIOS, deviceCount, loadScenario } from '../../lab/scenario/load.ts';
+import { registerLabNetnsCommand } from './lab-netns.ts';
 
 function parseSeed(value: string): number {
   if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError('must be a non-negative integer');
@@ -94,4 +95,6 @@ export function registerLabCommands(program: Command): void {
       process.stdout.write(`${formatSummaryTable(results)}\n\n`);
       process.stdout.write(`results: ${resultsPath}\nreport:  ${reportPath}\n`);
     });
+
+  registerLabNetnsCommand(lab);
 }
