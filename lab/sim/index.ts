@@ -83,7 +83,9 @@
  * no-listener, link-down, and bytes between ISPs), `sim.onDeliver` for custom accounting (every
  * delivered datagram, and every completed HTTP request and response, with `protocol`).
  * `sim.traceHash()` is a SHA-256 over every packet event and HTTP exchange: same seed and inputs give
- * the same hash.
+ * the same hash. Caveat: when several hosts' real I/O (file stores) completes within one virtual
+ * instant, their continuations run in wall-clock completion order, which can reorder same-instant
+ * sends; keep stores in memory for byte-identical runs.
  */
 
 export { DROP_CAUSES, type DropCause, type HostCounters, type LinkCounters } from './counters.ts';
