@@ -163,6 +163,8 @@ async function serve(kind: string): Promise<void> {
   const random = createSeededRandom(1);
   const swarmStore = createMemorySwarmStore({ random, now: clock.now });
   await populate(swarmStore, `rel:${RELEASE.id}`, SWARM, createSeededRandom(2), clock.now());
+  // The same crowd as standard BitTorrent clients, in the torrent's own swarm.
+  await populate(swarmStore, `bt:${RELEASE.infoHash}`, SWARM, createSeededRandom(3), clock.now());
   const { app } = buildTracker(
     { prefixes: prefixTable(), rateLimit: null, trustProxy: true },
     { clock, random, logger: createSilentLogger(), swarmStore, catalogue: createStaticCatalogue([RELEASE]) },
@@ -351,6 +353,20 @@ async function main(): Promise<void> {
   let bigCpuUs = 0;
   const bigLoad: Load = { requests: 0, errors: 0, seconds: 0, latenciesMs: [] };
   let trackerCpuUs = 0;
+  let btCpuUs = 0;
+  const btLoad: Load = { requests: 0, errors: 0, seconds: 0, latenciesMs: [] };
+  const infoHash = [...Buffer.from(RELEASE.infoHash, 'hex')]
+    .map((b) => `%${b.toString(16).padStart(2, '0')}`)
+    .join('');
+  const btAnnounce = (i: number) => {
+    const d = devices[i % DEVICES] as (typeof devices)[number];
+    const peerId = encodeURIComponent(`-SL0001-${String(i % DEVICES).padStart(12, '0')}`);
+    return {
+      method: 'GET' as const,
+      path: `/announce?info_hash=${infoHash}&peer_id=${peerId}&port=6881&uploaded=0&downloaded=0&left=1000&compact=1&numwant=${NUMWANT}`,
+      headers: { 'x-forwarded-for': d.ip },
+    };
+  };
   const cpuAgent = new Agent({ keepAlive: false });
   const cpuOf = async (port: number) => {
     const usage = JSON.parse((await send(cpuAgent, port, 'GET', '/_cpu')).body) as {
@@ -380,6 +396,10 @@ async function main(): Promise<void> {
     const t0 = await cpuOf(tracker.port);
     const t = await load(tracker.port, announce, LOAD_SECONDS / ROUNDS);
     trackerCpuUs += (await cpuOf(tracker.port)) - t0;
+    const s0 = await cpuOf(tracker.port);
+    const bt = await load(tracker.port, btAnnounce, LOAD_SECONDS / ROUNDS);
+    btCpuUs += (await cpuOf(tracker.port)) - s0;
+    add(btLoad, bt);
     add(helloLoad, h);
     add(trackerLoad, t);
     roundRatios.push(t.requests / t.seconds / (h.requests / h.seconds));
@@ -396,6 +416,7 @@ async function main(): Promise<void> {
   const trackerCpuPerAnnounce = trackerCpuUs / trackerLoad.requests;
   const trackerRps = trackerLoad.requests / trackerLoad.seconds;
   if (trackerLoad.errors > 0) notes.push(`${trackerLoad.errors} announce answers were not HTTP 200`);
+  if (btLoad.errors > 0) notes.push(`${btLoad.errors} standard announce answers were not HTTP 200`);
 
   // (2) Selection cost at 100 vs 100,000 peers, in-process, same requesters.
   const selectionCost = async (size: number) => {
@@ -468,6 +489,18 @@ async function main(): Promise<void> {
     },
     figures: [
       { name: 'announces/s (100k-peer swarm)', value: trackerRps, unit: 'req/s' },
+      {
+        name: 'standard BitTorrent announces/s (compact, 100k-peer swarm)',
+        value: btLoad.requests / btLoad.seconds,
+        unit: 'req/s',
+      },
+      { name: 'standard announce: server CPU per announce', value: btCpuUs / btLoad.requests, unit: 'us' },
+      {
+        name: 'standard announce throughput vs hello-world',
+        value: btLoad.requests / btLoad.seconds / helloRps,
+        unit: 'x',
+      },
+      { name: 'standard announce p99', value: percentile(btLoad.latenciesMs, 99), unit: 'ms' },
       { name: 'hello-world server CPU per request', value: helloCpuPerRequest, unit: 'us' },
       { name: 'tracker server CPU per announce', value: trackerCpuPerAnnounce, unit: 'us' },
       {

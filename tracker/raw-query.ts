@@ -3,6 +3,9 @@
  * URL-encoded 20-byte binary strings; a UTF-8 decoder (fastify's default) would mangle them.
  * `+` means space, as in form encoding. Returns null on a malformed escape.
  */
+const utf8 = new TextDecoder();
+const encoder = new TextEncoder();
+
 export function parseRawQuery(url: string, maxPairs = 64): Map<string, Uint8Array[]> | null {
   const out = new Map<string, Uint8Array[]>();
   const q = url.indexOf('?');
@@ -17,7 +20,7 @@ export function parseRawQuery(url: string, maxPairs = 64): Map<string, Uint8Arra
     const keyBytes = decode(eq === -1 ? pair : pair.slice(0, eq));
     const value = decode(eq === -1 ? '' : pair.slice(eq + 1));
     if (keyBytes === null || value === null) return null;
-    const key = new TextDecoder().decode(keyBytes);
+    const key = utf8.decode(keyBytes);
     const list = out.get(key);
     if (list) list.push(value);
     else out.set(key, [value]);
@@ -48,7 +51,7 @@ function decode(text: string): Uint8Array | null {
       bytes.push(code);
     } else {
       // Raw non-ASCII in a URL is not valid; encode it as UTF-8 rather than failing.
-      for (const b of new TextEncoder().encode(text[i] as string)) bytes.push(b);
+      for (const b of encoder.encode(text[i] as string)) bytes.push(b);
     }
   }
   return Uint8Array.from(bytes);
@@ -59,5 +62,5 @@ export function toHex(bytes: Uint8Array): string {
 }
 
 export function asText(bytes: Uint8Array | undefined): string | undefined {
-  return bytes === undefined ? undefined : new TextDecoder().decode(bytes);
+  return bytes === undefined ? undefined : utf8.decode(bytes);
 }
