@@ -13,10 +13,17 @@
  * NETNS_BENCH_CC=newreno|bbr picks the PZ congestion controller (default bbr).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bundleScript, createNetnsLab, hasBinary, type Namespace, type NetnsLab, netnsSupport } from '../lab/netns/index.ts';
+import {
+  bundleScript,
+  createNetnsLab,
+  hasBinary,
+  type Namespace,
+  type NetnsLab,
+  netnsSupport,
+} from '../lab/netns/index.ts';
 import { emulatedWire, type LinkProfile } from '../lab/realnet/index.ts';
 import { keyPairFromSeed } from '../transport/index.ts';
 import { type Figure, type Target, writeBenchReport } from './lib/report.ts';
@@ -153,6 +160,12 @@ async function main(): Promise<void> {
   for (const bin of ['nft', 'tc', 'gcc', 'curl', 'openssl'])
     if (!hasBinary(bin)) throw new Error(`bench:netns needs ${bin}`);
   const certDir = mkdtempSync(join(tmpdir(), 'sl-netns-bench-'));
+  // A namespace may only pick a default TCP congestion controller from the host's allowed list;
+  // add the compared ones for the run and put the list back afterwards.
+  const ALLOWED = '/proc/sys/net/ipv4/tcp_allowed_congestion_control';
+  const allowedBefore = readFileSync(ALLOWED, 'utf8').trim();
+  const allowed = new Set(allowedBefore.split(/\s+/));
+  if (TCP_CCS.some((cc) => !allowed.has(cc))) writeFileSync(ALLOWED, [...allowed, ...TCP_CCS].join(' '));
   try {
     execFileSync('openssl', [
       'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
@@ -235,6 +248,7 @@ async function main(): Promise<void> {
     writeBenchReport({ name: 'netns', baseline, figures, targets, notes });
   } finally {
     rmSync(certDir, { recursive: true, force: true });
+    if (readFileSync(ALLOWED, 'utf8').trim() !== allowedBefore) writeFileSync(ALLOWED, allowedBefore);
   }
 }
 

@@ -27,7 +27,10 @@ export function registerLabNetnsCommand(lab: Command): void {
     .description(
       'run a scenario on the real Linux network stack (network namespaces, nftables NAT, miniupnpd, real processes); needs root',
     )
-    .argument('<scenario>', 'built-in scenario name (see `swarmlane lab list`) or path to a YAML file')
+    .argument(
+      '<scenario>',
+      'built-in scenario name (see `swarmlane lab list`), path to a YAML file, or `thesis` (the three thesis configurations and a table)',
+    )
     .option('--out <dir>', 'directory for results.json and report.html', '.lab-runs/<scenario>-netns')
     .option('--seed <n>', 'override the scenario seed', (v: string) => Math.floor(parsePositive(v)))
     .option(
@@ -54,7 +57,35 @@ export function registerLabNetnsCommand(lab: Command): void {
           json?: boolean;
         },
       ) => {
-        const { runRealnetLab } = await import('../../lab/realnet/index.ts');
+        const { runRealnetLab, formatThesisTable, THESIS_SCENARIOS } = await import(
+          '../../lab/realnet/index.ts'
+        );
+        if (name === 'thesis') {
+          const outRoot = resolve(options.out.replace('<scenario>', 'thesis'));
+          const all: RealnetResults[] = [];
+          for (const scenarioName of THESIS_SCENARIOS) {
+            const scenario = loadScenario(
+              scenarioName,
+              options.seed === undefined ? {} : { seed: options.seed },
+            );
+            const outDir = join(outRoot, scenarioName);
+            mkdirSync(outDir, { recursive: true });
+            process.stderr.write(`${scenarioName} ...\n`);
+            const results = await runRealnetLab(scenario, {
+              ...(options.deadline ? { deadlineSeconds: options.deadline } : {}),
+              ...(options.keepWork ? { workDir: join(outDir, 'work') } : {}),
+            });
+            writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+            writeFileSync(join(outDir, 'report.html'), await renderReportHtml(results));
+            all.push(results);
+          }
+          const table = formatThesisTable(all);
+          writeFileSync(join(outRoot, 'thesis.md'), `${table}\n`);
+          process.stdout.write(
+            options.json ? `${JSON.stringify(all, null, 2)}\n` : `${table}\n\nresults: ${outRoot}\n`,
+          );
+          return;
+        }
         const scenario = loadScenario(name, options.seed === undefined ? {} : { seed: options.seed });
         const outDir = resolve(options.out.replace('<scenario>', scenario.name));
         mkdirSync(outDir, { recursive: true });

@@ -37,8 +37,8 @@ import { RealnetError } from './errors.ts';
 import { CDN_URL, type Infra, startInfra, TRACKER_URL } from './infra.ts';
 import { prepareRealRelease, REALNET_CHANNEL, REALNET_PRODUCT, type RealRelease } from './release.ts';
 import {
-  AGENT_TCP_PORT,
-  AGENT_UDP_PORT,
+  agentTcpPort,
+  agentUdpPort,
   buildRealTopology,
   type RealDevice,
   type RealTopology,
@@ -375,8 +375,8 @@ function startAgent(ctx: StrategyContext, d: RealDevice, stateDir: string, infra
     // sees that same address, and announces it as a LAN candidate to devices behind the same router.
     network: {
       udpHost: d.ip,
-      udpPort: AGENT_UDP_PORT,
-      tcpPort: AGENT_TCP_PORT,
+      udpPort: agentUdpPort(d.index),
+      tcpPort: agentTcpPort(d.index),
       isp: d.isp.name,
       region: d.isp.region,
     },
@@ -404,7 +404,7 @@ function startAria2(d: RealDevice, stateDir: string, release: RealRelease): LabP
     '--enable-dht6=false',
     '--bt-enable-lpd=false',
     '--enable-peer-exchange=true',
-    `--listen-port=${AGENT_TCP_PORT}`,
+    `--listen-port=${agentTcpPort(d.index)}`,
     '--seed-ratio=0',
     '--bt-stop-timeout=0',
     '--check-integrity=true',

@@ -27,9 +27,12 @@ import { RealnetError } from './errors.ts';
 import { emulatedWire } from './link.ts';
 
 export const INET_IP = '11.0.0.1';
-/** UDP port of every agent's PZ socket, and TCP port of its BitTorrent listener. */
-export const AGENT_UDP_PORT = 6881;
-export const AGENT_TCP_PORT = 6882;
+/**
+ * Device i's UDP port (agent PZ socket) and TCP port (BitTorrent listener, aria2c). Distinct per
+ * device so that several devices of one home can each have an "open port" forwarded on the router.
+ */
+export const agentUdpPort = (device: number): number => 20000 + device;
+export const agentTcpPort = (device: number): number => 30000 + device;
 
 export interface RealDevice {
   index: number;
@@ -56,9 +59,8 @@ export interface RealTopology {
 interface Home {
   router: Namespace;
   lanPrefix: string;
-  ports: string[];
+  wanIp: string;
   devices: number;
-  openPortTaken: boolean;
 }
 
 function natKind(nat: DeviceGroup['nat']): NatKind {
@@ -130,15 +132,18 @@ export async function buildRealTopology(
     const h = homeCount++;
     const i = ispIndex.get(isp.name)!;
     const router = await lab.namespace(`r${h}`);
+    let wanIp: string;
     if (behindCgn) {
       const cgn = await cgnFor(i, isp);
       const inside = `h${h}`;
       await lab.veth(cgn.ns, inside, router, 'wan0');
       await cgn.ns.exec('ip', ['link', 'set', inside, 'master', 'cgnlan']);
-      await router.addAddress('wan0', `100.64.${i}.${cgn.next++}/24`);
+      wanIp = `100.64.${i}.${cgn.next++}`;
+      await router.addAddress('wan0', `${wanIp}/24`);
       await router.defaultRoute(`100.64.${i}.1`);
     } else {
-      await attachToInternet(router, 'wan0', `${publicAddress(i)}/16`);
+      wanIp = publicAddress(i);
+      await attachToInternet(router, 'wan0', `${wanIp}/16`);
     }
     const lanPrefix = `10.${h + 1}.0`;
     await router.exec('ip', ['link', 'add', 'lan0', 'type', 'bridge']);
@@ -158,7 +163,11 @@ export async function buildRealTopology(
       router.spawn('miniupnpd', ['-d', '-f', conf]);
       upnpRouters++;
     }
-    return { router, lanPrefix, ports: [], devices: 0, openPortTaken: false };
+    // Hairpin for forwarded ports: LAN devices reaching a neighbour at the public address.
+    await router.nft(
+      `add rule inet filter postrouting_miniupnpd ip saddr ${lanPrefix}.0/24 ip daddr ${lanPrefix}.0/24 ct status dnat masquerade\n`,
+    );
+    return { router, lanPrefix, wanIp, devices: 0 };
   };
 
   const devices: RealDevice[] = [];
@@ -206,10 +215,7 @@ export async function buildRealTopology(
         await home.router.exec('ip', ['link', 'set', port, 'master', 'lan0']);
         await ns.addAddress('eth0', `${ip}/24`);
         await ns.defaultRoute(`${home.lanPrefix}.1`);
-        if (group.openPort && !home.openPortTaken) {
-          home.openPortTaken = true;
-          await openPort(home.router, ip);
-        }
+        if (group.openPort) await openPort(home.router, home.wanIp, ip, index);
         natClass = `${group.nat}${group.portMapping ? '+upnp' : ''}${group.openPort ? '+open' : ''}${behindCgn ? '+cgn' : ''}`;
       }
       devices.push({
@@ -231,13 +237,18 @@ export async function buildRealTopology(
   return { inet, devices, prefixes, upnpRouters };
 }
 
-/** A static port forward of the agent's UDP and TCP ports to one device: the thesis' "open port". */
-async function openPort(router: Namespace, deviceIp: string): Promise<void> {
+/**
+ * A static port forward of a device's UDP and TCP ports on its home router: the thesis' "open port".
+ * Matched on the router's WAN address (not only the WAN interface) so it also hairpins from the LAN.
+ */
+async function openPort(router: Namespace, wanIp: string, deviceIp: string, device: number): Promise<void> {
+  const udp = agentUdpPort(device);
+  const tcp = agentTcpPort(device);
   const rules = [
-    `add rule inet filter prerouting_miniupnpd iifname "wan0" udp dport ${AGENT_UDP_PORT} dnat ip to ${deviceIp}:${AGENT_UDP_PORT}`,
-    `add rule inet filter prerouting_miniupnpd iifname "wan0" tcp dport ${AGENT_TCP_PORT} dnat ip to ${deviceIp}:${AGENT_TCP_PORT}`,
-    `add rule inet filter miniupnpd ip daddr ${deviceIp} udp dport ${AGENT_UDP_PORT} accept`,
-    `add rule inet filter miniupnpd ip daddr ${deviceIp} tcp dport ${AGENT_TCP_PORT} accept`,
+    `add rule inet filter prerouting_miniupnpd ip daddr ${wanIp} udp dport ${udp} dnat ip to ${deviceIp}:${udp}`,
+    `add rule inet filter prerouting_miniupnpd ip daddr ${wanIp} tcp dport ${tcp} dnat ip to ${deviceIp}:${tcp}`,
+    `add rule inet filter miniupnpd ip daddr ${deviceIp} udp dport ${udp} accept`,
+    `add rule inet filter miniupnpd ip daddr ${deviceIp} tcp dport ${tcp} accept`,
   ];
   await router.nft(`${rules.join('\n')}\n`);
 }
