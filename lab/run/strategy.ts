@@ -1,7 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { staticDeviceState } from '../../agent/device-state.ts';
-import { type Agent, createAgent, type FetchSummary, parseAgentConfig } from '../../agent/index.ts';
+import {
+  type Agent,
+  createAgent,
+  createMemoryStorage,
+  type FetchSummary,
+  parseAgentConfig,
+} from '../../agent/index.ts';
 import { createCdn, createEdgeNode, createMemoryPieceCache, type EdgeNode } from '../../edge/index.ts';
 import { createSilentLogger } from '../../runtime/index.ts';
 import { createNodeLogger } from '../../runtime/node/index.ts';
@@ -10,7 +16,7 @@ import { createStoreCatalogue } from '../../tracker/store-catalogue.ts';
 import type { StrategyName } from '../report/results.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { createSimulation, type InjectableApp, type Simulation } from '../sim/index.ts';
-import { createIoGate } from './io-gate.ts';
+import { loadMemoryStore } from './memory-store.ts';
 import { LAB_CHANNEL, LAB_PRODUCT, type LabRelease } from './release.ts';
 import { buildTopology, type LabDevice, type LabTopology } from './topology.ts';
 
@@ -63,9 +69,10 @@ export async function runStrategy(
   workDir: string,
   onProgress: (p: StrategyProgress) => void,
 ): Promise<StrategyRun> {
-  // Holds wait on real disk I/O only; give slow disks ample wall time before time moves on anyway.
-  const sim = createSimulation({ seed: scenario.seed, holdGuardMs: 10_000 });
-  const ioGate = createIoGate((promise) => void sim.hold(promise));
+  const sim = createSimulation({ seed: scenario.seed });
+  // Everything in the virtual-time run lives in memory (origin, edge caches, devices' files): real
+  // disk I/O finishes in wall-clock order and would make a seed's figures vary from run to run.
+  const store = await loadMemoryStore(release.store);
   const topology = buildTopology(sim, scenario);
   const logger = createSilentLogger();
   const start = sim.now();
@@ -74,7 +81,7 @@ export async function runStrategy(
 
   // --- operator infrastructure -------------------------------------------------------------------
   const cdnHost = topology.servers.cdn;
-  const cdn = createCdn({}, { store: release.store, clock: sim.clock, logger });
+  const cdn = createCdn({}, { store, clock: sim.clock, logger });
   sim.serveHttp(cdnHost, 80, cdn.app as unknown as InjectableApp);
   const infraSamples: Array<{ t: number; bytes: number }> = [];
   const infraNodes = new Set([cdnHost.node, ...topology.servers.edges.map((e) => e.node)]);
@@ -111,11 +118,11 @@ export async function runStrategy(
         swarmStore: createMemorySwarmStore({ random, now: () => sim.clock.now() }),
         catalogue: createStoreCatalogue(
           { trusted: release.trusted, refreshMs: 30_000 },
-          { store: release.store, clock: sim.clock, logger },
+          { store, clock: sim.clock, logger },
         ),
       },
     );
-    sim.serveHttp(trackerHost, 80, app as unknown as InjectableApp);
+    sim.serveHttp(trackerHost, 80, app.app as unknown as InjectableApp);
   }
 
   const edges: EdgeNode[] = [];
@@ -129,7 +136,7 @@ export async function runStrategy(
           region: scenario.edges[i]!.region,
           staticPrivateKey: key,
           listen: { host: host.address, port: EDGE_PORT },
-          store: release.store,
+          store,
           cacheDir: join(dir, `edge-${i}`),
           cacheBytes: 4 * scenario.release.size,
           // No disk in virtual time: real I/O would make event order depend on the wall clock.
@@ -196,6 +203,7 @@ export async function runStrategy(
       http: env.http,
       ...(useTracker ? { udp: env.udp } : {}),
       trusted: release.trusted,
+      storage: createMemoryStorage(),
       deviceState: staticDeviceState({ wifi: device.group.wifi, power: device.group.charging }),
     });
     agents.push(agent);
@@ -237,7 +245,6 @@ export async function runStrategy(
   await Promise.all(agents.map((a) => sim.settle(a.stop('lab run over')).catch(() => undefined)));
   for (const edge of edges) await sim.settle(edge.close()).catch(() => undefined);
 
-  ioGate.close();
   const billing = cdn.billing();
   const edgeStats = edges.map((e) => e.server.stats());
   return {
