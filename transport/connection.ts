@@ -185,6 +185,8 @@ export class ConnectionCore {
   private ackElicitingUnacked = 0;
   private ackImmediate = false;
   private ackDeadline: number | undefined;
+  private lastAckSentAt = Number.NEGATIVE_INFINITY;
+  private readonly plainScratch = new Uint8Array(2048);
 
   // Handshake timers.
   private handshakeDue = true;
@@ -253,7 +255,7 @@ export class ConnectionCore {
     this.lastSentAt = setup.now;
     this.nextLocalStreamId = this.role === 'client' ? 0 : 1;
     this.rtt = new RttStats(this.options.maxAckDelayMs);
-    this.pacer = new Pacer(64 * 1024);
+    this.pacer = new Pacer(512 * 1024, 4);
     const ctx = { smoothedRtt: () => this.rtt.smoothed, minRtt: () => this.rtt.minRtt() };
     let initialRate: number | undefined;
     if (this.rateHistory && this.networkContext !== undefined) {
@@ -494,7 +496,8 @@ export class ConnectionCore {
       key = this.recvNext;
       rotating = true;
     }
-    const plain = open(key, pn, packet.headerBytes, packet.payload);
+    // Every consumer of frame data copies what it keeps, so one scratch buffer serves all packets.
+    const plain = open(key, pn, packet.headerBytes, packet.payload, this.plainScratch);
     if (!plain) {
       this.counters.authFailures++;
       return false;
@@ -556,8 +559,16 @@ export class ConnectionCore {
     }
     if (ackEliciting) {
       this.ackElicitingUnacked++;
-      if (pn !== largestBefore + 1 || this.ackElicitingUnacked >= this.options.ackEveryPackets) {
+      if (pn !== largestBefore + 1) {
         this.ackImmediate = true;
+      } else if (this.ackElicitingUnacked >= this.options.ackEveryPackets) {
+        // At high packet rates (an ACK already left this millisecond) batch up to 4x as many packets
+        // per ACK, but never hold one back for more than a millisecond: it halves the receiver's work.
+        if (now - this.lastAckSentAt >= 1 || this.ackElicitingUnacked >= 4 * this.options.ackEveryPackets) {
+          this.ackImmediate = true;
+        } else {
+          this.ackDeadline = Math.min(this.ackDeadline ?? Number.POSITIVE_INFINITY, this.lastAckSentAt + 1);
+        }
       } else if (this.ackDeadline === undefined) {
         this.ackDeadline = now + this.options.maxAckDelayMs;
       }
@@ -1088,6 +1099,7 @@ export class ConnectionCore {
       const ack = this.buildAckFrame(now);
       if (ack && frameLength(ack) < tx.space - 40) {
         this.add(ack);
+        this.lastAckSentAt = now;
         this.ackElicitingUnacked = 0;
         this.ackImmediate = false;
         this.ackDeadline = undefined;

@@ -109,9 +109,12 @@ export function open(
   pn: number,
   header: Uint8Array,
   ciphertext: Uint8Array,
+  scratch?: Uint8Array,
 ): Uint8Array | undefined {
   if (ciphertext.length < TAG_LENGTH) return undefined;
-  const out = new Uint8Array(ciphertext.length - TAG_LENGTH);
+  const length = ciphertext.length - TAG_LENGTH;
+  // A caller-owned scratch buffer saves an allocation per packet; the result is a view into it.
+  const out = scratch && scratch.length >= length ? scratch.subarray(0, length) : new Uint8Array(length);
   try {
     sodium.crypto_aead_chacha20poly1305_ietf_decrypt(out, null, ciphertext, header, fillNonce(k, pn), k.key);
   } catch {

@@ -129,6 +129,8 @@ export function createBbr(ctx: ControllerContext, options: BbrOptions = {}): Con
     cwnd() {
       const bw = bandwidth();
       if (bw === 0) return Math.max(initialWindow, MIN_CWND);
+      // Based on min RTT, never smoothed RTT: a window that grows with the RTT would grow with the
+      // queue it creates (a slow receiver's socket buffer), without bound.
       const target = cwndGain * bdp() + 3 * MAX_SEGMENT;
       // Until the pipe is known to be full, never drop below the initial window.
       return Math.max(filledPipe ? MIN_CWND : initialWindow, target);
