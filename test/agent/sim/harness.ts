@@ -73,14 +73,17 @@ export async function buildWorld(options: {
   const region = sim.addRegion({ name: 'eu' });
   const isp = sim.addIsp({ name: 'isp-a', region });
   const trackerHost = sim.addServer({ name: 'tracker', region });
-  const cdnHost = sim.addServer({ name: 'cdn', region });
+  // A CDN egress cap is modelled as the CDN host's link: a token bucket inside the fastify app would
+  // hold the simulation's HTTP inject open across virtual time.
+  const cdnHost = sim.addServer({
+    name: 'cdn',
+    region,
+    ...(options.cdnRateBps ? { link: { bandwidthBps: options.cdnRateBps * 8, delayMs: 1 } } : {}),
+  });
   const store = memoryStoreFrom(options.fixture.dir);
   const trusted = createTrustedKeys([loadPublicKey(options.fixture.pubPath)], 1);
   const cdn = createCdn(
-    {
-      cacheBytes: 64 * 1024 * 1024,
-      ...(options.cdnRateBps ? { rateBytesPerSecond: options.cdnRateBps } : {}),
-    },
+    { cacheBytes: 64 * 1024 * 1024 },
     { store, clock: sim.clock, logger },
   );
   sim.serveHttp(cdnHost, 80, cdn.app);
