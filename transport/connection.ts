@@ -187,6 +187,7 @@ export class ConnectionCore {
   private ackDeadline: number | undefined;
   private lastAckSentAt = Number.NEGATIVE_INFINITY;
   private readonly plainScratch = new Uint8Array(2048);
+  private readonly sealScratch = new Uint8Array(MAX_PLAINTEXT);
 
   // Handshake timers.
   private handshakeDue = true;
@@ -967,12 +968,16 @@ export class ConnectionCore {
     const out = new Uint8Array(MAX_DATAGRAM);
     const w = new Writer(out);
     writeHeader(w, { kind: 'short', keyPhase: this.sendPhase, dcid: this.remoteCid, pn });
-    const plain = new Uint8Array(MAX_PLAINTEXT);
+    // Plaintext is consumed by seal() right away, so one scratch buffer serves every packet (the
+    // datagram itself must be fresh: the socket may still hold the previous one).
+    const plain = this.sealScratch;
     const pw = new Writer(plain);
     for (const frame of frames) writeFrame(pw, frame);
     let plainLength = pw.offset;
     if (padTo > 0)
       plainLength = Math.max(plainLength, Math.min(MAX_PLAINTEXT, padTo - SHORT_HEADER_LENGTH - TAG_LENGTH));
+    // PADDING is zero bytes; the scratch buffer may still hold an earlier packet's frames there.
+    if (plainLength > pw.offset) plain.fill(0, pw.offset, plainLength);
     seal(
       this.sendKey!,
       pn,
