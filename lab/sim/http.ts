@@ -22,10 +22,12 @@ export interface InjectableApp {
     headers?: Record<string, string>;
     payload?: string | Buffer;
     remoteAddress?: string;
+    /** Asked for so that binary bodies are not also decoded into a string (light-my-request does that). */
+    payloadAsStream?: boolean;
   }): Promise<{
     statusCode: number;
     headers: Record<string, string | string[] | number | undefined>;
-    rawPayload: Buffer;
+    stream(): NodeJS.ReadableStream;
   }>;
 }
 
@@ -203,12 +205,16 @@ export class HttpChannel {
       headers,
       payload: body === undefined ? undefined : Buffer.from(body.buffer, body.byteOffset, body.byteLength),
       remoteAddress: route.remoteAddress,
+      payloadAsStream: true,
     });
+    const chunks: Buffer[] = [];
+    for await (const chunk of res.stream())
+      chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(res.headers)) {
       if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : String(v);
     }
-    const raw = res.rawPayload;
+    const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
     return {
       status: res.statusCode,
       headers: out,
