@@ -25,7 +25,7 @@ import {
   writeHeader,
 } from './packet.ts';
 import { RangeSet } from './range-set.ts';
-import { type OutgoingBlock, type SentFrame, SentPacketHandler } from './recovery.ts';
+import { type OutgoingBlock, type SentFrame, type SentPacket, SentPacketHandler } from './recovery.ts';
 import { RttStats } from './rtt.ts';
 import { FlowControlError, RecvStream, SendStream } from './streams.ts';
 import { Writer } from './varint.ts';
@@ -836,26 +836,41 @@ export class ConnectionCore {
     // Only packets sent before the tail began are copied (never copies of copies).
     this.tailFloorPn ??= this.nextPn;
     // Newest first: the last packets sent are the ones whose loss would otherwise cost a round trip
-    // of loss detection after everything else has arrived.
-    const packets = [...this.recovery.unackedPackets()];
-    for (let i = packets.length - 1; i >= 0; i--) {
-      const packet = packets[i]!;
-      if (packet.timeSent < horizon) break;
-      if (packet.pn >= this.tailFloorPn || packet.duplicated) continue;
-      packet.duplicated = true;
-      if (packet.frames.length === 0) continue;
-      this.onFramesLost(packet.frames);
-      if (this.hasStreamData() || this.hasBlockData()) return true;
+    // of loss detection after everything else has arrived. Everything from tailCursorPn up to the
+    // floor was already copied by an earlier call of this tail, so the walk resumes below it.
+    if (this.tailCursorFloor !== this.tailFloorPn) {
+      this.tailCursorFloor = this.tailFloorPn;
+      this.tailCursorPn = this.tailFloorPn;
     }
-    return false;
+    this.tailHorizon = horizon;
+    this.tailFound = false;
+    this.recovery.walkNewestFirst(this.tailCursorPn, this.visitTailPacket);
+    return this.tailFound;
   }
+
+  // duplicateTail's walk state (fields and one bound visitor: no closure per call on the hot path).
+  private tailCursorFloor: number | undefined;
+  private tailCursorPn = 0;
+  private tailHorizon = 0;
+  private tailFound = false;
+  private readonly visitTailPacket = (packet: SentPacket): boolean => {
+    if (packet.timeSent < this.tailHorizon) return false;
+    this.tailCursorPn = packet.pn;
+    if (packet.duplicated) return true;
+    packet.duplicated = true;
+    if (packet.frames.length === 0) return true;
+    this.onFramesLost(packet.frames);
+    if (this.hasStreamData() || this.hasBlockData()) {
+      this.tailFound = true;
+      return false;
+    }
+    return true;
+  };
 
   /** PTO: resend what the oldest in-flight packet carried (without declaring it lost). */
   private requeueOldest(): void {
-    for (const packet of this.recovery.unackedPackets()) {
-      this.onFramesLost(packet.frames);
-      return;
-    }
+    const packet = this.recovery.oldestUnacked();
+    if (packet) this.onFramesLost(packet.frames);
   }
 
   // ---------------------------------------------------------------- sending

@@ -42,6 +42,8 @@ export interface SentPacket {
   appLimited: boolean;
   /** Its data was already sent a second time by tail redundancy. */
   duplicated?: boolean;
+  /** Acknowledged, declared lost or abandoned: no longer in flight (it may linger in the sent log). */
+  removed?: boolean;
 }
 
 export interface RecoveryEvents {
@@ -50,7 +52,15 @@ export interface RecoveryEvents {
 }
 
 export class SentPacketHandler {
-  private readonly sent = new Map<number, SentPacket>();
+  /**
+   * Packets in flight, ascending by packet number, from index {@link logStart}. Removed packets stay
+   * (flagged) until the log is compacted, so ACK ranges are found by binary search instead of by a
+   * lookup per packet number, and the newest packets can be walked backwards: both keep per-packet
+   * work independent of the window size.
+   */
+  private log: SentPacket[] = [];
+  private logStart = 0;
+  private inFlightCount = 0;
   /** Packets declared lost, kept briefly so a late ACK is recognised as spurious loss (reordering). */
   private readonly declaredLost = new Map<number, SentPacket & { gap: number; lostAt: number }>();
   /** Packet reordering threshold; starts at 3 and grows when losses prove spurious (RACK-like). */
@@ -103,7 +113,8 @@ export class SentPacketHandler {
       firstSentTime: this.firstSentTime,
       appLimited: this.appLimitedUntil > 0,
     };
-    this.sent.set(pn, packet);
+    this.log.push(packet);
+    this.inFlightCount++;
     if (ackEliciting) {
       this.bytesInFlight += size;
       this.ackElicitingInFlight++;
@@ -113,27 +124,47 @@ export class SentPacketHandler {
   }
 
   private remove(packet: SentPacket): void {
-    this.sent.delete(packet.pn);
+    if (packet.removed) return;
+    packet.removed = true;
+    this.inFlightCount--;
     if (packet.ackEliciting) {
       this.bytesInFlight -= packet.size;
       this.ackElicitingInFlight--;
     }
+    const log = this.log;
+    while (this.logStart < log.length && log[this.logStart]!.removed) this.logStart++;
+    // Compact once removed entries outnumber live ones: amortised O(1) per packet.
+    if (log.length - this.logStart > 2 * this.inFlightCount + 64 || this.logStart > 4096) {
+      const live: SentPacket[] = [];
+      for (let i = this.logStart; i < log.length; i++) if (!log[i]!.removed) live.push(log[i]!);
+      this.log = live;
+      this.logStart = 0;
+    }
+  }
+
+  /** Index of the first log entry with pn >= `pn` (log.length if none). */
+  private lowerBound(pn: number): number {
+    const log = this.log;
+    let lo = this.logStart;
+    let hi = log.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (log[mid]!.pn < pn) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   /** Processes an ACK frame. Returns true if it acknowledged anything new. */
   onAck(now: number, ranges: AckRange[], ackDelayMs: number): boolean {
     const largest = ranges[0]?.end ?? -1;
     const newly: SentPacket[] = [];
-    let oldest = Number.POSITIVE_INFINITY;
-    for (const pn of this.sent.keys()) {
-      oldest = pn;
-      break;
-    }
+    const log = this.log;
     for (const range of ranges) {
-      if (range.end < oldest) continue;
-      for (let pn = Math.max(range.start, oldest); pn <= range.end; pn++) {
-        const packet = this.sent.get(pn);
-        if (packet) newly.push(packet);
+      for (let i = this.lowerBound(range.start); i < log.length; i++) {
+        const packet = log[i]!;
+        if (packet.pn > range.end) break;
+        if (!packet.removed) newly.push(packet);
       }
     }
     this.detectSpurious(ranges);
@@ -184,16 +215,13 @@ export class SentPacketHandler {
 
   /** ACKs for packets already declared lost: widen the reordering window, count them as delivered. */
   private detectSpurious(ranges: AckRange[]): void {
-    if (this.declaredLost.size === 0) return;
+    if (this.declaredLost.size === 0 || ranges.length === 0) return;
+    const highest = ranges[0]!.end;
+    const lowest = ranges[ranges.length - 1]!.start;
     for (const [pn, packet] of this.declaredLost) {
-      let acked = false;
-      for (const range of ranges) {
-        if (pn >= range.start && pn <= range.end) {
-          acked = true;
-          break;
-        }
-      }
-      if (!acked) continue;
+      // Declared in ascending packet-number order: nothing later can be covered.
+      if (pn > highest) break;
+      if (pn < lowest || !coveredBy(ranges, pn)) continue;
       this.declaredLost.delete(pn);
       this.spuriousLosses++;
       this.delivered += packet.size;
@@ -215,8 +243,11 @@ export class SentPacketHandler {
     this.forgetOldLost(now);
     const lossDelay = Math.max(1, this.timeThreshold * Math.max(this.rtt.smoothed, this.rtt.latest));
     const lost: SentPacket[] = [];
-    for (const packet of this.sent.values()) {
+    const log = this.log;
+    for (let i = this.logStart; i < log.length; i++) {
+      const packet = log[i]!;
       if (packet.pn > this.largestAcked) break;
+      if (packet.removed) continue;
       // Compare as timeSent + delay <= now: the same expression arms the timer, so float rounding
       // can never leave a timer due "now" that declares nothing lost.
       if (packet.timeSent + lossDelay <= now || this.largestAcked - packet.pn >= this.packetThreshold) {
@@ -264,16 +295,48 @@ export class SentPacketHandler {
     return 'pto';
   }
 
-  /** Ack-eliciting packets still in flight, oldest first (for probe retransmission). */
-  *unackedPackets(): Iterable<SentPacket> {
-    for (const packet of this.sent.values()) if (packet.ackEliciting) yield packet;
+  /** The oldest ack-eliciting packet still in flight (for probe retransmission). */
+  oldestUnacked(): SentPacket | undefined {
+    const log = this.log;
+    for (let i = this.logStart; i < log.length; i++) {
+      const packet = log[i]!;
+      if (!packet.removed && packet.ackEliciting) return packet;
+    }
+    return undefined;
+  }
+
+  /**
+   * Walks ack-eliciting packets still in flight with pn < `below`, newest first, calling `visit`
+   * until it returns false. Cost is the number of packets visited, not the window size.
+   */
+  walkNewestFirst(below: number, visit: (packet: SentPacket) => boolean): void {
+    const log = this.log;
+    for (let i = this.lowerBound(below) - 1; i >= this.logStart; i--) {
+      const packet = log[i]!;
+      if (packet.removed || !packet.ackEliciting) continue;
+      if (!visit(packet)) return;
+    }
   }
 
   /** Drops everything (path change to an unrelated network, or close). Frames are reported lost. */
   abandonAll(): void {
-    const all = [...this.sent.values()];
+    const all = this.log.slice(this.logStart).filter((p) => !p.removed);
     for (const packet of all) this.remove(packet);
     for (const packet of all) this.events.onLost(packet.frames);
     this.lossTime = undefined;
   }
+}
+
+/** ACK ranges are descending and disjoint: binary search for the one that could hold `pn`. */
+function coveredBy(ranges: AckRange[], pn: number): boolean {
+  let lo = 0;
+  let hi = ranges.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const range = ranges[mid]!;
+    if (pn > range.end) hi = mid - 1;
+    else if (pn < range.start) lo = mid + 1;
+    else return true;
+  }
+  return false;
 }
