@@ -42,6 +42,8 @@ export interface EngineOptions {
    */
   peerGraceMs: number;
   infraInFlight: number;
+  /** After a failed flash-crowd gate roll, wait this long before rolling again. */
+  infraGateMs: number;
 }
 
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
@@ -57,6 +59,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   tickMs: 1000,
   peerGraceMs: 0,
   infraInFlight: 1,
+  infraGateMs: 250,
 };
 
 export interface EngineComponents {
@@ -142,6 +145,7 @@ export function createDownloadEngine(
   let starvingSince: number | undefined;
   let lastProgressAt = clock.now();
   let runStartedAt = clock.now();
+  let infraGateUntil = 0;
   let tickTimer: TimerHandle | undefined;
   let scheduled = false;
   let settle: { resolve: () => void; reject: (e: Error) => void } | undefined;
@@ -205,18 +209,46 @@ export function createDownloadEngine(
   const schedule = (): void => {
     if (isPaused || stopped || have.complete()) return;
     const now = clock.now();
-    // Fastest sources first, so when pieces are scarce they go where they arrive soonest.
-    const ordered = [...sources.values()].sort((a, b) => b.rate.bps() - a.rate.bps());
+    // Peers, then edges, then the CDN (the operator's fast path before its last resort); within a
+    // kind the fastest first, so when pieces are scarce they go where they arrive soonest.
+    const rank = (k: string): number => (k === 'peer' ? 0 : k === 'edge' ? 1 : 2);
+    const ordered = [...sources.values()].sort(
+      (a, b) => rank(a.source.kind) - rank(b.source.kind) || b.rate.bps() - a.rate.bps(),
+    );
     const noPeers = peerCount() === 0 && now - runStartedAt >= options.peerGraceMs;
     const infraUnrestricted = noPeers || starving();
+    // While restricted, `infraInFlight` bounds the device's infrastructure requests across all edge and
+    // CDN sources together, so a flash crowd does not pull the same pieces from several places at once.
+    // Flash-crowd gate: every neighbour sees the same missing pieces, so each device starts a new
+    // infrastructure request with probability m / (n + 1) — m pieces nobody around has or is fetching,
+    // n downloading neighbours — and re-rolls after a short pause. In expectation the neighbourhood
+    // pulls about m pieces per round from the operator instead of n.
+    const gateOpen = (): boolean => {
+      if (infraUnrestricted) return true;
+      if (now < infraGateUntil) return false;
+      let m = 0;
+      for (let i = 0; i < pieceCount; i++)
+        if (!have.get(i) && !finishing.has(i) && !inFlight.has(i) && availability[i] === 0 && !peerSoon(i))
+          m++;
+      let n = 0;
+      for (const s of sources.values()) if (s.source.kind === 'peer' && s.counted.size < pieceCount) n++;
+      if (m === 0) return false;
+      // random.int, not random.float: the Node Random's float() currently throws (runtime/node/random.ts
+      // asks randomInt for 2**48, one above its limit) — reported; int() is fine everywhere.
+      if (random.int(1_000_000) < Math.min(1, m / (n + 1)) * 1_000_000) return true;
+      infraGateUntil = now + options.infraGateMs;
+      clock.setTimer(options.infraGateMs, requestSchedule);
+      return false;
+    };
+    let gateChecked: boolean | undefined;
+    let infraBusy = 0;
+    for (const s of sources.values()) if (isInfrastructure(s.source.kind)) infraBusy += s.inFlight.size;
     for (const state of ordered) {
       const source = state.source;
       if (state.cooldownUntil > now || !source.ready()) continue;
-      const limit =
-        isInfrastructure(source.kind) && !infraUnrestricted
-          ? Math.min(options.infraInFlight, source.maxInFlight())
-          : source.maxInFlight();
-      while (state.inFlight.size < limit) {
+      const restricted = isInfrastructure(source.kind) && !infraUnrestricted;
+      const limit = source.maxInFlight();
+      while (state.inFlight.size < limit && !(restricted && infraBusy >= options.infraInFlight)) {
         let index: number | undefined;
         if (source.kind === 'peer') {
           index = pickPeerPiece({
@@ -233,6 +265,8 @@ export function createDownloadEngine(
           });
         } else {
           if (!infraBudgetLeft()) break;
+          gateChecked ??= gateOpen();
+          if (!gateChecked) break;
           index = pickInfrastructurePiece({
             pieceCount,
             have,
@@ -247,6 +281,7 @@ export function createDownloadEngine(
           });
         }
         if (index === undefined) break;
+        if (isInfrastructure(source.kind)) infraBusy++;
         startRequest(state, index);
       }
     }

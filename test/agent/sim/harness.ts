@@ -82,10 +82,7 @@ export async function buildWorld(options: {
   });
   const store = memoryStoreFrom(options.fixture.dir);
   const trusted = createTrustedKeys([loadPublicKey(options.fixture.pubPath)], 1);
-  const cdn = createCdn(
-    { cacheBytes: 64 * 1024 * 1024 },
-    { store, clock: sim.clock, logger },
-  );
+  const cdn = createCdn({ cacheBytes: 64 * 1024 * 1024 }, { store, clock: sim.clock, logger });
   sim.serveHttp(cdnHost, 80, cdn.app);
   if (options.trackerUp !== false) {
     const trackerRandom = sim.random('tracker');
