@@ -20,7 +20,7 @@ import {
   createStoreOrigin,
   type EdgeServer,
 } from '../../../edge/index.ts';
-import { createSimulation, type SimHost, type Simulation } from '../../../lab/sim/index.ts';
+import { createSimulation, type SimGateway, type SimHost, type Simulation } from '../../../lab/sim/index.ts';
 import { createTrustedKeys, loadPublicKey, type ObjectStore, StoreError } from '../../../release/index.ts';
 import { createSilentLogger, type Logger } from '../../../runtime/index.ts';
 import { buildTracker, createMemorySwarmStore } from '../../../tracker/index.ts';
@@ -32,6 +32,7 @@ export interface SimDevice {
   host: SimHost;
   agent: Agent;
   state: ReturnType<typeof staticDeviceState>;
+  gateway?: SimGateway;
   summary?: FetchSummary;
   storage: ReturnType<typeof createMemoryStorage>;
   error?: unknown;
@@ -65,6 +66,8 @@ export async function buildWorld(options: {
   logger?: Logger;
   /** Run one edge (pinned in every device's config) with this egress cap, bytes/s (0 = unlimited). */
   edge?: { capacityBytesPerSecond?: number };
+  /** Put these devices behind their own home NAT gateway (default: public hosts on the ISP). */
+  natted?: (index: number) => boolean;
   /** Replace some devices' configs (e.g. a different CDN list). */
   configFor?: (index: number, base: AgentConfigInput) => AgentConfigInput;
 }): Promise<SimWorld> {
@@ -134,10 +137,12 @@ export async function buildWorld(options: {
   const root = mkdtempSync(join(tmpdir(), 'sl-sim-'));
   const devices: SimDevice[] = [];
   for (let i = 0; i < options.devices; i++) {
+    const gateway = options.natted?.(i)
+      ? sim.addGateway({ name: `gw-${i}`, isp, behindCgn: false })
+      : undefined;
     const host = sim.addHost({
       name: `dev-${i}`,
-      isp,
-      behindCgn: false,
+      ...(gateway ? { gateway } : { isp, behindCgn: false }),
       link: {
         bandwidthBps: options.deviceDownBps ?? 20_000_000,
         delayMs: 10,
@@ -166,7 +171,15 @@ export async function buildWorld(options: {
       deviceState: state,
       storage,
     });
-    devices.push({ name: `dev-${i}`, host, agent, state, storage, done: false });
+    devices.push({
+      name: `dev-${i}`,
+      host,
+      agent,
+      state,
+      storage,
+      done: false,
+      ...(gateway ? { gateway } : {}),
+    });
   }
   return {
     sim,
