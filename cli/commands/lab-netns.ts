@@ -20,6 +20,16 @@ function parseStrategies(value: string): StrategyName[] {
   return names as StrategyName[];
 }
 
+/** One line per strategy that ran (the shared table needs all three). */
+function briefSummary(results: RealnetResults): string {
+  return Object.entries(results.strategies)
+    .map(
+      ([name, s]) =>
+        `${name.padEnd(17)} infra ${(s.infraBytes / results.releaseBytes).toFixed(2)} copies, saved ${(100 * s.savedVsClientServer).toFixed(1)} %, peer ${(s.peerBytes / 1e6).toFixed(1)} MB, done ${s.completed}/${s.devices}, p50 ${s.completion.p50.toFixed(1)} s`,
+    )
+    .join('\n');
+}
+
 /** `swarmlane lab netns`: registered on the `lab` command by cli/commands/lab.ts. */
 export function registerLabNetnsCommand(lab: Command): void {
   lab
@@ -107,7 +117,9 @@ export function registerLabNetnsCommand(lab: Command): void {
         const resultsPath = join(outDir, 'results.json');
         const reportPath = join(outDir, 'report.html');
         writeFileSync(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
-        writeFileSync(reportPath, await renderReportHtml(results));
+        // The shared report renderer draws every strategy; with --strategies a subset has none to draw.
+        const complete = STRATEGIES.every((s) => results.strategies[s] !== undefined);
+        if (complete) writeFileSync(reportPath, await renderReportHtml(results));
         if (options.json) {
           process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
           return;
@@ -118,9 +130,11 @@ export function registerLabNetnsCommand(lab: Command): void {
         process.stdout.write(
           `${scenario.name} (real kernel): ${results.devices} devices, release ${results.releaseBytes.toLocaleString('en')} bytes, ${results.wallSeconds?.toFixed(1)} s wall\nbyte-exact: ${exact}\n\n`,
         );
-        process.stdout.write(`${formatSummaryTable(results)}\n\n`);
+        process.stdout.write(`${complete ? formatSummaryTable(results) : briefSummary(results)}\n\n`);
         for (const note of results.realnet.notes) process.stdout.write(`note: ${note}\n`);
-        process.stdout.write(`results: ${resultsPath}\nreport:  ${reportPath}\n`);
+        process.stdout.write(
+          `results: ${resultsPath}\n${complete ? `report:  ${reportPath}` : 'report:  not written (needs all three strategies)'}\n`,
+        );
       },
     );
 }

@@ -75,6 +75,16 @@ export function lossRuleset(loss: number): string {
 `;
 }
 
+/**
+ * Bridges hand IPv4 frames to netfilter when br_netfilter is loaded (bridge-nf-call-iptables, per
+ * namespace); then a router's forward policy would drop LAN-to-LAN frames that a home switch simply
+ * forwards. Lab switches are plain switches: turn it off where we bridge.
+ */
+export async function plainBridging(ns: Namespace): Promise<void> {
+  for (const key of ['bridge-nf-call-iptables', 'bridge-nf-call-ip6tables', 'bridge-nf-call-arptables'])
+    await ns.sysctl(`net.bridge.${key}`, '0').catch(() => undefined);
+}
+
 export async function emulatedWire(
   lab: NetnsLab,
   name: string,
@@ -87,6 +97,7 @@ export async function emulatedWire(
   validateProfile(profile);
   const binary = await delayLineBinary();
   const wire = await lab.namespace(`w${name}`);
+  await plainBridging(wire);
   await lab.veth(a, aIf, wire, 'va');
   await lab.veth(wire, 'vb', b, bIf);
   const oneWayUs = Math.round(((profile.rttMs ?? 0) / 2) * 1000);

@@ -24,7 +24,7 @@ import {
 } from '../netns/index.ts';
 import type { DeviceGroup, IspSpec, Scenario } from '../scenario/schema.ts';
 import { RealnetError } from './errors.ts';
-import { emulatedWire } from './link.ts';
+import { emulatedWire, plainBridging } from './link.ts';
 
 export const INET_IP = '11.0.0.1';
 /**
@@ -89,6 +89,7 @@ export async function buildRealTopology(
 ): Promise<RealTopology> {
   const random = seeded(scenario.seed);
   const inet = await lab.namespace('inet');
+  await plainBridging(inet);
   const switchPorts: string[] = [];
   let portIndex = 0;
   const attachToInternet = async (ns: Namespace, ifname: string, cidr: string): Promise<void> => {
@@ -113,6 +114,7 @@ export async function buildRealTopology(
     let cgn = cgns.get(i);
     if (cgn) return cgn;
     const ns = await lab.namespace(`c${i}`);
+    await plainBridging(ns);
     await attachToInternet(ns, 'wan0', `11.0.${i + 1}.250/16`);
     await ns.sysctl('net.ipv4.ip_forward', '1');
     await ns.exec('ip', ['link', 'add', 'cgnlan', 'type', 'bridge']);
@@ -132,6 +134,7 @@ export async function buildRealTopology(
     const h = homeCount++;
     const i = ispIndex.get(isp.name)!;
     const router = await lab.namespace(`r${h}`);
+    await plainBridging(router);
     let wanIp: string;
     if (behindCgn) {
       const cgn = await cgnFor(i, isp);
