@@ -97,6 +97,15 @@ export function registerAgentCommands(program: Command): void {
       const onSignal = (): void => abort.abort();
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
+      // Pause / resume on command: SIGUSR1 pauses downloads and uploads, SIGUSR2 resumes.
+      process.on('SIGUSR1', () => {
+        logger.info('paused (SIGUSR1)');
+        agentInstance.pause();
+      });
+      process.on('SIGUSR2', () => {
+        logger.info('resumed (SIGUSR2)');
+        agentInstance.resume();
+      });
       try {
         while (!abort.signal.aborted) {
           for (const target of config.follow) {
