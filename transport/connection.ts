@@ -238,6 +238,13 @@ export class ConnectionCore {
   private closeDeadline: number | undefined;
   private closeFrameDue = false;
   private closeFramesSent = 0;
+  /**
+   * A poll found nothing to send and nothing that could change that except time: until this instant
+   * (the next deadline) or the next event (every public mutator resets it), polls return at once.
+   * The endpoint polls every session whenever any of them has work, so this keeps a poll of an idle
+   * session O(1) instead of a full packet assembly.
+   */
+  private quietUntil = Number.NEGATIVE_INFINITY;
 
   constructor(setup: ConnectionSetup) {
     this.role = setup.role;
@@ -292,6 +299,7 @@ export class ConnectionCore {
   // ---------------------------------------------------------------- application API
 
   openStream(): number {
+    this.quietUntil = Number.NEGATIVE_INFINITY;
     const id = this.nextLocalStreamId;
     this.nextLocalStreamId += 2;
     this.sendStreams.set(id, new SendStream(id, INITIAL_STREAM_WINDOW));
@@ -305,10 +313,12 @@ export class ConnectionCore {
   }
 
   streamWrite(id: number, data: Uint8Array): void {
+    this.quietUntil = Number.NEGATIVE_INFINITY;
     this.sendStreams.get(id)?.write(data);
   }
 
   streamFinish(id: number): void {
+    this.quietUntil = Number.NEGATIVE_INFINITY;
     this.sendStreams.get(id)?.finish();
   }
 
@@ -318,6 +328,7 @@ export class ConnectionCore {
   }
 
   streamConsumed(id: number, bytes: number): void {
+    this.quietUntil = Number.NEGATIVE_INFINITY;
     const stream = this.recvStreams.get(id);
     if (stream) {
       const raised = stream.consume(bytes);
@@ -334,6 +345,7 @@ export class ConnectionCore {
   }
 
   streamReset(id: number, code: number): void {
+    this.quietUntil = Number.NEGATIVE_INFINITY;
     const send = this.sendStreams.get(id);
     if (send && !send.isDone) {
       send.resetCode = code;
@@ -344,6 +356,7 @@ export class ConnectionCore {
   }
 
   sendBlock(object: number, offset: number, data: Uint8Array): boolean {
+    this.quietUntil = Number.NEGATIVE_INFINITY;
     if (this.state === 'closing' || this.state === 'draining' || this.state === 'closed') return false;
     if (this.blockOutstanding > 0 && this.blockOutstanding + data.length > this.options.blockWindow) {
       this.blockDrainWanted = true;
@@ -355,6 +368,7 @@ export class ConnectionCore {
   }
 
   close(now: number, code: number, reason: string): void {
+    this.quietUntil = Number.NEGATIVE_INFINITY;
     if (this.state === 'closing' || this.state === 'draining' || this.state === 'closed') return;
     this.recordHistory();
     this.closeInfo = { code, reason, remote: false };
@@ -400,6 +414,7 @@ export class ConnectionCore {
 
   /** Client: the server's ANSWER. Returns false if it did not authenticate. */
   handleAnswer(now: number, from: Address, packet: ParsedPacket<AnswerHeader>, size: number): boolean {
+    this.quietUntil = Number.NEGATIVE_INFINITY;
     const client = this.client;
     if (!client) return false;
     if (this.state !== 'initial') {
@@ -457,6 +472,7 @@ export class ConnectionCore {
 
   /** Server: a repeated INITIAL (our answer was probably lost). */
   handleRepeatedInitial(size: number): void {
+    this.quietUntil = Number.NEGATIVE_INFINITY;
     if (this.state !== 'handshake') return;
     this.pathRecvBytes += size;
     this.handshakeDue = true;
@@ -464,12 +480,14 @@ export class ConnectionCore {
 
   /** Client: RETRY from the server; resend the INITIAL with its token. */
   handleRetry(token: Uint8Array): void {
+    this.quietUntil = Number.NEGATIVE_INFINITY;
     if (this.state !== 'initial' || !this.client || this.client.token.length > 0) return;
     this.client.token = new Uint8Array(token);
     this.handshakeDue = true;
   }
 
   handleVersionMismatch(now: number, versions: number[]): void {
+    this.quietUntil = Number.NEGATIVE_INFINITY;
     if (this.state !== 'initial') return;
     this.close(
       now,
@@ -480,6 +498,7 @@ export class ConnectionCore {
 
   /** A short-header packet for this connection. Returns false when it was dropped. */
   handleShort(now: number, from: Address, packet: ParsedPacket<ShortHeader>, size: number): boolean {
+    this.quietUntil = Number.NEGATIVE_INFINITY;
     if (this.state === 'closed' || this.state === 'initial' || !this.recvKey) return false;
     const { pn, keyPhase } = packet.header;
     if (this.received.has(pn)) {
@@ -798,6 +817,7 @@ export class ConnectionCore {
   }
 
   handleTimeout(now: number): void {
+    this.quietUntil = Number.NEGATIVE_INFINITY;
     if (this.state === 'closed') return;
     if ((this.state === 'closing' || this.state === 'draining') && this.closeDeadline !== undefined) {
       if (now >= this.closeDeadline) this.state = 'closed';
@@ -877,6 +897,7 @@ export class ConnectionCore {
 
   /** The next datagram to send, or undefined. The destination is {@link path}. */
   pollTransmit(now: number): Uint8Array | undefined {
+    if (now < this.quietUntil) return undefined;
     switch (this.state) {
       case 'closed':
       case 'draining':
@@ -1112,7 +1133,22 @@ export class ConnectionCore {
       this.state === 'established' &&
       this.options.keepAliveMs > 0 &&
       now >= this.lastSentAt + this.options.keepAliveMs;
-    if (frames.length === 0 && !ackDue && !mayData && !probing && !keepAliveDue) return undefined;
+    if (frames.length === 0 && !ackDue && !mayData && !probing && !keepAliveDue) {
+      // Nothing pending at all (not merely paced or window-limited): repeating this poll before the
+      // next deadline or event would find the same, with no side effect left to repeat.
+      // Re-checked rather than reused: tail duplication above may just have requeued control frames.
+      if (
+        this.state === 'established' &&
+        this.pathValidated &&
+        !this.maxDataDirty &&
+        this.maxStreamDataDirty.size === 0 &&
+        this.resetsToSend.length === 0 &&
+        !this.hasStreamData() &&
+        !this.hasBlockData()
+      )
+        this.quietUntil = this.nextTimeout() ?? Number.POSITIVE_INFINITY;
+      return undefined;
+    }
 
     // ACK (always piggybacked when anything is unacknowledged).
     if (this.ackElicitingUnacked > 0 || ackDue) {
