@@ -376,6 +376,7 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
             connectedPeers: () => sw.peers().length,
             onResponse: (response) => {
               observedIp = response.you.publicIp;
+              job.engine.setSwarmLeechers(response.swarm.leechers);
               for (const e of response.edges)
                 if (!trackerEdges.some((t) => t.id === e.id))
                   trackerEdges.push({

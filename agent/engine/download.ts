@@ -116,6 +116,8 @@ export interface DownloadEngine {
   on(handler: (event: EngineEvent) => void): () => void;
   /** Swarm-wide piece counts from the tracker; infrastructure serves the rarest first. */
   setSwarmRarity(counts: readonly number[]): void;
+  /** Devices still downloading, per the tracker (sizes the flash-crowd gate). */
+  setSwarmLeechers(count: number): void;
   isBanned(id: string): boolean;
   sourceIds(): string[];
 }
@@ -146,6 +148,7 @@ export function createDownloadEngine(
   let lastProgressAt = clock.now();
   let runStartedAt = clock.now();
   let infraGateUntil = 0;
+  let swarmLeechers = 0;
   let tickTimer: TimerHandle | undefined;
   let scheduled = false;
   let settle: { resolve: () => void; reject: (e: Error) => void } | undefined;
@@ -232,6 +235,8 @@ export function createDownloadEngine(
           m++;
       let n = 0;
       for (const s of sources.values()) if (s.source.kind === 'peer' && s.counted.size < pieceCount) n++;
+      // The tracker's leecher count covers devices we are not connected to, who pull from it too.
+      n = Math.max(n, swarmLeechers - 1);
       if (m === 0) return false;
       // random.int, not random.float: the Node Random's float() currently throws (runtime/node/random.ts
       // asks randomInt for 2**48, one above its limit) — reported; int() is fine everywhere.
@@ -527,6 +532,9 @@ export function createDownloadEngine(
     },
     setSwarmRarity(counts) {
       swarmRarity = counts;
+    },
+    setSwarmLeechers(count) {
+      swarmLeechers = Math.max(0, count);
     },
     isBanned: (id) => banned.has(id),
     sourceIds: () => [...sources.keys()],
