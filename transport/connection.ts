@@ -70,6 +70,8 @@ export const INITIAL_STREAM_WINDOW = 256 * 1024;
 export const INITIAL_CONNECTION_WINDOW = 1024 * 1024;
 const MAX_PLAINTEXT = MAX_DATAGRAM - SHORT_HEADER_LENGTH - TAG_LENGTH;
 const AMPLIFICATION_FACTOR = 3;
+/** Pacing waits this short are rounding noise: the packet goes now. */
+const PACING_SLACK_MS = 0.05;
 
 export type ConnectionState = 'initial' | 'handshake' | 'established' | 'closing' | 'draining' | 'closed';
 
@@ -1119,7 +1121,7 @@ export class ConnectionCore {
     if ((dataPending || controlPending) && (cwndOpen || probing)) {
       const wait = probing ? 0 : this.pacer.delay(now, rate, MAX_DATAGRAM);
       // Sub-50 µs waits are rounding noise; a timer that short would fire at the same instant.
-      if (wait <= 0.05) {
+      if (wait <= PACING_SLACK_MS) {
         mayData = true;
         this.pacingWakeAt = undefined;
       } else {
@@ -1134,19 +1136,24 @@ export class ConnectionCore {
       this.options.keepAliveMs > 0 &&
       now >= this.lastSentAt + this.options.keepAliveMs;
     if (frames.length === 0 && !ackDue && !mayData && !probing && !keepAliveDue) {
-      // Nothing pending at all (not merely paced or window-limited): repeating this poll before the
-      // next deadline or event would find the same, with no side effect left to repeat.
-      // Re-checked rather than reused: tail duplication above may just have requeued control frames.
-      if (
-        this.state === 'established' &&
-        this.pathValidated &&
+      // Repeating this poll before the next deadline or event would find the same, with no side
+      // effect left to repeat, when either nothing is pending at all (re-checked rather than reused:
+      // tail duplication above may just have requeued control frames), or data waits for the pacer
+      // (its wake-up is a deadline) or for window (an ACK is an event) and the tail-redundancy
+      // bookkeeping has settled.
+      const idle =
         !this.maxDataDirty &&
         this.maxStreamDataDirty.size === 0 &&
         this.resetsToSend.length === 0 &&
         !this.hasStreamData() &&
-        !this.hasBlockData()
-      )
+        !this.hasBlockData();
+      const waiting = !this.duplicating && this.tailFloorPn === undefined;
+      if (this.state === 'established' && this.pathValidated && (idle || waiting)) {
         this.quietUntil = this.nextTimeout() ?? Number.POSITIVE_INFINITY;
+        // The pacer lets a packet go up to PACING_SLACK_MS before its wake-up.
+        if (this.pacingWakeAt !== undefined)
+          this.quietUntil = Math.min(this.quietUntil, this.pacingWakeAt - 2 * PACING_SLACK_MS);
+      }
       return undefined;
     }
 
