@@ -24,3 +24,17 @@ describe('seeded random', () => {
     expect(() => createSeededRandom(1).int(0)).toThrow(RangeError);
   });
 });
+
+describe('node random', () => {
+  it('float() stays in [0, 1) and int() in range', async () => {
+    const { createNodeRandom } = await import('../../runtime/node/random.ts');
+    const r = createNodeRandom();
+    for (let i = 0; i < 1000; i++) {
+      const f = r.float();
+      expect(f).toBeGreaterThanOrEqual(0);
+      expect(f).toBeLessThan(1);
+      expect(r.int(7)).toBeLessThan(7);
+    }
+    expect(r.bytes(16)).toHaveLength(16);
+  });
+});
