@@ -63,7 +63,8 @@ export class EndpointCore {
     versionNegotiations: 0,
     refused: 0,
   };
-  private readonly connections = new Map<string, ConnectionCore>();
+  /** Sessions by {@link cidKey} of their local CID (a number: no hex string per datagram). */
+  private readonly connections = new Map<number, ConnectionCore>();
   /** Server sessions by the client's original destination CID, to recognise repeated INITIALs. */
   private readonly byInitialDcid = new Map<string, ConnectionCore>();
   private order: ConnectionCore[] = [];
@@ -137,12 +138,17 @@ export class EndpointCore {
   private freshCid(): Uint8Array {
     for (;;) {
       const cid = this.random.bytes(CID_LENGTH);
-      if (!this.connections.has(hexOf(cid))) return cid;
+      if (!this.connections.has(cidKey(cid))) return cid;
     }
   }
 
+  private byCid(cid: Uint8Array): ConnectionCore | undefined {
+    const connection = this.connections.get(cidKey(cid));
+    return connection !== undefined && sameCid(connection.localCid, cid) ? connection : undefined;
+  }
+
   private add(connection: ConnectionCore): void {
-    this.connections.set(connection.localCidHex, connection);
+    this.connections.set(cidKey(connection.localCid), connection);
     this.order.push(connection);
   }
 
@@ -179,7 +185,7 @@ export class EndpointCore {
     const header = packet.header;
     switch (header.kind) {
       case 'short': {
-        const connection = this.connections.get(hexOf(header.dcid));
+        const connection = this.byCid(header.dcid);
         if (!connection) {
           this.counters.unknownConnection++;
           return;
@@ -193,7 +199,7 @@ export class EndpointCore {
         return;
       }
       case 'answer': {
-        const connection = this.connections.get(hexOf(header.dcid));
+        const connection = this.byCid(header.dcid);
         if (connection?.role !== 'client') {
           this.counters.unknownConnection++;
           return;
@@ -203,12 +209,12 @@ export class EndpointCore {
         return;
       }
       case 'retry': {
-        const connection = this.connections.get(hexOf(header.dcid));
+        const connection = this.byCid(header.dcid);
         if (connection && connection.role === 'client') connection.handleRetry(header.token);
         return;
       }
       case 'version': {
-        const connection = this.connections.get(hexOf(header.dcid));
+        const connection = this.byCid(header.dcid);
         if (connection && connection.role === 'client' && !header.versions.includes(this.options.version)) {
           connection.handleVersionMismatch(now, header.versions);
         }
@@ -405,7 +411,7 @@ export class EndpointCore {
     const alive: ConnectionCore[] = [];
     for (const connection of this.order) {
       if (connection.isClosed) {
-        this.connections.delete(connection.localCidHex);
+        this.connections.delete(cidKey(connection.localCid));
         for (const [key, value] of this.byInitialDcid)
           if (value === connection) this.byInitialDcid.delete(key);
       } else {
@@ -421,4 +427,22 @@ export class EndpointCore {
     this.earliestDeadline = now;
     for (const connection of this.order) connection.close(now, code, reason);
   }
+}
+
+/**
+ * Map key for a local connection ID: its first 53 bits as a number (local CIDs are CID_LENGTH random
+ * bytes, and freshCid never issues two with the same key). Any other length gets -1, which no session
+ * has. Lookups still compare the full CID.
+ */
+function cidKey(cid: Uint8Array): number {
+  if (cid.length !== CID_LENGTH) return -1;
+  const hi = ((cid[0]! << 24) | (cid[1]! << 16) | (cid[2]! << 8) | cid[3]!) >>> 0;
+  const lo = ((cid[4]! << 24) | (cid[5]! << 16) | (cid[6]! << 8) | cid[7]!) >>> 0;
+  return hi * 2 ** 21 + (lo >>> 11);
+}
+
+function sameCid(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
