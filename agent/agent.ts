@@ -1,8 +1,18 @@
 import { createHash } from 'node:crypto';
+import { networkInterfaces } from 'node:os';
 import type { EdgeCandidate } from '../edge/index.ts';
 import type { ReachabilityReport } from '../nat/report.ts';
 import { releaseId, type TrustedKeys } from '../release/index.ts';
-import type { Clock, HttpClient, Logger, Random, UdpNetwork, UdpSocket } from '../runtime/index.ts';
+import {
+  type Address,
+  type Clock,
+  type HttpClient,
+  type Logger,
+  type Random,
+  type UdpNetwork,
+  type UdpSocket,
+  withTimeout,
+} from '../runtime/index.ts';
 import type { AnnounceRequest } from '../tracker/index.ts';
 import type { AgentConfig } from './config.ts';
 import { type DeviceStateProvider, deviceStateFromConfig } from './device-state.ts';
@@ -13,6 +23,7 @@ import { type HookRunner, type InstallResult, installRelease } from './install.t
 import { type Announcer, startAnnouncer } from './net/announcer.ts';
 import { createPeerNetwork, type PeerNetwork, peerIdOfKey } from './net/peer-network.ts';
 import { createTrackerClient, type TrackerClient } from './net/tracker-client.ts';
+import { startTraversal, type Traversal } from './net/traversal.ts';
 import { checkRelease, type VerifiedRelease } from './release-check.ts';
 import { createSeedingController, type SeedStopReason } from './seeding.ts';
 import { createCdnSource } from './sources/cdn.ts';
@@ -42,7 +53,17 @@ export interface AgentComponents {
   storage?: AgentStorage;
   /** Reachability report from a NAT probe (nat/); default: a conservative "unknown, not public". */
   reachability?: () => ReachabilityReport;
+  /**
+   * The default gateway to ask for a port mapping and our LAN address towards it (the CLI reads the
+   * routing table, the lab passes the simulated home gateway); null or absent: no port mapping.
+   */
+  portMapGateway?: { gateway: string; internalHost: string } | null;
+  /** Our LAN addresses (default: the socket's bound address, else the machine's IPv4 interfaces). */
+  lanHosts?: string[];
 }
+
+/** How long start-up waits for the NAT probe before the download goes on without it. */
+const PROBE_TIMEOUT_MS = 3000;
 
 export interface FetchTarget {
   product: string;
@@ -184,10 +205,70 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
     return networkStarting;
   };
 
+  let traversal: Traversal | undefined;
+  let traversalStarting: Promise<Traversal | undefined> | undefined;
+  const lanAddresses = (net: PeerNetwork): Address[] => {
+    const local = net.localAddress();
+    const hosts =
+      components.lanHosts ??
+      (local.host !== '0.0.0.0'
+        ? [local.host]
+        : Object.values(networkInterfaces())
+            .flatMap((list) => list ?? [])
+            .filter((a) => a.family === 'IPv4' && !a.internal)
+            .map((a) => a.address));
+    return hosts.slice(0, 8).map((host) => ({ host, port: local.port }));
+  };
+  const rendezvousEndpoint = async (): Promise<{ address: Address; publicKey: Uint8Array } | null> => {
+    if (config.network.rendezvous) return config.network.rendezvous;
+    if (!tracker || !config.tracker) return null;
+    try {
+      const info = await withTimeout(clock, 2000, tracker.rendezvous(), () => new Error('timed out'));
+      const key = new Uint8Array(Buffer.from(info.publicKey, 'base64'));
+      if (key.length !== 32) return null;
+      return { address: { host: new URL(config.tracker).hostname, port: info.port }, publicKey: key };
+    } catch (error) {
+      logger.info({ err: (error as Error).message }, 'tracker runs no rendezvous: no hole punching');
+      return null;
+    }
+  };
+  /** NAT probe, port mapping and rendezvous: bounded, started once per run of releases. */
+  const startTraversalOnce = (net: PeerNetwork): Promise<Traversal | undefined> => {
+    if (!config.network.traversal || components.reachability || !components.udp)
+      return Promise.resolve(undefined);
+    traversalStarting ??= (async () => {
+      const rendezvous = await rendezvousEndpoint();
+      const stun = [...(rendezvous ? [rendezvous.address] : []), ...config.edges.map((e) => e.address)];
+      const t = await startTraversal(
+        {
+          stun,
+          rendezvous,
+          lan: lanAddresses(net),
+          gateway: config.network.portMapping ? (components.portMapGateway ?? null) : null,
+          probeTimeoutMs: PROBE_TIMEOUT_MS,
+          punchTimeoutMs: 2500,
+        },
+        { network: net, clock, random: components.random, logger, udp: components.udp!, http },
+      );
+      traversal = t;
+      return t;
+    })();
+    return traversalStarting;
+  };
+  const stopTraversal = async (): Promise<void> => {
+    const t = traversal ?? (await traversalStarting?.catch(() => undefined));
+    traversal = undefined;
+    traversalStarting = undefined;
+    await t?.stop();
+  };
+
   /** The tracker's view of our address: equal to our socket's address means no NAT in between. */
   let observedIp: string | undefined;
   const reachability = (net: PeerNetwork): ReachabilityReport => {
     if (components.reachability) return components.reachability();
+    // A probe without answers (no STUN server reachable) says nothing: keep the observed-address rule.
+    const probed = traversal?.report();
+    if (probed && (probed.mapping !== 'unknown' || probed.portMapping)) return probed;
     const local = net.localAddress();
     if (observedIp !== undefined && local.host === observedIp)
       return {
@@ -202,6 +283,7 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
 
   const candidates = (): AnnounceRequest['candidates'] => {
     if (!network) return [];
+    if (traversal) return traversal.candidates();
     const local = network.localAddress();
     const lan = (components.reachability?.() ?? UNKNOWN_REACHABILITY).lan;
     const out: AnnounceRequest['candidates'] = lan.map((a) => ({
@@ -316,6 +398,7 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
     const trackerEdges: EdgeCandidate[] = [];
     let unregister: (() => void) | undefined;
     const net = await startNetwork(s);
+    const trav = net ? await startTraversalOnce(net) : undefined;
     if (net) {
       const selfId = peerIdOfKey(net.publicKey);
       swarm = createSwarm(
@@ -374,7 +457,10 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
                 }),
             },
             connectedPeers: () => sw.peers().length,
+            ...(trav ? { punch: (peerDeviceId: string) => trav.punch(peerDeviceId) } : {}),
             onResponse: (response) => {
+              const token = s.get().deviceToken ?? response.deviceToken;
+              if (trav && token) void trav.register({ deviceId, deviceToken: token, release: id });
               observedIp = response.you.publicIp;
               job.engine.setSwarmLeechers(response.swarm.leechers);
               for (const e of response.edges)
@@ -443,6 +529,8 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
       for (const sourceId of job.engine.sourceIds()) job.engine.removeSource(sourceId, 'release finished');
       unregister?.();
       await announcer?.stop();
+      // Nothing left to seed: release the port mapping and the rendezvous session.
+      if (active.size === 0) await stopTraversal();
       await job.close();
       logger.info({ release: id, reason }, 'seeding stopped');
       resolveDone();
@@ -556,6 +644,7 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
         return a.done;
       });
       await Promise.all(waits);
+      await stopTraversal();
       await network?.close();
       await socket?.close().catch(() => undefined);
       network = undefined;

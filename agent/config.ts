@@ -53,6 +53,12 @@ export const AgentConfigSchema = Type.Object(
           /** ISP hints passed to the tracker. */
           isp: Type.Optional(Type.String({ maxLength: 64 })),
           region: Type.Optional(Type.String({ maxLength: 64 })),
+          /** NAT traversal: STUN probe, port mapping, rendezvous and hole punching (default true). */
+          traversal: Type.Optional(Type.Boolean()),
+          /** Ask the home gateway for a port mapping (PCP / NAT-PMP / UPnP); default true. */
+          portMapping: Type.Optional(Type.Boolean()),
+          /** The tracker's rendezvous/STUN endpoint as HOST:PORT@BASE64KEY (default: GET /v1/rendezvous). */
+          rendezvous: Type.Optional(Type.String({ maxLength: 200 })),
         },
         { additionalProperties: false },
       ),
@@ -163,7 +169,16 @@ export interface AgentConfig {
   cdn: string[];
   stateDir: string;
   follow: Array<{ product: string; channel: string }>;
-  network: { udpHost: string; udpPort: number; tcpPort: number | undefined; isp?: string; region?: string };
+  network: {
+    udpHost: string;
+    udpPort: number;
+    tcpPort: number | undefined;
+    isp?: string;
+    region?: string;
+    traversal: boolean;
+    portMapping: boolean;
+    rendezvous?: { address: { host: string; port: number }; publicKey: Uint8Array };
+  };
   policy: AgentPolicy;
   deviceState: { provider: 'none' | 'file' | 'command'; path?: string; command?: string };
   install: { hook: string | undefined; timeoutSeconds: number };
@@ -215,6 +230,9 @@ export function parseAgentConfig(raw: unknown, baseDir = process.cwd()): AgentCo
       tcpPort: input.network?.tcpPort,
       ...(input.network?.isp ? { isp: input.network.isp } : {}),
       ...(input.network?.region ? { region: input.network.region } : {}),
+      traversal: input.network?.traversal ?? true,
+      portMapping: input.network?.portMapping ?? true,
+      ...(input.network?.rendezvous ? { rendezvous: parseRendezvous(input.network.rendezvous) } : {}),
     },
     policy,
     deviceState: {
@@ -279,4 +297,13 @@ function rawKeyFromPem(text: string, path: string, field: string): Uint8Array {
   } catch {
     throw new AgentError('CONFIG_INVALID', `${field}: ${path} is not an X25519 public key (PEM or base64)`);
   }
+}
+
+/** HOST:PORT@BASE64KEY, the form `edges` entries use. */
+function parseRendezvous(spec: string): { address: { host: string; port: number }; publicKey: Uint8Array } {
+  const match = /^([^:@]+):(\d{1,5})@([A-Za-z0-9+/=]{43,44})$/.exec(spec);
+  const key = match ? new Uint8Array(Buffer.from(match[3]!, 'base64')) : undefined;
+  if (!match || !key || key.length !== 32 || Number(match[2]) > 65535)
+    throw new AgentError('CONFIG_INVALID', 'agent config /network/rendezvous: expected HOST:PORT@BASE64KEY');
+  return { address: { host: match[1]!, port: Number(match[2]) }, publicKey: key };
 }

@@ -29,6 +29,8 @@ export interface AnnouncerComponents {
   conditions: () => { wifi: boolean; charging: boolean; uploadAllowed: boolean };
   token: { get(): string | undefined; set(token: string): void };
   connectedPeers: () => number;
+  /** Hole punching through the rendezvous; resolves with the address that answered, or null. */
+  punch?: (deviceId: string) => Promise<{ host: string; port: number } | null>;
   onResponse: (response: AnnounceResponse) => void;
 }
 
@@ -47,6 +49,7 @@ export function startAnnouncer(options: AnnouncerOptions, components: AnnouncerC
   let failures = 0;
   let stopped = false;
   const classes = new Map<string, SourceClass>();
+  const punching = new Set<string>();
 
   const request = (event: AnnounceRequest['event']): AnnounceRequest => {
     const token = components.token.get();
@@ -91,9 +94,23 @@ export function startAnnouncer(options: AnnouncerOptions, components: AnnouncerC
           ? peer.candidates.filter((c) => c.type === 'host')
           : peer.candidates.filter((c) => c.type !== 'host');
       const ordered = candidates.length > 0 ? candidates : peer.candidates;
-      if (ordered.length === 0) continue;
+      const punch = components.punch;
+      const viaRendezvous = (peer.reachableHow === 'punch' || peer.reachableHow === 'reverse') && punch;
+      if (ordered.length === 0 && !viaRendezvous) continue;
       budget--;
       void (async () => {
+        if (viaRendezvous) {
+          if (network.hasPeer(options.infoHash, key) || punching.has(peer.deviceId)) return;
+          punching.add(peer.deviceId);
+          try {
+            const remote = await punch(peer.deviceId);
+            if (remote && !stopped)
+              await network.dial(options.infoHash, { address: remote, publicKey: key, sourceClass }, 3000);
+          } finally {
+            punching.delete(peer.deviceId);
+          }
+          return;
+        }
         for (const c of ordered) {
           if (stopped) return;
           const ok = await network.dial(

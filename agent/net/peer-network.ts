@@ -14,6 +14,8 @@ export interface PeerNetwork {
   readonly endpoint: Endpoint;
   readonly publicKey: Uint8Array;
   localAddress(): Address;
+  /** True when the swarm already has a session with this peer. */
+  hasPeer(infoHash: string, publicKey: Uint8Array): boolean;
   register(swarm: Swarm, classify: (remoteKey: Uint8Array, remote: Address) => SourceClass): () => void;
   dial(
     infoHash: string,
@@ -126,6 +128,7 @@ export function createPeerNetwork(
     endpoint,
     publicKey: endpoint.publicKey,
     localAddress: () => endpoint.localAddress(),
+    hasPeer: (infoHash, publicKey) => swarms.get(infoHash)?.swarm.hasPeer(peerIdOfKey(publicKey)) ?? false,
     register(swarm, classify) {
       swarms.set(swarm.infoHash, { swarm, classify });
       return () => {

@@ -14,6 +14,8 @@ export interface TrackerClient {
   announce(request: AnnounceRequest, signal?: AbortSignal): Promise<AnnounceResponse>;
   current(product: string, channel: string, deviceId: string): Promise<CurrentReleaseResponse>;
   report(request: ReportRequest): Promise<void>;
+  /** The tracker's rendezvous/STUN UDP endpoint (on the tracker's host). */
+  rendezvous(): Promise<{ port: number; publicKey: string }>;
 }
 
 export function createTrackerClient(baseUrl: string, components: { http: HttpClient }): TrackerClient {
@@ -54,6 +56,7 @@ export function createTrackerClient(baseUrl: string, components: { http: HttpCli
         'GET',
         `/v1/products/${encodeURIComponent(product)}/channels/${encodeURIComponent(channel)}/current?device=${encodeURIComponent(deviceId)}`,
       ),
+    rendezvous: () => call<{ port: number; publicKey: string }>('GET', '/v1/rendezvous'),
     report: async (request) => {
       await call<unknown>('POST', '/v1/report', request);
     },

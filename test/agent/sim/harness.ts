@@ -20,11 +20,18 @@ import {
   createStoreOrigin,
   type EdgeServer,
 } from '../../../edge/index.ts';
-import { createSimulation, type SimGateway, type SimHost, type Simulation } from '../../../lab/sim/index.ts';
+import {
+  type AddGatewayOptions,
+  createSimulation,
+  type SimGateway,
+  type SimHost,
+  type Simulation,
+} from '../../../lab/sim/index.ts';
 import { createTrustedKeys, loadPublicKey, type ObjectStore, StoreError } from '../../../release/index.ts';
 import { createSilentLogger, type Logger } from '../../../runtime/index.ts';
-import { buildTracker, createMemorySwarmStore } from '../../../tracker/index.ts';
+import { buildTracker, createMemorySwarmStore, createRendezvousServer } from '../../../tracker/index.ts';
 import { createStoreCatalogue } from '../../../tracker/store-catalogue.ts';
+import { createEndpoint, publicKeyOf } from '../../../transport/index.ts';
 import type { PublishedFixture } from '../fixture-release.ts';
 
 export interface SimDevice {
@@ -68,6 +75,10 @@ export async function buildWorld(options: {
   edge?: { capacityBytesPerSecond?: number };
   /** Put these devices behind their own home NAT gateway (default: public hosts on the ISP). */
   natted?: (index: number) => boolean;
+  /** Gateway options for natted devices (NAT preset, port-mapping servers). */
+  gatewayFor?: (index: number) => Partial<AddGatewayOptions>;
+  /** Run the tracker's rendezvous/STUN UDP endpoint (devices get it in their config). */
+  rendezvous?: boolean;
   /** Replace some devices' configs (e.g. a different CDN list). */
   configFor?: (index: number, base: AgentConfigInput) => AgentConfigInput;
 }): Promise<SimWorld> {
@@ -87,15 +98,34 @@ export async function buildWorld(options: {
   const trusted = createTrustedKeys([loadPublicKey(options.fixture.pubPath)], 1);
   const cdn = createCdn({ cacheBytes: 64 * 1024 * 1024 }, { store, clock: sim.clock, logger });
   sim.serveHttp(cdnHost, 80, cdn.app);
+  let rendezvousSpec: string | undefined;
   if (options.trackerUp !== false) {
     const trackerRandom = sim.random('tracker');
+    const swarmStore = createMemorySwarmStore({ random: trackerRandom, now: () => sim.clock.now() });
+    if (options.rendezvous) {
+      const key = trackerHost.random.bytes(32);
+      const endpoint = createEndpoint(
+        { staticPrivateKey: key },
+        {
+          socket: await sim.settle(trackerHost.udp.bind({ port: 7001 })),
+          clock: sim.clock,
+          random: trackerHost.random,
+          logger,
+        },
+      );
+      createRendezvousServer(
+        { advertised: { host: trackerHost.address, port: 7001 } },
+        { endpoint, swarmStore, clock: sim.clock, random: trackerHost.random, logger },
+      );
+      rendezvousSpec = `${trackerHost.address}:7001@${Buffer.from(publicKeyOf(key)).toString('base64')}`;
+    }
     const tracker = buildTracker(
       { cdnBaseUrls: ['http://cdn'], rateLimit: null, youngIntervalSec: 10, minIntervalSec: 1 },
       {
         clock: sim.clock,
         random: trackerRandom,
         logger,
-        swarmStore: createMemorySwarmStore({ random: trackerRandom, now: () => sim.clock.now() }),
+        swarmStore,
         catalogue: createStoreCatalogue({ refreshMs: 30_000, trusted }, { store, clock: sim.clock, logger }),
       },
     );
@@ -138,7 +168,7 @@ export async function buildWorld(options: {
   const devices: SimDevice[] = [];
   for (let i = 0; i < options.devices; i++) {
     const gateway = options.natted?.(i)
-      ? sim.addGateway({ name: `gw-${i}`, isp, behindCgn: false })
+      ? sim.addGateway({ name: `gw-${i}`, isp, behindCgn: false, ...options.gatewayFor?.(i) })
       : undefined;
     const host = sim.addHost({
       name: `dev-${i}`,
@@ -157,6 +187,7 @@ export async function buildWorld(options: {
       stateDir: join(root, `dev-${i}`),
       follow: [{ product: 'fw' }],
       policy: { stallTimeoutSeconds: 0, ...options.policy },
+      ...(rendezvousSpec ? { network: { rendezvous: rendezvousSpec } } : {}),
     };
     const config = parseAgentConfig(options.configFor ? options.configFor(i, base) : base);
     const state = staticDeviceState();
@@ -170,6 +201,7 @@ export async function buildWorld(options: {
       trusted,
       deviceState: state,
       storage,
+      ...(gateway ? { portMapGateway: { gateway: gateway.lanAddress, internalHost: host.address } } : {}),
     });
     devices.push({
       name: `dev-${i}`,

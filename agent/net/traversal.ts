@@ -1,0 +1,220 @@
+import {
+  buildReport,
+  channelFromEndpoint,
+  createPuncher,
+  gatherCandidates,
+  type PortMapper,
+  type Puncher,
+  probeReachability,
+  type ReachabilityReport,
+} from '../../nat/index.ts';
+import {
+  type Address,
+  type Clock,
+  formatAddress,
+  type HttpClient,
+  type Logger,
+  type Random,
+  type UdpNetwork,
+  withTimeout,
+} from '../../runtime/index.ts';
+import { createRendezvousClient, type PunchGo, type RendezvousClient } from '../../tracker/index.ts';
+import type { PeerCandidate } from '../../tracker/swarm-store.ts';
+import type { PeerNetwork } from './peer-network.ts';
+
+export interface TraversalOptions {
+  /** STUN servers: the tracker's rendezvous endpoint and edges (they share their PZ socket with STUN). */
+  stun: Address[];
+  /** The tracker's rendezvous PZ endpoint, or null when there is none. */
+  rendezvous: { address: Address; publicKey: Uint8Array } | null;
+  /** Our LAN addresses (with the socket's port). */
+  lan: Address[];
+  /** Gateway for PCP/NAT-PMP/UPnP, or null to skip port mapping. */
+  gateway: { gateway: string; internalHost: string } | null;
+  /** Upper bound on the start-up probe: the download never waits longer (fail-forward). */
+  probeTimeoutMs: number;
+  /** Budget for one punch. */
+  punchTimeoutMs: number;
+}
+
+export interface Traversal {
+  /** The latest reachability report (conservative "unknown" until the probe answered). */
+  report(): ReachabilityReport;
+  /** Our candidates for announces and the rendezvous: port-mapped, server-reflexive, LAN. */
+  candidates(): PeerCandidate[];
+  /** Registers with the rendezvous once the tracker issued a device token (idempotent, never throws). */
+  register(request: { deviceId: string; deviceToken: string; release: string }): Promise<boolean>;
+  /** Asks the rendezvous to introduce `deviceId` and punches; resolves with the address that answered. */
+  punch(deviceId: string): Promise<Address | null>;
+  /** Stops the port mapper (unmaps), closes the rendezvous session and the puncher. */
+  stop(): Promise<void>;
+}
+
+const UNKNOWN: ReachabilityReport = {
+  public: false,
+  mapping: 'unknown',
+  filtering: 'unknown',
+  reflexive: null,
+  portMapping: null,
+  lan: [],
+  hairpin: null,
+  errors: [],
+};
+
+/**
+ * NAT traversal for the agent on its one PZ socket: a bounded start-up probe (STUN classification
+ * against the tracker's rendezvous and the edges, port mapping in parallel), a rendezvous session with
+ * the tracker, and hole punching when a peer is not directly reachable.
+ */
+export async function startTraversal(
+  options: TraversalOptions,
+  components: {
+    network: PeerNetwork;
+    clock: Clock;
+    random: Random;
+    logger: Logger;
+    udp: UdpNetwork;
+    http: HttpClient;
+  },
+): Promise<Traversal> {
+  const { network, clock, logger } = components;
+  const channel = channelFromEndpoint(network.endpoint);
+  const port = network.localAddress().port;
+  let report: ReachabilityReport = { ...UNKNOWN, lan: options.lan };
+  let mapper: PortMapper | null = null;
+  let stopped = false;
+
+  const probing = probeReachability(
+    {
+      stun: options.stun,
+      lan: options.lan,
+      portMapping: options.gateway,
+      port,
+      stunTimeoutMs: Math.min(1500, options.probeTimeoutMs),
+    },
+    { ...components, channel },
+  ).then((result) => {
+    mapper = result.mapper;
+    if (stopped) void mapper?.stop();
+    report = result.report;
+    mapper?.onChange((r) => {
+      report = buildReport({
+        classification: report,
+        portMapping: r.info,
+        lan: options.lan,
+        errors: report.errors,
+      });
+    });
+    return result;
+  });
+  try {
+    await withTimeout(clock, options.probeTimeoutMs, probing, () => new Error('nat probe timed out'));
+    logger.info(
+      {
+        public: report.public,
+        mapping: report.mapping,
+        filtering: report.filtering,
+        reflexive: report.reflexive,
+        portMapping: report.portMapping,
+      },
+      'nat probe done',
+    );
+  } catch (error) {
+    // Fail forward: a late answer still updates the report; the download goes on meanwhile.
+    logger.warn({ err: (error as Error).message }, 'nat probe incomplete: continuing');
+    probing.catch(() => undefined);
+  }
+
+  const puncher: Puncher = createPuncher(
+    { timeoutMs: options.punchTimeoutMs },
+    { ...components, port: channel },
+  );
+  let rendezvous: RendezvousClient | null = null;
+  let registering: Promise<boolean> | null = null;
+  let closeConnection: (() => void) | null = null;
+
+  const candidates = (): PeerCandidate[] =>
+    gatherCandidates({
+      lan: options.lan,
+      reflexive: report.reflexive,
+      mapped: report.portMapping?.reachable ? report.portMapping.external : null,
+    });
+
+  const punchWith = async (go: PunchGo): Promise<Address | null> => {
+    try {
+      const session = await puncher.punch({
+        session: go.session,
+        local: candidates(),
+        remote: go.candidates,
+        localMapping: report.mapping,
+        remoteMapping: go.peerMapping,
+      });
+      // The PZ session's own traffic holds the NAT binding from here on.
+      session.close();
+      logger.debug({ remote: formatAddress(session.remote), via: session.via }, 'punched');
+      return session.remote;
+    } catch (error) {
+      logger.debug({ err: (error as Error).message }, 'punch failed');
+      return null;
+    }
+  };
+
+  const register: Traversal['register'] = (request) => {
+    if (!options.rendezvous || stopped) return Promise.resolve(false);
+    registering ??= (async () => {
+      const rv = options.rendezvous!;
+      try {
+        const connection = await network.endpoint.connect(rv.address, rv.publicKey, { timeoutMs: 3000 });
+        closeConnection = () => connection.close(0, 'agent stopping');
+        const client = createRendezvousClient(connection);
+        // The other side asked for us: punch at once so both probe simultaneously.
+        client.onIntroduction((go) => void punchWith(go));
+        await withTimeout(
+          clock,
+          3000,
+          client.register({ ...request, mapping: report.mapping, candidates: candidates() }),
+          () => new Error('rendezvous registration timed out'),
+        );
+        rendezvous = client;
+        if (stopped) client.close();
+        logger.info({}, 'registered with the rendezvous');
+        return true;
+      } catch (error) {
+        logger.warn({ err: (error as Error).message }, 'rendezvous unavailable: direct peers only');
+        registering = null; // retried on the next announce
+        return false;
+      }
+    })();
+    return registering;
+  };
+
+  return {
+    report: () => report,
+    candidates,
+    register,
+    async punch(deviceId) {
+      if (!rendezvous || stopped) return null;
+      let go: PunchGo;
+      try {
+        go = await withTimeout(
+          clock,
+          3000,
+          rendezvous.punch(deviceId),
+          () => new Error('punch request timed out'),
+        );
+      } catch (error) {
+        logger.debug({ err: (error as Error).message, peer: deviceId }, 'introduction refused');
+        return null;
+      }
+      return punchWith(go);
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      puncher.close();
+      rendezvous?.close();
+      closeConnection?.();
+      await (mapper as PortMapper | null)?.stop();
+    },
+  };
+}

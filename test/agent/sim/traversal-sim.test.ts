@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { natPresets } from '../../../lab/sim/index.ts';
+import { publishFixture } from '../fixture-release.ts';
+import { buildWorld } from './harness.ts';
+
+const KB = 1024;
+const fixture = publishFixture({
+  size: 512 * KB,
+  pieceLength: 32 * KB,
+  seed: 77,
+  nowMs: Date.UTC(2026, 0, 1),
+});
+const peerBytes = (b: Record<string, number>): number =>
+  (b['peer-same-isp'] ?? 0) + (b['peer-other-isp'] ?? 0);
+
+describe('agent NAT traversal on the simulated network', () => {
+  it('port-restricted devices trade only via punching; symmetric pairs never connect', async () => {
+    // 0,1: port-restricted cone, no port mapping; 2,3: symmetric. A slow CDN leaves room for peers.
+    const world = await buildWorld({
+      fixture,
+      devices: 4,
+      seed: 9,
+      natted: () => true,
+      gatewayFor: (i) => ({ nat: i < 2 ? natPresets.portRestricted : natPresets.symmetric }),
+      rendezvous: true,
+      edge: { capacityBytesPerSecond: 1 }, // a STUN server on a second IP; serves (almost) nothing
+      cdnRateBps: 200 * KB,
+    });
+    world.startAll(0);
+    const result = await world.sim.run({
+      until: () => world.devices.every((d) => d.done),
+      deadlineMs: 300_000,
+    });
+    expect(result.reason).toBe('condition');
+    expect(world.devices.filter((d) => d.error).map((d) => String(d.error))).toEqual([]);
+    const [a, b, c, d] = world.devices.map((x) => x.summary!);
+    for (const s of [a, b, c, d]) expect(s?.sha256).toBe(fixture.manifest.sha256);
+    expect(peerBytes(a!.bytesBySource)).toBeGreaterThan(0);
+    expect(peerBytes(b!.bytesBySource)).toBeGreaterThan(0);
+    expect(peerBytes(c!.bytesBySource)).toBe(0);
+    expect(peerBytes(d!.bytesBySource)).toBe(0);
+    await world.sim.settle(Promise.all(world.devices.map((x) => x.agent.stop())));
+  }, 120_000);
+});
