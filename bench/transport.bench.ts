@@ -27,9 +27,13 @@ async function rawReceiver(): Promise<void> {
   let bytes = 0;
   let first = 0;
   let last = 0;
+  let cpu0 = process.cpuUsage();
   socket.on('message', (msg) => {
     const now = performance.now();
-    if (bytes === 0) first = now;
+    if (bytes === 0) {
+      first = now;
+      cpu0 = process.cpuUsage();
+    }
     last = now;
     bytes += msg.length;
   });
@@ -39,7 +43,7 @@ async function rawReceiver(): Promise<void> {
   });
   process.on('message', (m: { report?: boolean }) => {
     if (m.report) {
-      process.send?.({ bytes, seconds: (last - first) / 1000 });
+      process.send?.({ bytes, seconds: (last - first) / 1000, cpuSeconds: cpuSecondsSince(cpu0) });
       socket.close();
       process.disconnect();
     }
@@ -61,10 +65,14 @@ async function pzReceiver(): Promise<void> {
   let bytes = 0;
   let first = 0;
   let last = 0;
+  let cpu0 = process.cpuUsage();
   endpoint.onConnection((c) =>
     c.onBlock((b) => {
       const now = performance.now();
-      if (bytes === 0) first = now;
+      if (bytes === 0) {
+        first = now;
+        cpu0 = process.cpuUsage();
+      }
       last = now;
       bytes += b.data.length;
     }),
@@ -72,7 +80,7 @@ async function pzReceiver(): Promise<void> {
   process.send?.({ port: endpoint.localAddress().port, key: Array.from(endpoint.publicKey) });
   process.on('message', async (m: { report?: boolean }) => {
     if (m.report) {
-      process.send?.({ bytes, seconds: (last - first) / 1000 });
+      process.send?.({ bytes, seconds: (last - first) / 1000, cpuSeconds: cpuSecondsSince(cpu0) });
       await endpoint.close();
       process.disconnect();
     }
@@ -89,14 +97,31 @@ function child(
   );
 }
 
-function report(proc: ReturnType<typeof fork>): Promise<{ bytes: number; seconds: number }> {
+/** CPU seconds (user + system) this process used since `start`: less load-sensitive than wall time. */
+function cpuSecondsSince(start: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1e6;
+}
+
+interface ReceiverReport {
+  bytes: number;
+  seconds: number;
+  cpuSeconds: number;
+}
+
+function report(proc: ReturnType<typeof fork>): Promise<ReceiverReport> {
   return new Promise((resolve) => {
-    proc.once('message', (m) => resolve(m as { bytes: number; seconds: number }));
+    proc.once('message', (m) => resolve(m as ReceiverReport));
     proc.send({ report: true });
   });
 }
 
-async function rawBlast(seconds: number): Promise<number> {
+/** Receiver CPU cost per megabyte delivered, in CPU milliseconds. */
+function cpuMsPerMB(result: ReceiverReport): number {
+  return (result.cpuSeconds * 1000) / (result.bytes / 1e6);
+}
+
+async function rawBlast(seconds: number): Promise<{ bps: number; cpuMsPerMB: number }> {
   const { proc, hello } = await child('raw-receiver');
   const socket = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
@@ -124,10 +149,12 @@ async function rawBlast(seconds: number): Promise<number> {
   await new Promise((r) => setTimeout(r, 200));
   const result = await report(proc);
   socket.close();
-  return (result.bytes * 8) / result.seconds;
+  return { bps: (result.bytes * 8) / result.seconds, cpuMsPerMB: cpuMsPerMB(result) };
 }
 
-async function pzGoodput(seconds: number): Promise<{ bps: number; rttMs: number }> {
+async function pzGoodput(
+  seconds: number,
+): Promise<{ bps: number; rttMs: number; cpuMsPerMB: number; senderCpuMsPerMB: number }> {
   const { proc, hello } = await child('pz-receiver');
   const endpoint = createEndpoint(
     { staticPrivateKey: createSeededRandom(2).bytes(32) },
@@ -140,6 +167,7 @@ async function pzGoodput(seconds: number): Promise<{ bps: number; rttMs: number 
   );
   const conn = await endpoint.connect({ host: '127.0.0.1', port: hello.port }, new Uint8Array(hello.key!));
   const block = new Uint8Array(256 * 1024).fill(3);
+  const senderCpu0 = process.cpuUsage();
   let offset = 0;
   let running = true;
   const push = (): void => {
@@ -149,11 +177,17 @@ async function pzGoodput(seconds: number): Promise<{ bps: number; rttMs: number 
   push();
   await new Promise((r) => setTimeout(r, seconds * 1000));
   running = false;
+  const senderCpuSeconds = cpuSecondsSince(senderCpu0);
   const rttMs = conn.stats().rttMs;
   if (process.env.TRACE) console.log('pz loopback stats', conn.stats());
   const result = await report(proc);
   await endpoint.close();
-  return { bps: (result.bytes * 8) / result.seconds, rttMs };
+  return {
+    bps: (result.bytes * 8) / result.seconds,
+    rttMs,
+    cpuMsPerMB: cpuMsPerMB(result),
+    senderCpuMsPerMB: (senderCpuSeconds * 1000) / (result.bytes / 1e6),
+  };
 }
 
 // ------------------------------------------------------------------ 2-4. simulated network
@@ -331,14 +365,35 @@ async function main(): Promise<void> {
 
   // PARTS=1,2,3,4 (default all) runs a subset while iterating.
   const parts = new Set((process.env.PARTS ?? '1,2,3,4').split(','));
-  const rawBps = parts.has('1') ? await rawBlast(3) : Number.NaN;
-  const pz = parts.has('1') ? await pzGoodput(5) : { bps: Number.NaN, rttMs: 0 };
+  const raw = parts.has('1') ? await rawBlast(3) : { bps: Number.NaN, cpuMsPerMB: Number.NaN };
+  const rawBps = raw.bps;
+  const pz = parts.has('1')
+    ? await pzGoodput(5)
+    : { bps: Number.NaN, rttMs: 0, cpuMsPerMB: Number.NaN, senderCpuMsPerMB: Number.NaN };
   const loopRatio = pz.bps / rawBps;
-  figures.push({
-    name: 'loopback PZ goodput (1 session, blocks, 2 processes)',
-    value: pz.bps / 1e6,
-    unit: 'Mbit/s',
-  });
+  figures.push(
+    {
+      name: 'loopback PZ goodput (1 session, blocks, 2 processes)',
+      value: pz.bps / 1e6,
+      unit: 'Mbit/s',
+    },
+    { name: 'loopback raw dgram receiver CPU per MB', value: raw.cpuMsPerMB, unit: 'CPU ms/MB' },
+    {
+      name: 'loopback PZ receiver CPU per MB (decrypt, ACK, deliver)',
+      value: pz.cpuMsPerMB,
+      unit: 'CPU ms/MB',
+    },
+    {
+      name: 'loopback PZ sender CPU per MB (encrypt, pace, recover)',
+      value: pz.senderCpuMsPerMB,
+      unit: 'CPU ms/MB',
+    },
+    {
+      name: 'loopback PZ receiver CPU vs raw receiver CPU',
+      value: pz.cpuMsPerMB / raw.cpuMsPerMB,
+      unit: 'ratio',
+    },
+  );
   targets.push({
     name: 'loopback goodput vs raw dgram',
     target: '>= 0.6 x raw',
