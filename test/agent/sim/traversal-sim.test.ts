@@ -41,4 +41,50 @@ describe('agent NAT traversal on the simulated network', () => {
     expect(peerBytes(d!.bytesBySource)).toBe(0);
     await world.sim.settle(Promise.all(world.devices.map((x) => x.agent.stop())));
   }, 120_000);
+
+  it('without traversal (network.traversal: false) the same NATed devices get nothing from each other', async () => {
+    const world = await buildWorld({
+      fixture,
+      devices: 2,
+      seed: 9,
+      natted: () => true,
+      gatewayFor: () => ({ nat: natPresets.portRestricted }),
+      rendezvous: true,
+      edge: { capacityBytesPerSecond: 1 },
+      cdnRateBps: 200 * KB,
+      configFor: (_i, base) => ({ ...base, network: { ...base.network, traversal: false } }),
+    });
+    world.startAll(0);
+    await world.sim.run({ until: () => world.devices.every((d) => d.done), deadlineMs: 300_000 });
+    for (const d of world.devices) {
+      expect(d.summary?.sha256).toBe(fixture.manifest.sha256);
+      expect(peerBytes(d.summary!.bytesBySource)).toBe(0);
+    }
+    await world.sim.settle(Promise.all(world.devices.map((x) => x.agent.stop())));
+  }, 120_000);
+
+  it('behind a gateway with PCP / NAT-PMP / UPnP it announces a port mapping and removes it on stop', async () => {
+    const world = await buildWorld({
+      fixture,
+      devices: 1,
+      seed: 11,
+      natted: () => true,
+      gatewayFor: () => ({
+        nat: natPresets.portRestricted,
+        portMapping: { upnp: true, natPmp: true, pcp: true },
+      }),
+      rendezvous: true,
+      edge: {},
+    });
+    const [device] = world.devices;
+    const gateway = device!.gateway!;
+    world.startAll(0);
+    await world.sim.run({ until: () => device!.done, deadlineMs: 120_000 });
+    expect(device!.summary?.sha256).toBe(fixture.manifest.sha256);
+    const explicit = () => gateway.nat.mappings(world.sim.clock.now()).filter((m) => m.explicit);
+    expect(explicit().length).toBe(1);
+    expect(explicit()[0]!.internalIp).toBe(device!.host.address);
+    await world.sim.settle(device!.agent.stop());
+    expect(explicit()).toEqual([]);
+  }, 120_000);
 });
