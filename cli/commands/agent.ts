@@ -1,5 +1,7 @@
+import { networkInterfaces } from 'node:os';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
+import type { AgentComponents } from '../../agent/agent.ts';
 import { AgentError } from '../../agent/errors.ts';
 import {
   type AgentConfig,
@@ -11,6 +13,7 @@ import {
   parseAgentConfig,
 } from '../../agent/index.ts';
 import { createNodeEnv } from '../../runtime/node/index.ts';
+import { defaultGateway } from './nat.ts';
 
 interface FetchFlags {
   config?: string;
@@ -25,6 +28,7 @@ interface FetchFlags {
   state?: string;
   edge: string[];
   logLevel: string;
+  traversal: boolean;
 }
 
 interface RunFlags {
@@ -53,6 +57,7 @@ export function registerAgentCommands(program: Command): void {
     .option('--threshold <n>', 'signatures required from trusted keys (default 1)')
     .option('--state <dir>', 'state directory (downloads, resume state, device id)')
     .option('--edge <host:port@keyfile>', 'edge server with its static public key (repeatable)', collect, [])
+    .option('--no-traversal', 'no NAT probe, port mapping or hole punching (plain BitTorrent-style peers)')
     .option('--log-level <level>', 'JSON log level on stderr', 'warn')
     .action(async (flags: FetchFlags) => {
       const config = fetchConfig(flags);
@@ -60,7 +65,11 @@ export function registerAgentCommands(program: Command): void {
       if (!target)
         throw new AgentError('CONFIG_INVALID', 'no product given: use --product or "follow" in the config');
       const env = createNodeEnv({ logger: { level: flags.logLevel } });
-      const agentInstance = createAgent(config, { ...env, logger: env.logger.child({ component: 'agent' }) });
+      const agentInstance = createAgent(config, {
+        ...env,
+        logger: env.logger.child({ component: 'agent' }),
+        ...gatewayComponents(),
+      });
       const stop = (): void => void agentInstance.stop('interrupted');
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
@@ -92,7 +101,7 @@ export function registerAgentCommands(program: Command): void {
         throw new AgentError('CONFIG_INVALID', 'agent config /follow: nothing to follow');
       const env = createNodeEnv({ logger: { level: flags.logLevel } });
       const logger = env.logger.child({ component: 'agent' });
-      const agentInstance = createAgent(config, { ...env, logger });
+      const agentInstance = createAgent(config, { ...env, logger, ...gatewayComponents() });
       const abort = new AbortController();
       const onSignal = (): void => abort.abort();
       process.once('SIGINT', onSignal);
@@ -176,7 +185,19 @@ function fetchConfig(flags: FetchFlags): AgentConfig {
     cdn: config.cdn,
     edges,
     follow: product ? [{ product, channel }] : [],
+    network: {
+      ...(base ?? config).network,
+      traversal: flags.traversal && (base ?? config).network.traversal,
+    },
   };
+}
+
+/** The default gateway (for PCP / NAT-PMP / UPnP) and our address on the interface facing it. */
+function gatewayComponents(): Pick<AgentComponents, 'portMapGateway'> {
+  const route = defaultGateway();
+  if (!route) return { portMapGateway: null };
+  const own = (networkInterfaces()[route.iface] ?? []).find((a) => a.family === 'IPv4' && !a.internal);
+  return { portMapGateway: own ? { gateway: route.gateway, internalHost: own.address } : null };
 }
 
 function describe(s: FetchSummary): string {

@@ -37,6 +37,22 @@ describe('agent config', () => {
     );
   });
 
+  it('network traversal is on by default; network.traversal: false and a rendezvous spec parse', () => {
+    const base = { trust: { keys: ['k'] }, stateDir: 's' };
+    expect(parseAgentConfig(base).network).toMatchObject({ traversal: true, portMapping: true });
+    const key = Buffer.alloc(32, 7).toString('base64');
+    const config = parseAgentConfig({
+      ...base,
+      network: { traversal: false, portMapping: false, rendezvous: `10.0.0.1:7001@${key}` },
+    });
+    expect(config.network).toMatchObject({ traversal: false, portMapping: false });
+    expect(config.network.rendezvous?.address).toEqual({ host: '10.0.0.1', port: 7001 });
+    expect(Buffer.from(config.network.rendezvous!.publicKey).toString('base64')).toBe(key);
+    expect(() => parseAgentConfig({ ...base, network: { rendezvous: '10.0.0.1:7001' } })).toThrow(
+      /\/network\/rendezvous/,
+    );
+  });
+
   it('parses HOST:PORT@KEY edge specs (PEM file or base64 raw key)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sl-cfg-'));
     const { publicPem } = generateKeyPair('x25519');
