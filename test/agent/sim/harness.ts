@@ -31,6 +31,7 @@ import { createTrustedKeys, loadPublicKey, type ObjectStore, StoreError } from '
 import { createSilentLogger, type Logger } from '../../../runtime/index.ts';
 import { buildTracker, createMemorySwarmStore, createRendezvousServer } from '../../../tracker/index.ts';
 import { createStoreCatalogue } from '../../../tracker/store-catalogue.ts';
+import type { SwarmStore } from '../../../tracker/swarm-store.ts';
 import { createEndpoint, publicKeyOf } from '../../../transport/index.ts';
 import type { PublishedFixture } from '../fixture-release.ts';
 
@@ -55,6 +56,8 @@ export interface SimWorld {
   trackerHost: SimHost;
   cdnHost: SimHost;
   edge: EdgeServer | undefined;
+  /** The tracker's store (undefined when the tracker is down). */
+  swarmStore: SwarmStore | undefined;
 }
 
 /**
@@ -99,9 +102,10 @@ export async function buildWorld(options: {
   const cdn = createCdn({ cacheBytes: 64 * 1024 * 1024 }, { store, clock: sim.clock, logger });
   sim.serveHttp(cdnHost, 80, cdn.app);
   let rendezvousSpec: string | undefined;
+  let swarmStore: SwarmStore | undefined;
   if (options.trackerUp !== false) {
     const trackerRandom = sim.random('tracker');
-    const swarmStore = createMemorySwarmStore({ random: trackerRandom, now: () => sim.clock.now() });
+    swarmStore = createMemorySwarmStore({ random: trackerRandom, now: () => sim.clock.now() });
     if (options.rendezvous) {
       const key = trackerHost.random.bytes(32);
       const endpoint = createEndpoint(
@@ -219,6 +223,7 @@ export async function buildWorld(options: {
     trackerHost,
     cdnHost,
     edge,
+    swarmStore,
     cdnBilling() {
       const report = cdn.billing();
       return {

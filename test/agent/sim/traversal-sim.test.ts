@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { natPresets } from '../../../lab/sim/index.ts';
+import { agentSwarm } from '../../../tracker/context.ts';
 import { publishFixture } from '../fixture-release.ts';
 import { buildWorld } from './harness.ts';
 
@@ -39,6 +40,15 @@ describe('agent NAT traversal on the simulated network', () => {
     expect(peerBytes(b!.bytesBySource)).toBeGreaterThan(0);
     expect(peerBytes(c!.bytesBySource)).toBe(0);
     expect(peerBytes(d!.bytesBySource)).toBe(0);
+    expect(c!.peakPeers + d!.peakPeers).toBe(0);
+    // The probe classified each NAT, and the tracker filed the devices accordingly.
+    const release = `${fixture.manifest.product}@${fixture.manifest.version}`;
+    const reach = await Promise.all(
+      world.devices.map(
+        async (x) => (await world.swarmStore!.getPeer(agentSwarm(release), x.agent.deviceId()!))?.reach,
+      ),
+    );
+    expect(reach).toEqual(['punchable', 'punchable', 'hard', 'hard']);
     await world.sim.settle(Promise.all(world.devices.map((x) => x.agent.stop())));
   }, 120_000);
 
@@ -84,6 +94,15 @@ describe('agent NAT traversal on the simulated network', () => {
     const explicit = () => gateway.nat.mappings(world.sim.clock.now()).filter((m) => m.explicit);
     expect(explicit().length).toBe(1);
     expect(explicit()[0]!.internalIp).toBe(device!.host.address);
+    // The tracker got the mapping in the reachability report: the device counts as open.
+    const release = `${fixture.manifest.product}@${fixture.manifest.version}`;
+    const record = await world.swarmStore!.getPeer(agentSwarm(release), device!.agent.deviceId()!);
+    expect(record?.reach).toBe('open');
+    expect(record?.candidates).toContainEqual({
+      type: 'mapped',
+      host: gateway.wanAddress,
+      port: explicit()[0]!.externalPort,
+    });
     await world.sim.settle(device!.agent.stop());
     expect(explicit()).toEqual([]);
   }, 120_000);
