@@ -73,7 +73,7 @@ describe('agent NAT traversal on the simulated network', () => {
     await world.sim.settle(Promise.all(world.devices.map((x) => x.agent.stop())));
   }, 120_000);
 
-  it('behind a gateway with PCP / NAT-PMP / UPnP it announces a port mapping and removes it on stop', async () => {
+  it('behind a gateway with PCP / NAT-PMP / UPnP it announces a port mapping and removes it when seeding stops', async () => {
     const world = await buildWorld({
       fixture,
       devices: 1,
@@ -85,6 +85,7 @@ describe('agent NAT traversal on the simulated network', () => {
       }),
       rendezvous: true,
       edge: {},
+      policy: { seedRatio: null, seedSeconds: 20 },
     });
     const [device] = world.devices;
     const gateway = device!.gateway!;
@@ -103,6 +104,15 @@ describe('agent NAT traversal on the simulated network', () => {
       host: gateway.wanAddress,
       port: explicit()[0]!.externalPort,
     });
+    // Seeding ends by policy: the mapping goes with it, before the agent itself stops.
+    await world.sim.run({
+      until: () => device!.agent.seedStops()[release] !== undefined,
+      deadlineMs: 60_000,
+    });
+    expect(device!.agent.seedStops()[release]).toBe('time');
+    // The delete is one request to the gateway: give it a moment of virtual time, no more.
+    await world.sim.run({ until: () => explicit().length === 0, deadlineMs: 5_000 });
+    expect(explicit()).toEqual([]);
     await world.sim.settle(device!.agent.stop());
     expect(explicit()).toEqual([]);
   }, 120_000);
