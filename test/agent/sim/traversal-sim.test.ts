@@ -116,4 +116,31 @@ describe('agent NAT traversal on the simulated network', () => {
     await world.sim.settle(device!.agent.stop());
     expect(explicit()).toEqual([]);
   }, 120_000);
+
+  it('fails forward: an unanswering STUN / rendezvous endpoint delays the download by the probe bound at most', async () => {
+    const silentKey = Buffer.alloc(32, 9).toString('base64');
+    const completion = async (traversal: boolean): Promise<number> => {
+      const world = await buildWorld({
+        fixture,
+        devices: 1,
+        seed: 13,
+        natted: () => true,
+        gatewayFor: () => ({ nat: natPresets.portRestricted }),
+        configFor: (_i, base) => ({
+          ...base,
+          // Nothing listens there: STUN and the rendezvous session go unanswered.
+          network: { traversal, rendezvous: `203.0.113.9:7001@${silentKey}` },
+        }),
+      });
+      world.startAll(0);
+      await world.sim.run({ until: () => world.devices[0]!.done, deadlineMs: 120_000 });
+      const summary = world.devices[0]!.summary;
+      expect(summary?.sha256).toBe(fixture.manifest.sha256);
+      await world.sim.settle(world.devices[0]!.agent.stop());
+      return summary!.completionMs;
+    };
+    const without = await completion(false);
+    const withProbe = await completion(true);
+    expect(withProbe - without).toBeLessThanOrEqual(3500);
+  }, 120_000);
 });
