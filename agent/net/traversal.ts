@@ -167,6 +167,11 @@ export async function startTraversal(
         const connection = await network.endpoint.connect(rv.address, rv.publicKey, { timeoutMs: 3000 });
         closeConnection = () => connection.close(0, 'agent stopping');
         const client = createRendezvousClient(connection);
+        // A lost session (tracker restart, path change): register again on the next announce.
+        connection.onClose(() => {
+          if (rendezvous === client) rendezvous = null;
+          registering = null;
+        });
         // The other side asked for us: punch at once so both probe simultaneously.
         client.onIntroduction((go) => void punchWith(go));
         await withTimeout(
@@ -181,6 +186,8 @@ export async function startTraversal(
         return true;
       } catch (error) {
         logger.warn({ err: (error as Error).message }, 'rendezvous unavailable: direct peers only');
+        closeConnection?.();
+        closeConnection = null;
         registering = null; // retried on the next announce
         return false;
       }
