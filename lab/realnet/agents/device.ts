@@ -7,21 +7,13 @@
  *   {"event":"done","summary":FetchSummary,"wallMs":n} | {"event":"error","message":"..."}
  *   {"event":"stopped","uploaded":n}   (after SIGTERM)
  */
-import { randomBytes } from 'node:crypto';
 import { createAgent, loadAgentConfig } from '../../../agent/index.ts';
 import { createNodeEnv } from '../../../runtime/node/index.ts';
 
 const [configPath, product, channel] = process.argv.slice(2);
 const config = loadAgentConfig(configPath ?? '');
 const env = createNodeEnv({ logger: { level: process.env.SWARMLANE_LAB_AGENT_LOG ?? 'warn' } });
-// runtime/node/random.ts's float() calls crypto.randomInt(2 ** 48), which Node rejects (the range must
-// be below 2^48), crashing an agent the first time its download gate draws a float. Until that is
-// fixed there, draw floats from 48 random bits here.
-const random = {
-  ...env.random,
-  float: () => Number(randomBytes(6).readUIntBE(0, 6)) / 2 ** 48,
-};
-const agent = createAgent(config, { ...env, random, logger: env.logger.child({ component: 'agent' }) });
+const agent = createAgent(config, { ...env, logger: env.logger.child({ component: 'agent' }) });
 const say = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
 let stopping = false;
