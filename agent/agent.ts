@@ -483,6 +483,8 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
         const an = announcer;
         unregister = net.register(sw, (key) => an.classify(key));
         await announcer.start();
+        // The probe runs beside the download; once it answered, the tracker hears what it learned.
+        if (trav) void trav.probed.then(() => an.update());
       } else {
         unregister = net.register(sw, () => 'peer-same-isp');
       }

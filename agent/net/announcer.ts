@@ -168,6 +168,10 @@ export function startAnnouncer(options: AnnouncerOptions, components: AnnouncerC
           : options.retryMs,
       );
     },
+    /** An announce now (our reachability changed), keeping the schedule. */
+    update: async (): Promise<void> => {
+      if (!stopped) await announce('update');
+    },
     /** An announce now (completed), keeping the schedule. */
     completed: () => announce('completed'),
     classify(remoteKey: Uint8Array): SourceClass {

@@ -31,7 +31,7 @@ export interface TraversalOptions {
   lan: Address[];
   /** Gateway for PCP/NAT-PMP/UPnP, or null to skip port mapping. */
   gateway: { gateway: string; internalHost: string } | null;
-  /** Upper bound on the start-up probe: the download never waits longer (fail-forward). */
+  /** Upper bound on the start-up probe (it runs beside the download; registration waits for it). */
   probeTimeoutMs: number;
   /** Budget for one punch. */
   punchTimeoutMs: number;
@@ -40,6 +40,8 @@ export interface TraversalOptions {
 export interface Traversal {
   /** The latest reachability report (conservative "unknown" until the probe answered). */
   report(): ReachabilityReport;
+  /** Settles when the start-up probe answered or ran out of its bounded time. */
+  readonly probed: Promise<void>;
   /** Our candidates for announces and the rendezvous: port-mapped, server-reflexive, LAN. */
   candidates(): PeerCandidate[];
   /** Registers with the rendezvous once the tracker issued a device token (idempotent, never throws). */
@@ -107,23 +109,25 @@ export async function startTraversal(
     });
     return result;
   });
-  try {
-    await withTimeout(clock, options.probeTimeoutMs, probing, () => new Error('nat probe timed out'));
-    logger.info(
-      {
-        public: report.public,
-        mapping: report.mapping,
-        filtering: report.filtering,
-        reflexive: report.reflexive,
-        portMapping: report.portMapping,
-      },
-      'nat probe done',
-    );
-  } catch (error) {
-    // Fail forward: a late answer still updates the report; the download goes on meanwhile.
-    logger.warn({ err: (error as Error).message }, 'nat probe incomplete: continuing');
-    probing.catch(() => undefined);
-  }
+  const probed = (async () => {
+    try {
+      await withTimeout(clock, options.probeTimeoutMs, probing, () => new Error('nat probe timed out'));
+      logger.info(
+        {
+          public: report.public,
+          mapping: report.mapping,
+          filtering: report.filtering,
+          reflexive: report.reflexive,
+          portMapping: report.portMapping,
+        },
+        'nat probe done',
+      );
+    } catch (error) {
+      // Fail forward: a late answer still updates the report; the download goes on meanwhile.
+      logger.warn({ err: (error as Error).message }, 'nat probe incomplete: continuing');
+      probing.catch(() => undefined);
+    }
+  })();
 
   const puncher: Puncher = createPuncher(
     { timeoutMs: options.punchTimeoutMs },
@@ -163,6 +167,7 @@ export async function startTraversal(
     if (!options.rendezvous || stopped) return Promise.resolve(false);
     registering ??= (async () => {
       const rv = options.rendezvous!;
+      await probed; // register with what the probe learned (bounded)
       try {
         const connection = await network.endpoint.connect(rv.address, rv.publicKey, { timeoutMs: 3000 });
         closeConnection = () => connection.close(0, 'agent stopping');
@@ -197,6 +202,7 @@ export async function startTraversal(
 
   return {
     report: () => report,
+    probed,
     candidates,
     register,
     async punch(deviceId) {
