@@ -1,7 +1,7 @@
 import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
 import type { LabResults, StrategyName } from './results.ts';
-import { STRATEGIES } from './results.ts';
+import { presentStrategies as present, STRATEGIES } from './results.ts';
 
 /** A chart of the report: a title, the Vega-Lite spec, and the SVG rendered from it in Node. */
 export interface Chart {
@@ -31,7 +31,7 @@ export async function renderSvg(spec: VlSpec): Promise<string> {
 }
 
 function infraRateSpec(results: LabResults): VlSpec {
-  const values = STRATEGIES.flatMap((strategy) =>
+  const values = present(results).flatMap((strategy) =>
     results.strategies[strategy].infraRateSeries.map((p) => ({ strategy, t: p.t, mbps: p.mbps })),
   );
   return {
@@ -48,7 +48,7 @@ function infraRateSpec(results: LabResults): VlSpec {
 }
 
 function completionCdfSpec(results: LabResults): VlSpec {
-  const values = STRATEGIES.flatMap((strategy) => {
+  const values = present(results).flatMap((strategy) => {
     const times = [...results.strategies[strategy].completionTimes].sort((a, b) => a - b);
     return times.map((t, i) => ({ strategy, t, share: (i + 1) / results.devices }));
   });
@@ -66,7 +66,7 @@ function completionCdfSpec(results: LabResults): VlSpec {
 }
 
 function bytesBySourceSpec(results: LabResults): VlSpec {
-  const values = STRATEGIES.flatMap((strategy) =>
+  const values = present(results).flatMap((strategy) =>
     Object.entries(results.strategies[strategy].bytesBySource).map(([source, bytes]) => ({
       strategy,
       source,

@@ -1,6 +1,6 @@
 import { buildCharts } from './charts.ts';
 import type { LabResults } from './results.ts';
-import { STRATEGIES } from './results.ts';
+import { presentStrategies as present } from './results.ts';
 
 const escapeHtml = (text: string): string =>
   text.replace(
@@ -26,7 +26,7 @@ export function summaryRows(results: LabResults): string[][] {
     'lower bound',
     'peak infra',
   ];
-  const rows = STRATEGIES.map((name) => {
+  const rows = present(results).map((name) => {
     const s = results.strategies[name];
     return [
       name,

@@ -42,12 +42,20 @@ export interface StrategyResult {
   connections: ConnectionCell[];
 }
 
+/** The strategies a results object actually has, in the canonical order (a run may skip some). */
+export function presentStrategies(results: {
+  strategies: Partial<Record<StrategyName, unknown>>;
+}): StrategyName[] {
+  return STRATEGIES.filter((s) => results.strategies[s] !== undefined);
+}
+
 export interface LabResults {
   scenario: string;
   description: string;
   seed: number;
   releaseBytes: number;
   devices: number;
+  /** All three for a full run; a run restricted to some strategies has only those. */
   strategies: Record<StrategyName, StrategyResult>;
   /** Wall-clock seconds the whole run took on this machine (not part of determinism). */
   wallSeconds?: number;
