@@ -117,7 +117,7 @@ describe('agent NAT traversal on the simulated network', () => {
     expect(explicit()).toEqual([]);
   }, 120_000);
 
-  it('fails forward: an unanswering STUN / rendezvous endpoint delays the download by the probe bound at most', async () => {
+  it('fails forward: an unanswering STUN / rendezvous endpoint does not hold the download up', async () => {
     const silentKey = Buffer.alloc(32, 9).toString('base64');
     const completion = async (traversal: boolean): Promise<number> => {
       const world = await buildWorld({
@@ -141,6 +141,7 @@ describe('agent NAT traversal on the simulated network', () => {
     };
     const without = await completion(false);
     const withProbe = await completion(true);
-    expect(withProbe - without).toBeLessThanOrEqual(3500);
+    // The probe runs beside the download (bounded at 3 s): it must not hold the download up.
+    expect(withProbe - without).toBeLessThanOrEqual(500);
   }, 120_000);
 });
