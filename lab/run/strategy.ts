@@ -182,7 +182,13 @@ export async function runStrategy(
         ...(useEdges ? { edges: edgeSpecs } : {}),
         cdn: ['http://cdn'],
         stateDir,
-        network: { udpPort: AGENT_PORT, isp: device.isp.name, region: device.isp.region },
+        network: {
+          udpPort: AGENT_PORT,
+          isp: device.isp.name,
+          region: device.isp.region,
+          // The plain-BitTorrent baseline has no NAT traversal: no STUN, no port mapping, no punching.
+          ...(strategy === 'plain-bittorrent' ? { traversal: false, portMapping: false } : {}),
+        },
         policy: {
           seedRatio: scenario.policies.seedRatio,
           seedSeconds: scenario.policies.seedSeconds,
