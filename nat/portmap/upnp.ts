@@ -1,7 +1,7 @@
 /**
  * A small UPnP IGD client (v1 and v2 WANIPConnection / v1 WANPPPConnection): SSDP discovery, device
  * description, SOAP actions over the runtime HttpClient. We wrote our own because `nat-upnp` only
- * knows IGD v1 services and is unmaintained since 2017 (docs/cli/nat.md, "Dependencies").
+ * knows IGD v1 services and is unmaintained since 2017 (README, `swarmlane nat` → "Dependencies").
  */
 import { type Address, type Clock, type HttpClient, withTimeout } from '../../runtime/index.ts';
 import { NatError } from '../errors.ts';
