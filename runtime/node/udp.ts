@@ -27,15 +27,17 @@ export function createNodeUdpNetwork(): UdpNetwork {
           } catch {
             // Buffer sizes are an optimisation; the kernel may cap them.
           }
+          // One callback for every send: a closure per datagram is measurable on the transport's hot path.
+          const countSendError = (error: Error | null): void => {
+            if (error) sendErrors++;
+          };
           const udp: UdpSocket & { sendErrors(): number } = {
             localAddress() {
               const a = socket.address();
               return { host: a.address, port: a.port };
             },
             send(to, bytes) {
-              socket.send(bytes, to.port, to.host, (error) => {
-                if (error) sendErrors++;
-              });
+              socket.send(bytes, to.port, to.host, countSendError);
             },
             onMessage(handler) {
               handlers.add(handler);
