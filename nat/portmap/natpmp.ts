@@ -11,7 +11,7 @@ import type { Address } from '../../runtime/index.ts';
 import { NatDecodeError, NatError } from '../errors.ts';
 import { formatIPv4 } from '../ip.ts';
 import type { MappingClient, PortMapComponents, PortMapping } from './types.ts';
-import { udpTransaction } from './udp-transaction.ts';
+import { createGatewayExchange } from './udp-transaction.ts';
 
 export const NAT_PMP_PORT = 5351;
 
@@ -117,28 +117,19 @@ export interface NatPmpOptions {
 export function createNatPmpClient(options: NatPmpOptions, components: PortMapComponents): MappingClient {
   const server: Address = { host: options.gateway, port: NAT_PMP_PORT };
   const timeoutMs = options.timeoutMs ?? 2000;
-  const exchange = <T>(
-    request: Uint8Array,
-    accept: (r: NatPmpResponse) => T | undefined,
-    what: string,
-    signal?: AbortSignal,
-  ) =>
-    udpTransaction(
-      components.udp,
-      components.clock,
-      server,
-      request,
-      (bytes) => {
-        let response: NatPmpResponse;
-        try {
-          response = decodeNatPmpResponse(bytes);
-        } catch {
-          return undefined;
-        }
-        return accept(response);
-      },
-      { rtoMs: 250, timeoutMs, signal, what: `NAT-PMP ${what}` },
-    );
+  const exchange = createGatewayExchange<NatPmpResponse>(
+    components,
+    server,
+    'NAT-PMP',
+    (bytes) => {
+      try {
+        return decodeNatPmpResponse(bytes);
+      } catch {
+        return undefined;
+      }
+    },
+    timeoutMs,
+  );
   return {
     protocol: 'nat-pmp',
     probe(signal) {

@@ -12,7 +12,7 @@ import type { Address } from '../../runtime/index.ts';
 import { NatDecodeError, NatError } from '../errors.ts';
 import { formatIPv4, parseIPv4 } from '../ip.ts';
 import type { MappingClient, PortMapComponents, PortMapping } from './types.ts';
-import { udpTransaction } from './udp-transaction.ts';
+import { createGatewayExchange } from './udp-transaction.ts';
 
 export const PCP_PORT = 5351;
 const VERSION = 2;
@@ -134,32 +134,23 @@ function refused(what: string, response: PcpResponse): NatError {
 export function createPcpClient(options: PcpOptions, components: PortMapComponents): MappingClient {
   const server: Address = { host: options.server, port: PCP_PORT };
   const timeoutMs = options.timeoutMs ?? 2000;
-  const exchange = <T>(
-    request: Uint8Array,
-    accept: (r: PcpResponse) => T | undefined,
-    what: string,
-    signal?: AbortSignal,
-  ) =>
-    udpTransaction(
-      components.udp,
-      components.clock,
-      server,
-      request,
-      (bytes) => {
-        if (bytes[0] === 0 && bytes.length >= 4 && bytes[1]! >= 128) {
-          // A NAT-PMP-only gateway answers "unsupported version" in NAT-PMP format.
-          throw new NatError('PCP_UNSUPPORTED', `PCP ${what}: gateway ${options.server} speaks NAT-PMP only`);
-        }
-        let response: PcpResponse;
-        try {
-          response = decodePcpResponse(bytes);
-        } catch {
-          return undefined;
-        }
-        return accept(response);
-      },
-      { rtoMs: 250, timeoutMs, signal, what: `PCP ${what}` },
-    );
+  const exchange = createGatewayExchange<PcpResponse>(
+    components,
+    server,
+    'PCP',
+    (bytes, what) => {
+      if (bytes[0] === 0 && bytes.length >= 4 && bytes[1]! >= 128) {
+        // A NAT-PMP-only gateway answers "unsupported version" in NAT-PMP format.
+        throw new NatError('PCP_UNSUPPORTED', `PCP ${what}: gateway ${options.server} speaks NAT-PMP only`);
+      }
+      try {
+        return decodePcpResponse(bytes);
+      } catch {
+        return undefined;
+      }
+    },
+    timeoutMs,
+  );
 
   const mapOnce = (request: PcpMapRequest, signal?: AbortSignal) =>
     exchange(

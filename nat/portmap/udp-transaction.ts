@@ -72,3 +72,37 @@ export async function udpTransaction<T>(
     await socket.close();
   }
 }
+
+/** One request/answer exchange with a fixed gateway, answers already decoded. */
+export type GatewayExchange<R> = <T>(
+  request: Uint8Array,
+  accept: (response: R) => T | undefined,
+  what: string,
+  signal?: AbortSignal,
+) => Promise<T>;
+
+/**
+ * Binds `udpTransaction` to one gateway and one wire format, so NAT-PMP and PCP clients share the
+ * retransmission policy and only say how to decode. `decode` returns undefined for bytes that are
+ * not a valid answer (keep waiting) and throws to fail the exchange outright.
+ */
+export function createGatewayExchange<R>(
+  components: { udp: UdpNetwork; clock: Clock },
+  gateway: Address,
+  protocol: string,
+  decode: (bytes: Uint8Array, what: string) => R | undefined,
+  timeoutMs: number,
+): GatewayExchange<R> {
+  return (request, accept, what, signal) =>
+    udpTransaction(
+      components.udp,
+      components.clock,
+      gateway,
+      request,
+      (bytes) => {
+        const response = decode(bytes, what);
+        return response === undefined ? undefined : accept(response);
+      },
+      { rtoMs: 250, timeoutMs, signal, what: `${protocol} ${what}` },
+    );
+}
