@@ -5,4 +5,5 @@ export * from './errors.ts';
 export * from './http.ts';
 export * from './logger.ts';
 export * from './random.ts';
+export * from './tcp.ts';
 export * from './udp.ts';

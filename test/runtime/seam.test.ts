@@ -15,6 +15,7 @@ const FORBIDDEN: Array<[string, RegExp]> = [
   ['setImmediate', /\bsetImmediate\s*\(/],
   ['Math.random', /\bMath\.random\s*\(/],
   ['node:dgram', /['"](node:)?dgram['"]/],
+  ['node:net', /['"](node:)?net['"]/],
 ];
 
 const root = join(import.meta.dirname, '..', '..');
@@ -54,9 +55,12 @@ describe('runtime seam', () => {
   it('the scanner catches a violation', () => {
     const dir = mkdtempSync(join(tmpdir(), 'seam-'));
     const probe = join(dir, 'probe.ts');
-    writeFileSync(probe, "const t = Date.now();\nsetTimeout(() => {}, 1);\nimport 'node:dgram';\n");
+    writeFileSync(
+      probe,
+      "const t = Date.now();\nsetTimeout(() => {}, 1);\nimport 'node:dgram';\nimport net from 'node:net';\n",
+    );
     try {
-      expect(findSeamViolations([probe])).toHaveLength(3);
+      expect(findSeamViolations([probe])).toHaveLength(4);
     } finally {
       rmSync(dir, { recursive: true });
     }
