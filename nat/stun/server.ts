@@ -99,16 +99,7 @@ export function createStunServer(
     }
     if (request.unknownRequired?.length) {
       answered++;
-      receivedOn.channel.send(
-        from,
-        encodeStun({
-          method: StunMethod.binding,
-          class: 'error',
-          transactionId: request.transactionId,
-          errorCode: { code: 420, reason: 'Unknown Attribute' },
-          unknownRequired: request.unknownRequired,
-        }),
-      );
+      answerError(receivedOn.channel, from, request, 'Unknown Attribute', request.unknownRequired);
       return;
     }
     const change = request.changeRequest;
@@ -132,16 +123,7 @@ export function createStunServer(
     }
     if (!replyFrom) {
       // RFC 5780 §6.1: a server that cannot honour CHANGE-REQUEST answers 420.
-      receivedOn.channel.send(
-        from,
-        encodeStun({
-          method: StunMethod.binding,
-          class: 'error',
-          transactionId: request.transactionId,
-          errorCode: { code: 420, reason: 'CHANGE-REQUEST not supported' },
-          unknownRequired: [0x0003],
-        }),
-      );
+      answerError(receivedOn.channel, from, request, 'CHANGE-REQUEST not supported', [0x0003]);
       return;
     }
     const response: StunMessage = {
@@ -169,4 +151,24 @@ export function createStunServer(
       for (const off of unsubscribes.splice(0)) off();
     },
   };
+}
+
+/** RFC 5389 §7.3.1 / RFC 5780 §6.1: every refusal we send is a 420 naming the attributes we lack. */
+function answerError(
+  channel: DatagramChannel,
+  to: Address,
+  request: StunMessage,
+  reason: string,
+  unknownRequired: number[],
+): void {
+  channel.send(
+    to,
+    encodeStun({
+      method: StunMethod.binding,
+      class: 'error',
+      transactionId: request.transactionId,
+      errorCode: { code: 420, reason },
+      unknownRequired,
+    }),
+  );
 }
