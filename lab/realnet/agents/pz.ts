@@ -6,6 +6,7 @@
  * An object request rides in the handshake INITIAL (its size), so the server starts sending as soon
  * as it has answered: one round trip before data, where TCP + TLS 1.3 + HTTP needs three.
  */
+import type { Clock } from '../../../runtime/index.ts';
 import { createNodeClock } from '../../../runtime/node/clock.ts';
 import { createNodeLogger } from '../../../runtime/node/logger.ts';
 import { createNodeRandom } from '../../../runtime/node/random.ts';
@@ -27,10 +28,47 @@ function pattern(size: number): Uint8Array {
   return out;
 }
 
-function components(socket: Awaited<ReturnType<ReturnType<typeof createNodeUdpNetwork>['bind']>>) {
+type Socket = Awaited<ReturnType<ReturnType<typeof createNodeUdpNetwork>['bind']>>;
+
+/**
+ * PZ_TRACE=1: the server prints one JSON line a second to stderr (datagrams sent, timer lateness,
+ * the session's RTT / rate estimate / losses), to tell a path problem from a sender problem.
+ */
+const TRACE = process.env.PZ_TRACE === '1';
+const trace = { sent: 0, timers: 0, lateMs: 0, maxLateMs: 0 };
+
+function traced(socket: Socket, clock: Clock): { socket: Socket; clock: Clock } {
+  if (!TRACE) return { socket, clock };
+  return {
+    socket: {
+      ...socket,
+      send(to, bytes) {
+        trace.sent++;
+        socket.send(to, bytes);
+      },
+    },
+    clock: {
+      now: () => clock.now(),
+      clearTimer: (h) => clock.clearTimer(h),
+      setTimer(delayMs, callback) {
+        const due = performance.now() + delayMs;
+        return clock.setTimer(delayMs, () => {
+          const late = performance.now() - due;
+          trace.timers++;
+          trace.lateMs += late;
+          trace.maxLateMs = Math.max(trace.maxLateMs, late);
+          callback();
+        });
+      },
+    },
+  };
+}
+
+function components(raw: Socket) {
+  const { socket, clock } = traced(raw, createNodeClock());
   return {
     socket,
-    clock: createNodeClock(),
+    clock,
     random: createNodeRandom(),
     logger: createNodeLogger({ level: 'warn' }),
   };
@@ -47,6 +85,7 @@ async function serve(port: number, seedHex: string, congestion: Congestion): Pro
     {
       staticPrivateKey: keys.privateKey,
       congestion,
+      ...(process.env.PZ_BLOCK_WINDOW ? { blockWindow: Number(process.env.PZ_BLOCK_WINDOW) } : {}),
       // The small object answers inside the handshake, like an edge's hello.
       onInit: (payload) => (new TextDecoder().decode(payload) === 'small' ? small : undefined),
     },
@@ -75,6 +114,29 @@ async function serve(port: number, seedHex: string, congestion: Congestion): Pro
     };
     c.onDrain(push);
     push();
+    if (TRACE) {
+      const start = performance.now();
+      const tick = setInterval(() => {
+        const st = c.stats();
+        console.error(
+          JSON.stringify({
+            t: Math.round(performance.now() - start),
+            offset,
+            sent: trace.sent,
+            timers: trace.timers,
+            meanLateMs: +(trace.lateMs / Math.max(1, trace.timers)).toFixed(2),
+            maxLateMs: +trace.maxLateMs.toFixed(1),
+            rttMs: st.rttMs,
+            minRttMs: st.minRttMs,
+            rateMbps: +(st.deliveryRateBps / 1e6).toFixed(2),
+            lost: st.packetsLost,
+          }),
+        );
+        Object.assign(trace, { sent: 0, timers: 0, lateMs: 0, maxLateMs: 0 });
+      }, 1000);
+      tick.unref();
+      c.onClose(() => clearInterval(tick));
+    }
   });
   console.log('listening');
 }
