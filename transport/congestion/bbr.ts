@@ -29,6 +29,14 @@ const MIN_CWND = 4 * MAX_SEGMENT;
  * two apart, so a sub-millisecond path (loopback, LAN) still needs a few ms worth of window.
  */
 const MIN_BDP_RTT_MS = 4;
+/**
+ * How far above min RTT the smoothed RTT may lift the RTT used in the BDP. Real hosts add scheduling
+ * delay (a descheduled receiver, a busy event loop) to every round trip whatever the path: on a
+ * loaded 2-core machine loopback min RTT is ~1 ms but the loaded RTT is 20-50 ms, and a window of
+ * bw x min RTT then caps throughput at a fraction of the bottleneck. Bounded, so a queue we build
+ * ourselves cannot grow the window without limit (pacing at the measured rate bounds it anyway).
+ */
+const HOST_DELAY_ALLOWANCE_MS = 30;
 
 export interface BbrOptions {
   /** Smart-start rate in bytes/s (already bounded by the caller). */
@@ -78,7 +86,9 @@ export function createBbr(ctx: ControllerContext, options: BbrOptions = {}): Con
   const bdp = (): number => {
     const bw = bandwidth();
     if (bw === 0) return initialWindow;
-    return (bw * Math.max(ctx.minRtt(), MIN_BDP_RTT_MS)) / 1000;
+    const minRtt = ctx.minRtt();
+    const rtt = Math.min(ctx.smoothedRtt(), minRtt + HOST_DELAY_ALLOWANCE_MS);
+    return (bw * Math.max(minRtt, rtt, MIN_BDP_RTT_MS)) / 1000;
   };
 
   const enterProbeBw = (now: number): void => {
