@@ -58,6 +58,11 @@ export const AnnounceRequest = Type.Object(
     ),
     /** The device's PZ/UDP port, paired with the observed source address as an `observed` candidate. */
     port: Port,
+    /**
+     * The device's BitTorrent-over-TCP listen port, when it has one: stock clients in the release's
+     * swarm are then given this device at its observed public address and this port.
+     */
+    tcpPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
     progress: Type.Object(
       {
         have: Type.Integer({ minimum: 0, maximum: 10_000_000 }),
@@ -126,6 +131,12 @@ export const AnnounceResponse = Type.Object({
   interval: Type.Integer(),
   minInterval: Type.Integer(),
   peers: Type.Array(RankedPeer),
+  /**
+   * Stock BitTorrent clients in the release's swarm (they came in through `GET /announce`), to dial
+   * over the TCP wire at `host:port`. Chosen like `peers` (locality, scope) and never outside the
+   * product's peering scope; always present, possibly empty.
+   */
+  btPeers: Type.Array(Type.Object({ host: Type.String(), port: Type.Integer() })),
   edges: Type.Array(EdgeInfo),
   cdnUrls: Type.Array(Type.String()),
   /** Piece indices rarest among a sample of the swarm: fetch these first. */

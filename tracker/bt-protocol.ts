@@ -90,6 +90,12 @@ function ipv4Bytes(host: string): number[] | null {
   return bytes.every((b) => Number.isInteger(b) && b >= 0 && b <= 255) ? bytes : null;
 }
 
+/** Swarm member id of a stock client: `bt/` + hex peer_id (`/` never occurs in a device id). */
+export const stockPeerId = (hexPeerId: string) => `bt/${hexPeerId}`;
+
+/** Where a peer takes TCP BitTorrent-wire connections: an agent's TCP port, or a stock client's own. */
+export const wirePort = (p: PeerRecord) => p.tcpPort ?? p.address.port;
+
 /** BEP 23 compact peers: 6 bytes each (IPv4, port big-endian). Non-IPv4 peers are left out. */
 export function compactPeers(peers: readonly PeerRecord[]): Uint8Array {
   const out = new Uint8Array(peers.length * 6);
@@ -98,8 +104,9 @@ export function compactPeers(peers: readonly PeerRecord[]): Uint8Array {
     const ip = ipv4Bytes(p.address.host);
     if (!ip) continue;
     out.set(ip, n);
-    out[n + 4] = (p.address.port >> 8) & 0xff;
-    out[n + 5] = p.address.port & 0xff;
+    const port = wirePort(p);
+    out[n + 4] = (port >> 8) & 0xff;
+    out[n + 5] = port & 0xff;
     n += 6;
   }
   return out.subarray(0, n);
@@ -117,9 +124,10 @@ export function encodeBtAnnounceResponse(response: {
   const peers = response.compact
     ? compactPeers(response.peers)
     : response.peers.map((p) =>
-        response.noPeerId
-          ? { ip: p.address.host, port: p.address.port }
-          : { 'peer id': Buffer.from(p.peerId, 'hex'), ip: p.address.host, port: p.address.port },
+        // Agents have no 20-byte peer id of their own here; clients accept entries without one.
+        response.noPeerId || !p.stock
+          ? { ip: p.address.host, port: wirePort(p) }
+          : { 'peer id': Buffer.from(p.peerId.slice(3), 'hex'), ip: p.address.host, port: wirePort(p) },
       );
   return bencode.encode({
     interval: response.interval,

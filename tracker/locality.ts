@@ -87,31 +87,57 @@ export function tierOf(a: Locality, b: Pick<PeerRecord, 'address' | 'isp' | 'reg
   return 'internet';
 }
 
+/**
+ * Families of buckets within one release swarm: who can be handed to whom.
+ * - `pz`: agents reachable over the PZ transport (the agent API's peer lists);
+ * - `bt`: stock BitTorrent clients that came in through the standard announce (TCP wire);
+ * - `tcp`: agents that also listen for the TCP BitTorrent wire (they sent `tcpPort`).
+ */
+export type BucketFamily = 'pz' | 'bt' | 'tcp';
+const FAMILY_PREFIX: Record<BucketFamily, string> = { pz: '', bt: 'bt/', tcp: 'tcp/' };
+
 /** Bucket holding peers of one reach class at one tier, as seen from `loc`; null if `loc` lacks the key. */
-export function bucketFor(tier: Tier, loc: Locality, reach: ReachClass): string | null {
+export function bucketFor(
+  tier: Tier,
+  loc: Locality,
+  reach: ReachClass,
+  family: BucketFamily = 'pz',
+): string | null {
+  const f = FAMILY_PREFIX[family];
   switch (tier) {
     case 'lan':
-      return `ip:${loc.publicIp}:${reach}`;
+      return `${f}ip:${loc.publicIp}:${reach}`;
     case 'isp-region':
-      return loc.isp !== null && loc.region !== null ? `ir:${loc.isp}|${loc.region}:${reach}` : null;
+      return loc.isp !== null && loc.region !== null ? `${f}ir:${loc.isp}|${loc.region}:${reach}` : null;
     case 'isp':
-      return loc.isp !== null ? `i:${loc.isp}:${reach}` : null;
+      return loc.isp !== null ? `${f}i:${loc.isp}:${reach}` : null;
     case 'region':
-      return loc.region !== null ? `r:${loc.region}:${reach}` : null;
+      return loc.region !== null ? `${f}r:${loc.region}:${reach}` : null;
     case 'internet':
-      return `*:${reach}`;
+      return `${f}*:${reach}`;
   }
 }
 
 export const SEEDER_BUCKET = 'seeders';
+/** Every stock client of a swarm, wherever it is (the `bt` family's internet-tier bucket). */
+export const STOCK_CLIENTS_BUCKET = 'bt/*:open';
 export const LEECHER_BUCKET = 'leechers';
 
-/** Every bucket a peer is filed under: one per tier it can be found at, plus the scrape counters. */
-export function bucketsOf(loc: Locality, reach: ReachClass, seeder: boolean): string[] {
+/**
+ * Every bucket a peer is filed under: the scrape counter (seeders or leechers), then one bucket per
+ * tier it can be found at in each family it belongs to.
+ */
+export function bucketsOf(
+  loc: Locality,
+  reach: ReachClass,
+  seeder: boolean,
+  families: readonly BucketFamily[] = ['pz'],
+): string[] {
   const out: string[] = [seeder ? SEEDER_BUCKET : LEECHER_BUCKET];
-  for (const tier of TIERS) {
-    const b = bucketFor(tier, loc, reach);
-    if (b !== null) out.push(b);
-  }
+  for (const family of families)
+    for (const tier of TIERS) {
+      const b = bucketFor(tier, loc, family === 'pz' ? reach : 'open', family);
+      if (b !== null) out.push(b);
+    }
   return out;
 }

@@ -1,8 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { announceJson } from './announce-json.ts';
 import {
   AnnounceRequest,
-  type AnnounceResponse,
   CurrentReleaseQuery,
   type CurrentReleaseResponse,
   ReleaseIdString,
@@ -11,62 +11,19 @@ import {
 import { agentSwarm, authenticateDevice, type TrackerContext } from './context.ts';
 import { TrackerError } from './errors.ts';
 import {
+  type BucketFamily,
   bucketsOf,
   classifyReachability,
   LEECHER_BUCKET,
   resolveLocality,
   SEEDER_BUCKET,
+  STOCK_CLIENTS_BUCKET,
+  TIERS,
 } from './locality.ts';
 import { rarestPieces } from './rarity.ts';
 import { selectPeers } from './selection.ts';
 import { recordReport, releaseStats } from './stats.ts';
 import type { PeerCandidate, PeerRecord } from './swarm-store.ts';
-
-/**
- * AnnounceResponse for the serializer only: literal unions become plain strings and nullable fields
- * `type: [..., 'null']`, because fast-json-stringify checks anyOf branches value by value (costly with
- * 30 peers x 3 unions). The documented contract stays AnnounceResponse.
- */
-const nullable = (type: 'string' | 'integer') =>
-  Type.Unsafe<string | number | null>({ type: [type, 'null'] });
-const AnnounceResponseWire = Type.Object({
-  deviceToken: Type.Optional(Type.String()),
-  interval: Type.Integer(),
-  minInterval: Type.Integer(),
-  peers: Type.Array(
-    Type.Object({
-      deviceId: Type.String(),
-      publicKey: Type.String(),
-      candidates: Type.Array(Type.Object({ type: Type.String(), host: Type.String(), port: Type.Integer() })),
-      tier: Type.String(),
-      reachableHow: Type.String(),
-      seeder: Type.Boolean(),
-      have: Type.Integer(),
-      load: Type.Number(),
-      bridge: Type.Boolean(),
-    }),
-  ),
-  edges: Type.Array(
-    Type.Object({
-      id: Type.String(),
-      address: Type.Object({ host: Type.String(), port: Type.Integer() }),
-      publicKey: Type.String(),
-      region: Type.String(),
-      load: Type.Number(),
-      capacity: Type.Number(),
-    }),
-  ),
-  cdnUrls: Type.Array(Type.String()),
-  rarePieces: Type.Array(Type.Integer()),
-  swarm: Type.Object({ seeders: Type.Integer(), leechers: Type.Integer() }),
-  you: Type.Object({
-    publicIp: Type.String(),
-    isp: nullable('string'),
-    region: nullable('string'),
-    asn: nullable('integer'),
-    reach: Type.String(),
-  }),
-});
 
 const NameParam = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' });
 
@@ -74,9 +31,11 @@ const NameParam = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' })
  * Without a STUN-learned or mapped address, the address the announce came from plus the announced UDP
  * port is the best public guess (exact for devices without NAT or with port-preserving NAT).
  */
-function withObserved(candidates: readonly PeerCandidate[], publicIp: string, port: number): PeerCandidate[] {
-  if (port === 0 || candidates.some((c) => c.type === 'srflx' || c.type === 'mapped')) return [...candidates];
-  return [...candidates, { type: 'srflx', host: publicIp, port }];
+function withObserved(candidates: PeerCandidate[], publicIp: string, port: number): PeerCandidate[] {
+  if (port === 0) return candidates;
+  for (const c of candidates) if (c.type === 'srflx' || c.type === 'mapped') return candidates;
+  candidates.push({ type: 'srflx', host: publicIp, port });
+  return candidates;
 }
 
 export function cdnUrlsFor(ctx: TrackerContext, objectKey: string): string[] {
@@ -86,11 +45,28 @@ export function cdnUrlsFor(ctx: TrackerContext, objectKey: string): string[] {
 export function registerAgentRoutes(app: FastifyInstance, ctx: TrackerContext): void {
   const { options, swarmStore: store, clock } = ctx;
 
-  // The response schema buys fast-json-stringify serialization on the hottest route.
+  // Counter children bound once: label lookups are not free on the hottest route.
+  const announceCounter = new Map<string, { inc(n?: number): void }>();
+  const countAnnounce = (event: string) => {
+    let c = announceCounter.get(event);
+    if (!c) {
+      c = ctx.metrics.announces.labels({ api: 'v1', event });
+      announceCounter.set(event, c);
+    }
+    c.inc();
+  };
+  const tierCounters = TIERS.map((tier) => ctx.metrics.peersReturned.labels({ tier }));
+  const tierIndex = new Map<string, number>(TIERS.map((t, i) => [t, i]));
+  const stockView = options.selectionMode === 'random';
+  const familiesOf = (uploads: boolean, tcpPort: number | undefined): BucketFamily[] =>
+    uploads ? (tcpPort === undefined ? ['pz'] : ['pz', 'tcp']) : [];
+
+  // The answer is written by announce-json.ts (cached per-peer fragments), so no response schema here;
+  // AnnounceResponse in api-schema.ts is the contract and the tests hold the text to it.
   app.post<{ Body: AnnounceRequest }>(
     '/v1/announce',
-    { schema: { body: AnnounceRequest, response: { 200: AnnounceResponseWire } } },
-    async (request) => {
+    { schema: { body: AnnounceRequest } },
+    async (request, reply) => {
       const body = request.body;
       const release = await ctx.catalogue.byId(body.release);
       if (!release) throw new TrackerError('RELEASE_UNKNOWN', `unknown release ${body.release}`);
@@ -103,33 +79,33 @@ export function registerAgentRoutes(app: FastifyInstance, ctx: TrackerContext): 
         body.progress.complete === true ||
         (release.pieceCount > 0 && body.progress.have >= release.pieceCount);
       const event = body.event ?? 'update';
-      ctx.metrics.announces.inc({ api: 'v1', event });
+      countAnnounce(event);
 
-      const peer: PeerRecord = {
-        peerId: body.deviceId,
-        address: { host: locality.publicIp, port: body.port },
-        isp: locality.isp,
-        region: locality.region,
-        asn: locality.asn,
-        reach,
-        seeder,
-        have: body.progress.have,
-        ...(body.progress.bitfield ? { bitfield: body.progress.bitfield } : {}),
-        candidates: withObserved(body.candidates, locality.publicIp, body.port),
-        publicKey: body.publicKey,
-        load: body.load ?? 0,
-        uploadCapacity: body.uploadCapacity ?? 0,
-        lastSeen: now,
-      };
       let swarmCreatedAt = now;
       if (event === 'stopped') {
         await store.removePeer(swarm, body.deviceId);
       } else {
+        // The validated body is ours: its candidate list goes into the record without a copy.
+        const peer: PeerRecord = {
+          peerId: body.deviceId,
+          address: { host: locality.publicIp, port: body.port },
+          isp: locality.isp,
+          region: locality.region,
+          asn: locality.asn,
+          reach,
+          seeder,
+          have: body.progress.have,
+          ...(body.progress.bitfield ? { bitfield: body.progress.bitfield } : {}),
+          candidates: withObserved(body.candidates, locality.publicIp, body.port),
+          publicKey: body.publicKey,
+          ...(body.tcpPort !== undefined ? { tcpPort: body.tcpPort } : {}),
+          load: body.load ?? 0,
+          uploadCapacity: body.uploadCapacity ?? 0,
+          lastSeen: now,
+        };
         // Devices whose policy forbids uploading are counted but never handed out.
         const uploads = body.state?.uploadAllowed !== false && body.uploadCapacity !== 0;
-        const buckets = uploads
-          ? bucketsOf(locality, reach, seeder)
-          : [seeder ? SEEDER_BUCKET : LEECHER_BUCKET];
+        const buckets = bucketsOf(locality, reach, seeder, familiesOf(uploads, body.tcpPort));
         ({ swarmCreatedAt } = await store.upsertPeer(swarm, peer, buckets));
       }
       await store.pruneSwarm(swarm, now - options.peerTtlSec * 1000, options.pruneBatch);
@@ -137,51 +113,48 @@ export function registerAgentRoutes(app: FastifyInstance, ctx: TrackerContext): 
       const scope = options.scopes[release.product] ?? options.defaultScope;
       const numwant =
         event === 'stopped' ? 0 : Math.min(body.numwant ?? options.defaultNumwant, options.maxNumwant);
-      const selected = await selectPeers(
-        store,
-        swarm,
-        { peerId: body.deviceId, locality, reach, seeder, port: body.port },
-        numwant,
-        { ...options.selection, scope, mode: options.selectionMode },
-      );
-      // One counter update per tier, not per peer (label lookups are not free on the hot path).
-      const perTier = new Map<string, number>();
-      for (const s of selected) perTier.set(s.tier, (perTier.get(s.tier) ?? 0) + 1);
-      for (const [tier, n] of perTier) ctx.metrics.peersReturned.inc({ tier }, n);
+      const requester = { peerId: body.deviceId, locality, reach, seeder, port: body.port };
+      const selection = { ...options.selection, scope, mode: options.selectionMode };
+      const selected = await selectPeers(store, swarm, requester, numwant, selection);
+      // Stock clients of the release (through GET /announce), for the agent's TCP wire.
+      const stock =
+        numwant > 0 && (await store.countBucket(swarm, STOCK_CLIENTS_BUCKET)) > 0
+          ? await selectPeers(store, swarm, requester, numwant, { ...selection, families: ['bt'] })
+          : [];
+      const perTier = [0, 0, 0, 0, 0];
+      for (const s of selected) {
+        const i = tierIndex.get(s.tier) as number;
+        perTier[i] = (perTier[i] as number) + 1;
+      }
+      for (let i = 0; i < perTier.length; i++)
+        if ((perTier[i] as number) > 0) tierCounters[i]?.inc(perTier[i] as number);
       const [edges, seeders, leechers] = await Promise.all([
         ctx.edges.best(locality.region, options.edgeLimit),
         store.countBucket(swarm, SEEDER_BUCKET),
         store.countBucket(swarm, LEECHER_BUCKET),
       ]);
       const young = now - swarmCreatedAt < options.youngSwarmSec * 1000;
-      const response: AnnounceResponse = {
-        ...(issuedToken ? { deviceToken: issuedToken } : {}),
-        interval: young ? options.youngIntervalSec : options.announceIntervalSec,
-        minInterval: options.minIntervalSec,
-        peers: selected.map((s) => ({
-          deviceId: s.peer.peerId,
-          publicKey: s.peer.publicKey ?? '',
-          // Only peers behind the same public address get to see LAN candidates.
-          candidates:
-            s.how === 'lan' || !s.peer.candidates.some((c) => c.type === 'host')
-              ? s.peer.candidates
-              : s.peer.candidates.filter((c) => c.type !== 'host'),
-          tier: s.tier,
-          reachableHow: s.how,
-          seeder: s.peer.seeder,
-          have: s.peer.have,
-          load: s.peer.load,
-          bridge: s.bridge,
-        })),
-        edges,
-        cdnUrls: cdnUrlsFor(ctx, release.objectKey),
-        rarePieces: rarestPieces(
+      let rare: number[] = [];
+      if (release.pieceCount > 0 && selected.some((s) => s.peer.bitfield !== undefined))
+        rare = rarestPieces(
           release.pieceCount,
           selected.map((s) => s.peer.bitfield),
           body.progress.bitfield,
           16,
-        ),
-        swarm: { seeders, leechers },
+        );
+      reply.header('content-type', 'application/json; charset=utf-8');
+      return announceJson({
+        ...(issuedToken ? { deviceToken: issuedToken } : {}),
+        interval: young ? options.youngIntervalSec : options.announceIntervalSec,
+        minInterval: options.minIntervalSec,
+        peers: selected,
+        stockView,
+        btPeers: stock.map((s) => ({ host: s.peer.address.host, port: s.peer.address.port })),
+        edges,
+        cdnUrls: cdnUrlsFor(ctx, release.objectKey),
+        rarePieces: rare,
+        seeders,
+        leechers,
         you: {
           publicIp: locality.publicIp,
           isp: locality.isp,
@@ -189,8 +162,7 @@ export function registerAgentRoutes(app: FastifyInstance, ctx: TrackerContext): 
           asn: locality.asn,
           reach,
         },
-      };
-      return response;
+      });
     },
   );
 

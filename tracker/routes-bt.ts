@@ -6,8 +6,9 @@ import {
   encodeBtScrapeResponse,
   parseBtAnnounce,
   parseBtScrape,
+  stockPeerId,
 } from './bt-protocol.ts';
-import { btSwarm, type TrackerContext } from './context.ts';
+import { agentSwarm, btSwarm, type TrackerContext } from './context.ts';
 import { TrackerError } from './errors.ts';
 import { bucketsOf, LEECHER_BUCKET, resolveLocality, SEEDER_BUCKET } from './locality.ts';
 import { parseRawQuery } from './raw-query.ts';
@@ -31,11 +32,25 @@ export function registerBtRoutes(app: FastifyInstance, ctx: TrackerContext): voi
     return send(reply, encodeBtFailure(error.message, error.code));
   };
 
-  const knownSwarm = async (infoHash: string): Promise<{ product: string | null }> => {
+  /**
+   * The swarm an info hash belongs to: a release's own swarm (agents and stock clients together), or,
+   * with `allowUnknownTorrents`, a swarm of its own for torrents the catalogue does not know.
+   */
+  const swarmOf = async (infoHash: string): Promise<{ swarm: string; product: string | null } | null> => {
     const release = await ctx.catalogue.byInfoHash(infoHash);
-    if (release) return { product: release.product };
-    if (options.allowUnknownTorrents) return { product: null };
-    throw new TrackerError('TORRENT_UNKNOWN', 'unregistered torrent');
+    if (release) return { swarm: agentSwarm(release.id), product: release.product };
+    if (options.allowUnknownTorrents) return { swarm: btSwarm(infoHash), product: null };
+    return null;
+  };
+
+  const announceCounter = new Map<string, { inc(): void }>();
+  const countAnnounce = (event: string) => {
+    let c = announceCounter.get(event);
+    if (!c) {
+      c = ctx.metrics.announces.labels({ api: 'bt', event });
+      announceCounter.set(event, c);
+    }
+    c.inc();
   };
 
   app.get('/announce', async (request, reply) => {
@@ -47,18 +62,20 @@ export function registerBtRoutes(app: FastifyInstance, ctx: TrackerContext): voi
         defaultNumwant: options.btDefaultNumwant,
         maxNumwant: options.btMaxNumwant,
       });
-      const { product } = await knownSwarm(announce.infoHash);
-      ctx.metrics.announces.inc({ api: 'bt', event: announce.event });
+      const known = await swarmOf(announce.infoHash);
+      if (!known) throw new TrackerError('TORRENT_UNKNOWN', 'unregistered torrent');
+      const { swarm, product } = known;
+      countAnnounce(announce.event);
       const now = clock.now();
-      const swarm = btSwarm(announce.infoHash);
+      const peerId = stockPeerId(announce.peerId);
       const locality = resolveLocality(request.ip, options.prefixes);
       const seeder = announce.left === 0;
       let peers: PeerRecord[] = [];
       if (announce.event === 'stopped') {
-        await store.removePeer(swarm, announce.peerId);
+        await store.removePeer(swarm, peerId);
       } else {
         const record: PeerRecord = {
-          peerId: announce.peerId,
+          peerId,
           address: { host: locality.publicIp, port: announce.port },
           isp: locality.isp,
           region: locality.region,
@@ -71,17 +88,19 @@ export function registerBtRoutes(app: FastifyInstance, ctx: TrackerContext): voi
           load: 0,
           uploadCapacity: 0,
           lastSeen: now,
+          stock: true,
         };
-        await store.upsertPeer(swarm, record, bucketsOf(locality, 'open', seeder));
+        await store.upsertPeer(swarm, record, bucketsOf(locality, 'open', seeder, ['bt']));
         if (announce.event === 'completed') await store.addCounters(`${swarm}:downloads`, { downloaded: 1 });
         await store.pruneSwarm(swarm, now - options.peerTtlSec * 1000, options.pruneBatch);
         const scope = (product && options.scopes[product]) || options.defaultScope;
+        // Other stock clients and the agents that speak the TCP wire, within the product's scope.
         const selected = await selectPeers(
           store,
           swarm,
-          { peerId: announce.peerId, locality, reach: 'open', seeder, port: announce.port },
+          { peerId, locality, reach: 'open', seeder, port: announce.port },
           announce.numwant,
-          { ...options.selection, scope, mode: options.selectionMode },
+          { ...options.selection, scope, mode: options.selectionMode, families: ['bt', 'tcp'] },
         );
         peers = selected.map((s) => s.peer);
       }
@@ -113,9 +132,9 @@ export function registerBtRoutes(app: FastifyInstance, ctx: TrackerContext): voi
       const hashes = parseBtScrape(query, 50);
       const files = [];
       for (const infoHash of new Set(hashes)) {
-        const release = await ctx.catalogue.byInfoHash(infoHash);
-        if (!release && !options.allowUnknownTorrents) continue;
-        const swarm = btSwarm(infoHash);
+        const known = await swarmOf(infoHash);
+        if (!known) continue;
+        const { swarm } = known;
         const [complete, incomplete, counters] = await Promise.all([
           store.countBucket(swarm, SEEDER_BUCKET),
           store.countBucket(swarm, LEECHER_BUCKET),

@@ -1,4 +1,5 @@
 import {
+  type BucketFamily,
   bucketFor,
   type Locality,
   type PeeringScope,
@@ -27,6 +28,11 @@ export interface SelectionOptions {
    * kept as a baseline for lab comparisons.
    */
   mode?: 'locality' | 'random';
+  /**
+   * Bucket families to draw from (locality.ts): `pz` (default) for agent peer lists; `bt` and `tcp`
+   * for TCP-wire peers (stock clients, agents with a TCP port), which are all filed as `open`.
+   */
+  families?: readonly BucketFamily[];
 }
 
 export const DEFAULT_SELECTION_OPTIONS: SelectionOptions = {
@@ -68,6 +74,14 @@ export function reachPreference(reach: ReachClass): readonly ReachClass[] {
 }
 
 const ALL_CLASSES: readonly ReachClass[] = ['hard', 'punchable', 'open'];
+const OPEN_ONLY: readonly ReachClass[] = ['open'];
+const PZ_ONLY: readonly BucketFamily[] = ['pz'];
+
+/** Reach classes a family's buckets exist for, in the order they are tried at a tier. */
+function classesAt(family: BucketFamily, tier: Tier, reach: ReachClass): readonly ReachClass[] {
+  if (family !== 'pz') return OPEN_ONLY;
+  return tier === 'lan' ? ALL_CLASSES : reachPreference(reach);
+}
 
 /**
  * Picks up to `numwant` peers for a requester: most local tier first, reachable classes only (behind
@@ -87,6 +101,7 @@ export async function selectPeers(
   if (options.mode === 'random') return selectRandom(store, swarm, requester, numwant, options);
   const seen = new Set<string>([requester.peerId]);
   const tiers = SCOPE_TIERS[options.scope];
+  const families = options.families ?? PZ_ONLY;
   const self = {
     reach: requester.reach,
     address: { host: requester.locality.publicIp, port: requester.port },
@@ -118,17 +133,16 @@ export async function selectPeers(
   };
 
   const fill = async (quota: number): Promise<void> => {
-    for (const tier of tiers) {
-      const classes = tier === 'lan' ? ALL_CLASSES : reachPreference(requester.reach);
-      for (const reach of classes) {
-        const need = quota - chosen.length;
-        if (need <= 0) return;
-        const bucket = bucketFor(tier, requester.locality, reach);
-        if (bucket === null) continue;
-        const sample = await store.samplePeers(swarm, bucket, Math.ceil(need * options.oversample) + 1);
-        take(sample, quota, false);
-      }
-    }
+    for (const tier of tiers)
+      for (const family of families)
+        for (const reach of classesAt(family, tier, requester.reach)) {
+          const need = quota - chosen.length;
+          if (need <= 0) return;
+          const bucket = bucketFor(tier, requester.locality, reach, family);
+          if (bucket === null) continue;
+          const sample = await store.samplePeers(swarm, bucket, Math.ceil(need * options.oversample) + 1);
+          take(sample, quota, false);
+        }
   };
 
   const crossIsp =
@@ -139,23 +153,28 @@ export async function selectPeers(
   if (bridges > 0) {
     const wanted = chosen.length + bridges;
     const bridgeTiers: Tier[] = options.scope === 'internet' ? ['region', 'internet'] : ['region'];
-    for (const tier of bridgeTiers) {
-      for (const reach of reachPreference(requester.reach)) {
-        if (chosen.length >= wanted) break;
-        const bucket = bucketFor(tier, requester.locality, reach);
-        if (bucket === null) continue;
-        const sample = await store.samplePeers(swarm, bucket, bridges * 4);
-        const other = sample.filter((p) => p.isp !== requester.locality.isp);
-        take(other, wanted, true);
-      }
-    }
+    for (const tier of bridgeTiers)
+      for (const family of families)
+        for (const reach of classesAt(family, tier, requester.reach)) {
+          if (chosen.length >= wanted) break;
+          const bucket = bucketFor(tier, requester.locality, reach, family);
+          if (bucket === null) continue;
+          const sample = await store.samplePeers(swarm, bucket, bridges * 4);
+          const other = sample.filter((p) => p.isp !== requester.locality.isp);
+          take(other, wanted, true);
+        }
   }
   // Not enough bridges (or locals) found: top up from the ordinary tiers.
   if (chosen.length < numwant) await fill(numwant);
   return chosen;
 }
 
-/** Plain-BitTorrent baseline: a uniform sample of the widest tier the scope allows, ignoring locality. */
+/**
+ * Plain-BitTorrent baseline, what a stock tracker does: peers drawn uniformly at random from the widest
+ * tier the scope allows (each bucket gets its share of the answer in proportion to its size), with no
+ * locality or reachability reasoning. Every peer is presented the stock way: tier `internet`, dialled
+ * `direct` at the address the tracker observed (the route drops all other candidates).
+ */
 async function selectRandom(
   store: SwarmStore,
   swarm: string,
@@ -165,27 +184,51 @@ async function selectRandom(
 ): Promise<SelectedPeer[]> {
   const tiers = SCOPE_TIERS[options.scope];
   const widest = tiers[tiers.length - 1] as Tier;
-  const self = {
-    reach: requester.reach,
-    address: { host: requester.locality.publicIp, port: requester.port },
+  const buckets: Array<{ bucket: string; size: number }> = [];
+  let total = 0;
+  for (const family of options.families ?? PZ_ONLY)
+    for (const reach of family === 'pz' ? ALL_CLASSES : OPEN_ONLY) {
+      const bucket = bucketFor(widest, requester.locality, reach, family);
+      if (bucket === null) continue;
+      const size = await store.countBucket(swarm, bucket);
+      if (size === 0) continue;
+      buckets.push({ bucket, size });
+      total += size;
+    }
+  const out: SelectedPeer[] = [];
+  if (total === 0) return out;
+  // Shares in proportion to bucket sizes (largest remainder), one extra slot for the requester itself.
+  const target = Math.min(total, numwant + 1);
+  const shares = buckets.map((b) => Math.floor((target * b.size) / total));
+  let left = target - shares.reduce((a, b) => a + b, 0);
+  const byRemainder = buckets
+    .map((b, i) => ({ i, r: (target * b.size) / total - (shares[i] as number) }))
+    .sort((a, b) => b.r - a.r);
+  for (const { i } of byRemainder) {
+    if (left-- <= 0) break;
+    shares[i] = (shares[i] as number) + 1;
+  }
+  const seen = new Set<string>([requester.peerId]);
+  const admit = (pool: PeerRecord[]) => {
+    // Interleave the per-bucket samples by a hash of the peer id, so no bucket is favoured in the order.
+    pool.sort((a, b) => hashOf(a.peerId) - hashOf(b.peerId));
+    for (const peer of pool) {
+      if (out.length >= numwant) break;
+      if (seen.has(peer.peerId) || (requester.seeder && peer.seeder)) continue;
+      seen.add(peer.peerId);
+      out.push({ peer, tier: 'internet', how: 'direct', bridge: false });
+    }
   };
   const pool: PeerRecord[] = [];
-  for (const reach of ALL_CLASSES) {
-    const bucket = bucketFor(widest, requester.locality, reach);
-    if (bucket !== null) pool.push(...(await store.samplePeers(swarm, bucket, numwant + 1)));
-  }
-  // Interleave the per-class samples by a hash of the peer id, so no class is favoured.
-  pool.sort((a, b) => hashOf(a.peerId) - hashOf(b.peerId));
-  const out: SelectedPeer[] = [];
-  for (const peer of pool) {
-    if (out.length >= numwant) break;
-    if (peer.peerId === requester.peerId || (requester.seeder && peer.seeder)) continue;
-    out.push({
-      peer,
-      tier: tierOf(requester.locality, peer),
-      how: reachableHow(self, peer) ?? 'direct',
-      bridge: false,
-    });
+  for (const [i, { bucket }] of buckets.entries())
+    for (const peer of await store.samplePeers(swarm, bucket, shares[i] as number)) pool.push(peer);
+  admit(pool);
+  // Seeders skipped for a seeding requester: top up from full-size samples.
+  if (out.length < numwant && requester.seeder) {
+    const more: PeerRecord[] = [];
+    for (const { bucket } of buckets)
+      for (const peer of await store.samplePeers(swarm, bucket, numwant)) more.push(peer);
+    admit(more);
   }
   return out;
 }

@@ -18,6 +18,8 @@ export interface StoreCatalogueOptions {
 }
 
 export const DEFAULT_CATALOGUE_REFRESH_MS = 30_000;
+/** Shortest gap between two store scans triggered by unknown info hashes, ms. */
+const RESCAN_MS = 1_000;
 
 /**
  * Releases from the store's signed channel pointers and manifests, verified with the trusted keys,
@@ -106,15 +108,25 @@ export function createStoreCatalogue(
     });
   };
 
-  /** Reads every channel pointer in the store (at most once per refresh period). */
-  const scan = (): Promise<void> => {
-    if (fresh(lastScan)) return Promise.resolve();
+  /**
+   * Reads every channel pointer in the store. `force` re-reads pointers still fresh in the cache (an
+   * unknown info hash may be a release published a moment ago); forced scans run at most once per
+   * RESCAN_MS, so junk info hashes cannot turn into a store flood. A caller arriving while a scan runs
+   * waits for it rather than concluding from a half-read store.
+   */
+  const scan = (force: boolean): Promise<void> => {
+    const running = inflight.get('scan');
+    if (running) return running as Promise<void>;
+    if (fresh(lastScan) && !(force && clock.now() - lastScan >= Math.min(RESCAN_MS, options.refreshMs)))
+      return Promise.resolve();
     return once('scan', async () => {
       lastScan = clock.now();
       const keys = await store.list('channels/');
       for (const key of keys) {
         const match = /^channels\/([^/]+)\/([^/]+)\.json$/.exec(key);
-        if (match) await current(match[1] as string, match[2] as string);
+        if (!match) continue;
+        if (force) expire(`${match[1]}/${match[2]}`);
+        await current(match[1] as string, match[2] as string);
       }
     });
   };
@@ -135,9 +147,13 @@ export function createStoreCatalogue(
       }
     });
 
-  const missed = (key: string) => {
+  const missed = (key: string, ttlMs = options.refreshMs) => {
     const at = misses.get(key);
-    return at !== undefined && fresh(at);
+    return at !== undefined && clock.now() - at < ttlMs;
+  };
+  const expire = (key: string) => {
+    const cached = channels.get(key);
+    if (cached) cached.at = Number.NEGATIVE_INFINITY;
   };
   const miss = (key: string) => {
     if (misses.size > 10_000) misses.clear();
@@ -157,8 +173,9 @@ export function createStoreCatalogue(
     async byInfoHash(infoHash) {
       const known = byHash.get(infoHash);
       if (known) return known;
-      if (missed(`hash:${infoHash}`)) return null;
-      await scan();
+      // Short-lived: the release may be published any moment (scans are rate-limited anyway).
+      if (missed(`hash:${infoHash}`, Math.min(RESCAN_MS, options.refreshMs))) return null;
+      await scan(true);
       const found = byHash.get(infoHash) ?? null;
       if (!found) miss(`hash:${infoHash}`);
       return found;

@@ -19,7 +19,7 @@ export interface PeerCandidate {
 
 /** What the tracker keeps about one member of one swarm. JSON-serialisable (the Redis store stores it). */
 export interface PeerRecord {
-  /** Device id (agent API) or hex peer_id (standard announce). */
+  /** Device id (agent API) or `bt/` + hex peer_id (standard announce; `/` is not allowed in device ids). */
   peerId: string;
   /** Address the tracker saw the announce come from, with the announced port. */
   address: Address;
@@ -35,6 +35,10 @@ export interface PeerRecord {
   candidates: PeerCandidate[];
   /** Base64 raw X25519 transport key (agents only). */
   publicKey?: string;
+  /** An agent's TCP BitTorrent-wire port; stock clients are reached at `address` itself. */
+  tcpPort?: number;
+  /** True for a stock BitTorrent client (came in through the standard announce). */
+  stock?: boolean;
   /** 0 (idle) .. 1 (saturated): the peer's reported upload load. */
   load: number;
   /** Upload capacity in bytes/s as reported, 0 when unknown. */

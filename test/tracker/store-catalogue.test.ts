@@ -67,3 +67,26 @@ describe('release catalogue from the store', () => {
     expect((await catalogue.current('acme-fw', 'stable'))?.version).toBe('1.0.0');
   });
 });
+
+describe('info hashes of releases published while the tracker runs', () => {
+  it('finds a release published after the last scan within a second, and lookups during a scan wait for it', async () => {
+    fixture = createPublishedFixture(50_000);
+    const first = await fixture.publish('1.0.0');
+    const clock = createManualClock(Date.now());
+    const catalogue = createStoreCatalogue(
+      { refreshMs: 30_000, trusted: fixture.trusted },
+      { store: openStore(fixture.storeUrl), clock, logger: createSilentLogger() },
+    );
+    // Several stock clients at once: the ones arriving while the first scan runs must not miss.
+    const found = await Promise.all([1, 2, 3].map(() => catalogue.byInfoHash(first.infoHash)));
+    expect(found.map((f) => f?.id)).toEqual(['acme-fw@1.0.0', 'acme-fw@1.0.0', 'acme-fw@1.0.0']);
+
+    writeFileSync(fixture.file, Buffer.alloc(50_000, 1)); // other bytes, so another info hash
+    const second = await fixture.publish('1.1.0');
+    expect(second.infoHash).not.toBe(first.infoHash);
+    expect(await catalogue.byInfoHash(second.infoHash)).toBeNull(); // scanned just now: rate-limited
+    clock.advance(1_001);
+    expect((await catalogue.byInfoHash(second.infoHash))?.id).toBe('acme-fw@1.1.0');
+    expect((await catalogue.byInfoHash(first.infoHash))?.id).toBe('acme-fw@1.0.0'); // old one stays known
+  });
+});
