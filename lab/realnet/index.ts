@@ -1,6 +1,7 @@
 export * from './delayline.ts';
 export * from './errors.ts';
 export * from './infra.ts';
+export * from './interop.ts';
 export * from './link.ts';
 export * from './release.ts';
 export * from './run.ts';

@@ -26,8 +26,11 @@ export interface Infra {
   edgeSpecs: string[];
   /** Samples of the CDN's billed bytes over wall time (seconds since start, cumulative bytes). */
   cdnSamples: Array<{ t: number; totalBytes: number }>;
-  /** Stops everything; returns the CDN's final billing report and the edges' bytes sent. */
-  stop(): Promise<{ cdnBytes: number; edgeBytes: number }>;
+  /**
+   * Stops everything; returns the CDN's final billing report (total and per client address) and the
+   * edges' bytes sent.
+   */
+  stop(): Promise<{ cdnBytes: number; edgeBytes: number; cdnClients: Record<string, number> }>;
 }
 
 export interface InfraOptions {
@@ -179,6 +182,16 @@ export async function startInfra(inet: Namespace, options: InfraOptions): Promis
       return cdnSamples.at(-1)?.totalBytes ?? 0; // caught mid-rewrite
     }
   };
+  const readClients = (): Record<string, number> => {
+    try {
+      const report = JSON.parse(readFileSync(reportPath, 'utf8')) as {
+        clients?: Record<string, { bytes: number }>;
+      };
+      return Object.fromEntries(Object.entries(report.clients ?? {}).map(([k, v]) => [k, v.bytes]));
+    } catch {
+      return {};
+    }
+  };
   const sampler = setInterval(
     () => cdnSamples.push({ t: (Date.now() - started) / 1000, totalBytes: readReport() }),
     1000,
@@ -199,7 +212,7 @@ export async function startInfra(inet: Namespace, options: InfraOptions): Promis
       await Promise.all(procs.map((p) => p.stop(3000)));
       const cdnBytes = readReport();
       cdnSamples.push({ t: (Date.now() - started) / 1000, totalBytes: cdnBytes });
-      return { cdnBytes, edgeBytes };
+      return { cdnBytes, edgeBytes, cdnClients: readClients() };
     },
   };
 }

@@ -333,13 +333,13 @@ function parseJson(line: string): Record<string, unknown> | undefined {
   }
 }
 
-interface DoneLine {
+export interface DoneLine {
   error?: string;
   bytesBySource: Record<string, number>;
   path?: string;
 }
 
-function parseDone(line: string, strategy: StrategyName): DoneLine | undefined {
+export function parseDone(line: string, strategy: StrategyName): DoneLine | undefined {
   if (strategy === 'plain-bittorrent') {
     if (line.startsWith('ARIA2-DONE '))
       return { bytesBySource: {}, path: line.slice('ARIA2-DONE '.length).trim() };
@@ -360,7 +360,13 @@ async function sha256Of(d: RealDevice, path: string): Promise<string> {
   return out.split(/\s+/)[0] ?? '';
 }
 
-function startAgent(ctx: StrategyContext, d: RealDevice, stateDir: string, infra: Infra): LabProcess {
+/** A real agent process on a device, configured as the strategy's devices are. */
+export function startAgent(
+  ctx: Pick<StrategyContext, 'scenario' | 'strategy' | 'release' | 'device'>,
+  d: RealDevice,
+  stateDir: string,
+  infra: Pick<Infra, 'edgeSpecs'>,
+): LabProcess {
   const { scenario, strategy, release } = ctx;
   const deviceState = join(stateDir, 'device-state.json');
   writeFileSync(deviceState, JSON.stringify({ wifi: d.group.wifi, power: d.group.charging }));
@@ -394,7 +400,13 @@ function startAgent(ctx: StrategyContext, d: RealDevice, stateDir: string, infra
   return d.ns.spawn(process.execPath, [ctx.device, configPath, REALNET_PRODUCT, REALNET_CHANNEL]);
 }
 
-function startAria2(d: RealDevice, stateDir: string, release: RealRelease): LabProcess {
+/** Stock aria2c on a device: the release's .torrent, our tracker's standard announce, the CDN web seed. */
+export function startAria2(
+  d: RealDevice,
+  stateDir: string,
+  release: RealRelease,
+  extraArgs: string[] = [],
+): LabProcess {
   // aria2c runs the hook when the download is verified (piece hashes) and keeps seeding.
   const hook = join(stateDir, 'done.sh');
   writeFileSync(hook, '#!/bin/sh\necho "ARIA2-DONE $3"\n', { mode: 0o755 });
@@ -412,6 +424,7 @@ function startAria2(d: RealDevice, stateDir: string, release: RealRelease): LabP
     '--console-log-level=warn',
     '--file-allocation=none',
     `--on-bt-download-complete=${hook}`,
+    ...extraArgs,
     release.torrentPath,
   ]);
 }
