@@ -9,6 +9,7 @@ import {
   type HttpClient,
   type Logger,
   type Random,
+  type TcpNetwork,
   type UdpNetwork,
   type UdpSocket,
   withTimeout,
@@ -22,6 +23,7 @@ import { AgentError } from './errors.ts';
 import { type HookRunner, type InstallResult, installRelease } from './install.ts';
 import { type Announcer, startAnnouncer } from './net/announcer.ts';
 import { createPeerNetwork, type PeerNetwork, peerIdOfKey } from './net/peer-network.ts';
+import { DEFAULT_TCP_WIRE_OPTIONS, startTcpWire, type TcpWire } from './net/tcp-wire.ts';
 import { createTrackerClient, type TrackerClient } from './net/tracker-client.ts';
 import { startTraversal, type Traversal } from './net/traversal.ts';
 import { checkRelease, type VerifiedRelease } from './release-check.ts';
@@ -43,6 +45,8 @@ export interface AgentComponents {
   http: HttpClient;
   /** Without it the agent uses only HTTP sources (CDN): no peers, no edges. */
   udp?: UdpNetwork;
+  /** TCP for the BitTorrent wire with standard clients (used when config.network.tcpPort is set). */
+  tcp?: TcpNetwork;
   /** Overrides config.trust (the lab passes keys it generated). */
   trusted?: TrustedKeys;
   /** Overrides config.deviceState (the lab flips Wi-Fi / power from a scenario). */
@@ -127,8 +131,10 @@ export function engineOptionsFromConfig(config: AgentConfig): Partial<EngineOpti
     peerRateFloorBps: config.policy.peerRateFloorBps,
     peerRateFloorMs: config.policy.peerRateFloorSeconds * 1000,
     stallTimeoutMs: config.policy.stallTimeoutSeconds * 1000,
-    // With a tracker, give peers a moment before the CDN may serve everything in parallel.
+    // With a tracker, give peers a moment before the CDN may serve everything in parallel, and let
+    // the first peer connections form before the flash-crowd gate rolls (infra-gate.ts).
     peerGraceMs: config.tracker ? 3000 : 0,
+    infraHoldMs: config.tracker ? 300 : 0,
   };
 }
 
@@ -203,6 +209,34 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
       return network;
     })();
     return networkStarting;
+  };
+
+  let tcpWire: TcpWire | undefined;
+  let tcpStarting: Promise<TcpWire | undefined> | undefined;
+  /** The TCP BitTorrent wire, once per agent; a port we cannot bind costs the TCP peers, not the update. */
+  const startTcpWireOnce = (): Promise<TcpWire | undefined> => {
+    const port = config.network.tcpPort;
+    if (!components.tcp || port === undefined) return Promise.resolve(undefined);
+    tcpStarting ??= startTcpWire(
+      {
+        ...DEFAULT_TCP_WIRE_OPTIONS,
+        host: config.network.tcpHost,
+        port,
+        maxConnections: config.policy.maxPeers,
+      },
+      { tcp: components.tcp, clock, logger },
+    ).then(
+      (wire) => {
+        tcpWire = wire;
+        logger.info({ tcp: wire.localAddress() }, 'tcp bittorrent wire up');
+        return wire;
+      },
+      (error: unknown) => {
+        logger.warn({ err: (error as Error).message, port }, 'cannot listen on tcp: no standard clients');
+        return undefined;
+      },
+    );
+    return tcpStarting;
   };
 
   let traversal: Traversal | undefined;
@@ -397,15 +431,17 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
     let announcer: Announcer | undefined;
     const trackerEdges: EdgeCandidate[] = [];
     let unregister: (() => void) | undefined;
+    let unregisterTcp: (() => void) | undefined;
     const net = await startNetwork(s);
+    const tcp = await startTcpWireOnce();
     const trav = net ? await startTraversalOnce(net) : undefined;
-    if (net) {
-      const selfId = peerIdOfKey(net.publicKey);
+    if (net || tcp) {
+      const selfKey = net ? net.publicKey : components.random.bytes(32);
       swarm = createSwarm(
         {
           infoHash: manifest.infoHash,
-          peerId: createHash('sha1').update(net.publicKey).digest('hex'),
-          selfId,
+          peerId: createHash('sha1').update(selfKey).digest('hex'),
+          selfId: peerIdOfKey(selfKey),
           maxPeers: config.policy.maxPeers,
           uploadSlots: config.policy.uploadSlots,
           maxInFlightPerPeer: 2,
@@ -422,6 +458,13 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
           uploadAllowed: () => seeding.uploadAllowed() && !paused,
         },
       );
+    }
+    if (swarm && tcp) {
+      const sw = swarm;
+      unregisterTcp = tcp.register(sw);
+      for (const peer of config.network.tcpPeers) void tcp.dial(manifest.infoHash, peer);
+    }
+    if (net && swarm) {
       const sw = swarm;
       if (tracker) {
         announcer = startAnnouncer(
@@ -458,6 +501,16 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
             },
             connectedPeers: () => sw.peers().length,
             ...(trav ? { punch: (peerDeviceId: string) => trav.punch(peerDeviceId) } : {}),
+            ...(tcp
+              ? {
+                  tcp: {
+                    port: () => tcp.localAddress().port,
+                    dial: (peers) => {
+                      for (const p of peers) void tcp.dial(manifest.infoHash, p);
+                    },
+                  },
+                }
+              : {}),
             onResponse: (response) => {
               const token = s.get().deviceToken ?? response.deviceToken;
               if (trav && token) void trav.register({ deviceId, deviceToken: token, release: id });
@@ -472,7 +525,10 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
                     region: e.region,
                   });
               for (const u of response.cdnUrls) addCdn(cdnBaseOf(u));
-              if (response.rarePieces.length > 0) {
+              // The tracker ranks rarity from the bitfields of the peers it handed out; while none of
+              // them has anything every piece ties and the list is just the lowest indices — steering
+              // every device to the same pieces. Only a list with information in it is used.
+              if (response.rarePieces.length > 0 && response.peers.some((p) => p.have > 0)) {
                 const rarity = new Array<number>(manifest.pieces.length).fill(1);
                 for (const i of response.rarePieces) if (i >= 0 && i < rarity.length) rarity[i] = 0;
                 job.engine.setSwarmRarity(rarity);
@@ -530,11 +586,12 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
       swarm?.close();
       for (const sourceId of job.engine.sourceIds()) job.engine.removeSource(sourceId, 'release finished');
       unregister?.();
+      unregisterTcp?.();
       await announcer?.stop();
       // Nothing left to seed: release the port mapping and the rendezvous session.
       if (active.size === 0) await stopTraversal();
       await job.close();
-      logger.info({ release: id, reason }, 'seeding stopped');
+      logger.info({ release: id, reason, uploaded: swarm?.uploaded() ?? 0 }, 'seeding stopped');
       resolveDone();
     };
     active.set(id, {
@@ -647,6 +704,9 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
       });
       await Promise.all(waits);
       await stopTraversal();
+      await tcpWire?.close();
+      tcpWire = undefined;
+      tcpStarting = undefined;
       await network?.close();
       await socket?.close().catch(() => undefined);
       network = undefined;

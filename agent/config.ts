@@ -48,8 +48,15 @@ export const AgentConfigSchema = Type.Object(
           /** UDP bind address for the one PZ socket (default 0.0.0.0:0). */
           udpHost: Type.Optional(Type.String()),
           udpPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
-          /** Listen for standard BitTorrent clients on TCP (default off). */
+          /**
+           * BitTorrent over TCP, to exchange pieces with standard clients (aria2c, Transmission):
+           * listen on this port (0 = any free port) and announce it. Absent (default): no TCP wire.
+           */
           tcpPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+          /** TCP listen address (default: udpHost). */
+          tcpHost: Type.Optional(Type.String()),
+          /** BitTorrent peers (`HOST:PORT`) to dial over TCP for every release, e.g. a seed box; needs tcpPort. */
+          tcpPeers: Type.Optional(Type.Array(Type.String({ minLength: 3, maxLength: 80 }), { maxItems: 64 })),
           /** ISP hints passed to the tracker. */
           isp: Type.Optional(Type.String({ maxLength: 64 })),
           region: Type.Optional(Type.String({ maxLength: 64 })),
@@ -172,7 +179,10 @@ export interface AgentConfig {
   network: {
     udpHost: string;
     udpPort: number;
+    /** undefined: no TCP wire. */
     tcpPort: number | undefined;
+    tcpHost: string;
+    tcpPeers: Array<{ host: string; port: number }>;
     isp?: string;
     region?: string;
     traversal: boolean;
@@ -228,6 +238,8 @@ export function parseAgentConfig(raw: unknown, baseDir = process.cwd()): AgentCo
       udpHost: input.network?.udpHost ?? '0.0.0.0',
       udpPort: input.network?.udpPort ?? 0,
       tcpPort: input.network?.tcpPort,
+      tcpHost: input.network?.tcpHost ?? input.network?.udpHost ?? '0.0.0.0',
+      tcpPeers: parseTcpPeers(input.network?.tcpPeers ?? [], input.network?.tcpPort !== undefined),
       ...(input.network?.isp ? { isp: input.network.isp } : {}),
       ...(input.network?.region ? { region: input.network.region } : {}),
       traversal: input.network?.traversal ?? true,
@@ -297,6 +309,23 @@ function rawKeyFromPem(text: string, path: string, field: string): Uint8Array {
   } catch {
     throw new AgentError('CONFIG_INVALID', `${field}: ${path} is not an X25519 public key (PEM or base64)`);
   }
+}
+
+function parseTcpPeers(specs: string[], listening: boolean): Array<{ host: string; port: number }> {
+  if (specs.length > 0 && !listening)
+    throw new AgentError('CONFIG_INVALID', 'agent config /network/tcpPeers: needs network.tcpPort');
+  return specs.map((spec, i) => {
+    try {
+      const address = parseAddress(spec);
+      if (address.port === 0) throw new Error('port 0');
+      return address;
+    } catch (error) {
+      throw new AgentError(
+        'CONFIG_INVALID',
+        `agent config /network/tcpPeers/${i}: ${(error as Error).message}`,
+      );
+    }
+  });
 }
 
 /** HOST:PORT@BASE64KEY, the form `edges` entries use. */

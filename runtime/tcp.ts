@@ -15,7 +15,7 @@ export interface TcpServer {
   localAddress(): Address;
   /** Registers a connection handler; returns a function that removes it. Unhandled connections are closed. */
   onConnection(handler: TcpConnectionHandler): () => void;
-  /** Stops accepting; connections already handed out stay open (their owners close them). */
+  /** Stops accepting; resolves once the connections handed out are closed too (their owners close them). */
   close(): Promise<void>;
 }
 

@@ -1,5 +1,5 @@
 import type { ReachabilityReport } from '../../nat/report.ts';
-import type { Clock, Logger, TimerHandle } from '../../runtime/index.ts';
+import type { Address, Clock, Logger, TimerHandle } from '../../runtime/index.ts';
 import type { AnnounceRequest, AnnounceResponse, RankedPeer } from '../../tracker/index.ts';
 import type { Bitfield } from '../engine/bitfield.ts';
 import type { SourceClass } from '../types.ts';
@@ -32,6 +32,28 @@ export interface AnnouncerComponents {
   /** Hole punching through the rendezvous; resolves with the address that answered, or null. */
   punch?: (deviceId: string) => Promise<{ host: string; port: number } | null>;
   onResponse: (response: AnnounceResponse) => void;
+  /**
+   * The TCP BitTorrent wire: its port is announced (so stock clients are told about us) and the
+   * stock clients the tracker lists in `btPeers` are dialled over it.
+   */
+  tcp?: { port(): number; dial(peers: Address[]): void };
+}
+
+/** Stock BitTorrent clients dialled per announce answer (the TCP wire bounds the total). */
+const BT_PEERS_PER_ANSWER = 8;
+
+/** The tracker's `btPeers`, read defensively: an older tracker sends none, a broken one garbage. */
+export function btPeersOf(response: unknown): Address[] {
+  const list = (response as { btPeers?: unknown } | null)?.btPeers;
+  if (!Array.isArray(list)) return [];
+  const out: Address[] = [];
+  for (const item of list) {
+    const { host, port } = (item ?? {}) as { host?: unknown; port?: unknown };
+    if (typeof host !== 'string' || host.length === 0 || host.length > 64) continue;
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) continue;
+    out.push({ host, port });
+  }
+  return out;
 }
 
 /** Where bytes from a peer count: same ISP (lan / isp tiers) or another ISP. */
@@ -50,10 +72,13 @@ export function startAnnouncer(options: AnnouncerOptions, components: AnnouncerC
   let stopped = false;
   const classes = new Map<string, SourceClass>();
   const punching = new Set<string>();
+  // A tracker from before the TCP wire refuses the unknown field (400): then announce without it.
+  let sendTcpPort = components.tcp !== undefined;
 
-  const request = (event: AnnounceRequest['event']): AnnounceRequest => {
+  const request = (event: AnnounceRequest['event']): AnnounceRequest & { tcpPort?: number } => {
     const token = components.token.get();
     const cond = components.conditions();
+    const tcpPort = sendTcpPort ? components.tcp?.port() : undefined;
     return {
       deviceId: options.deviceId,
       ...(token ? { deviceToken: token } : {}),
@@ -73,6 +98,7 @@ export function startAnnouncer(options: AnnouncerOptions, components: AnnouncerC
         : {}),
       state: { wifi: cond.wifi, charging: cond.charging, uploadAllowed: cond.uploadAllowed },
       numwant: options.maxPeers,
+      ...(tcpPort ? { tcpPort } : {}),
     };
   };
 
@@ -126,13 +152,23 @@ export function startAnnouncer(options: AnnouncerOptions, components: AnnouncerC
 
   const announce = async (event: AnnounceRequest['event']): Promise<AnnounceResponse | undefined> => {
     try {
-      const response = await tracker.announce(request(event));
+      let response: AnnounceResponse;
+      try {
+        response = await tracker.announce(request(event));
+      } catch (error) {
+        if (!sendTcpPort || (error as { code?: string }).code !== 'BAD_REQUEST') throw error;
+        sendTcpPort = false;
+        logger.info('tracker does not take tcpPort: stock clients will not be told about our TCP port');
+        response = await tracker.announce(request(event));
+      }
       failures = 0;
       logger.debug({ event, peers: response.peers.length, interval: response.interval }, 'announced');
       if (response.deviceToken) components.token.set(response.deviceToken);
       if (!stopped) {
         components.onResponse(response);
         dialPeers(response.peers);
+        const bt = btPeersOf(response);
+        if (components.tcp && bt.length > 0) components.tcp.dial(bt.slice(0, BT_PEERS_PER_ANSWER));
       }
       return response;
     } catch (error) {

@@ -37,6 +37,8 @@ export interface SwarmComponents {
 
 export interface Swarm {
   readonly infoHash: string;
+  /** Our BitTorrent peer id in this swarm (hex), so a listener can refuse a connection to ourselves. */
+  readonly peerId: string;
   /** Attaches a connected stream (PZ stream, TCP socket, in-memory pair) as a peer; undefined when full. */
   addStream(
     stream: Duplex,
@@ -78,6 +80,7 @@ export function createSwarm(options: SwarmOptions, components: SwarmComponents):
 
   return {
     infoHash: options.infoHash,
+    peerId: options.peerId,
     addStream(stream, peer) {
       const existing = peers.get(peer.id);
       if (existing) {

@@ -12,7 +12,7 @@ import {
   loadAgentConfig,
   parseAgentConfig,
 } from '../../agent/index.ts';
-import { createNodeEnv } from '../../runtime/node/index.ts';
+import { createNodeEnv, createNodeTcpNetwork } from '../../runtime/node/index.ts';
 import { defaultGateway } from './nat.ts';
 
 interface FetchFlags {
@@ -68,6 +68,7 @@ export function registerAgentCommands(program: Command): void {
       const agentInstance = createAgent(config, {
         ...env,
         logger: env.logger.child({ component: 'agent' }),
+        tcp: createNodeTcpNetwork(),
         ...gatewayComponents(),
       });
       const stop = (): void => void agentInstance.stop('interrupted');
@@ -101,7 +102,12 @@ export function registerAgentCommands(program: Command): void {
         throw new AgentError('CONFIG_INVALID', 'agent config /follow: nothing to follow');
       const env = createNodeEnv({ logger: { level: flags.logLevel } });
       const logger = env.logger.child({ component: 'agent' });
-      const agentInstance = createAgent(config, { ...env, logger, ...gatewayComponents() });
+      const agentInstance = createAgent(config, {
+        ...env,
+        logger,
+        tcp: createNodeTcpNetwork(),
+        ...gatewayComponents(),
+      });
       const abort = new AbortController();
       const onSignal = (): void => abort.abort();
       process.once('SIGINT', onSignal);
