@@ -1,0 +1,98 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAgent, parseAgentConfig } from '../../agent/index.ts';
+import { createSeededRandom, createSilentLogger } from '../../runtime/index.ts';
+import {
+  createNodeClock,
+  createNodeHttpClient,
+  createNodeLogger,
+  createNodeTcpNetwork,
+} from '../../runtime/node/index.ts';
+import { startCdn } from './cdn-server.ts';
+import { publishFixture } from './fixture-release.ts';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+// No `udp` component: no PZ sessions, no edges: the TCP wire is the only way between the agents.
+const components = (seed: number) => ({
+  clock: createNodeClock(),
+  random: createSeededRandom(seed),
+  logger: process.env.DBG ? createNodeLogger({ level: 'debug' }) : createSilentLogger(),
+  http: createNodeHttpClient(),
+  tcp: createNodeTcpNetwork(),
+});
+
+describe('two agents over the TCP BitTorrent wire only (127.0.0.1)', () => {
+  const fixture = publishFixture({ size: 2 * 1024 * 1024 + 4321, pieceLength: 64 * 1024, seed: 21 });
+  let cdn: Awaited<ReturnType<typeof startCdn>>;
+  const dirs: string[] = [];
+  beforeAll(async () => {
+    cdn = await startCdn(fixture.storeUrl);
+  });
+  afterAll(async () => {
+    await cdn.close();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    rmSync(fixture.dir, { recursive: true, force: true });
+  });
+  const stateDir = (): string => {
+    const d = mkdtempSync(join(tmpdir(), 'sl-tcp-agent-'));
+    dirs.push(d);
+    return d;
+  };
+
+  it('a seeding agent serves the whole release to a second agent that has no other source for it', async () => {
+    const seedPort = await freePort();
+    const seeder = createAgent(
+      parseAgentConfig({
+        trust: { keys: [fixture.pubPath] },
+        cdn: [cdn.url],
+        stateDir: stateDir(),
+        network: { udpHost: '127.0.0.1', tcpPort: seedPort },
+        policy: { seedRatio: null, seedSeconds: 600 },
+      }),
+      components(1),
+    );
+    const seeded = await seeder.fetch({ product: 'fw', channel: 'stable' }, { seed: true });
+    expect(seeded.bytesBySource.cdn).toBe(fixture.data.length);
+
+    // From here the CDN answers metadata only: the blob is gone, so every piece must come from the seeder.
+    rmSync(join(fixture.dir, fixture.manifest.object));
+    const cdnOnlyMetadata = await startCdn(fixture.storeUrl);
+    const leechDir = stateDir();
+    const out = join(leechDir, 'out.bin');
+    const leecher = createAgent(
+      parseAgentConfig({
+        trust: { keys: [fixture.pubPath] },
+        cdn: [cdnOnlyMetadata.url],
+        stateDir: leechDir,
+        network: { udpHost: '127.0.0.1', tcpPort: 0, tcpPeers: [`127.0.0.1:${seedPort}`] },
+        policy: { stallTimeoutSeconds: 60 },
+      }),
+      components(2),
+    );
+    try {
+      const summary = await leecher.fetch({ product: 'fw', channel: 'stable' }, { out });
+      expect(Buffer.from(readFileSync(out)).equals(Buffer.from(fixture.data))).toBe(true);
+      expect(summary.sha256).toBe(fixture.manifest.sha256);
+      expect(summary.bytesBySource['peer-same-isp']).toBe(fixture.data.length);
+      expect(summary.bytesBySource.cdn).toBe(0);
+      expect(seeder.uploaded()).toBeGreaterThanOrEqual(fixture.data.length);
+    } finally {
+      await leecher.stop();
+      await seeder.stop();
+      await cdnOnlyMetadata.close();
+    }
+  });
+});
