@@ -10,7 +10,7 @@
  *
  * Being layer 2, the wire needs no addresses or routes: whatever addressing a and b use just works.
  */
-import type { Namespace, NetnsLab } from '../netns/index.ts';
+import { hasBinary, type Namespace, type NetnsLab } from '../netns/index.ts';
 import { delayLineBinary } from './delayline.ts';
 import { RealnetError } from './errors.ts';
 
@@ -37,6 +37,7 @@ export interface EmulatedWire {
 }
 
 const LOSS_SCALE = 1_000_000;
+const DELAY_LINE_RT_PRIORITY = 20;
 
 export function validateProfile(profile: LinkProfile): void {
   const { rateBps = 0, rttMs = 0, loss = 0 } = profile;
@@ -101,7 +102,13 @@ export async function emulatedWire(
   await lab.veth(a, aIf, wire, 'va');
   await lab.veth(wire, 'vb', b, bIf);
   const oneWayUs = Math.round(((profile.rttMs ?? 0) / 2) * 1000);
-  const line = wire.spawn(binary, ['ta', 'tb', String(oneWayUs)]);
+  // Real-time priority: on a busy machine a normally scheduled delay line waits for a CPU for tens of
+  // ms, which adds jitter and bursts that no configured profile asked for. It sleeps in ppoll between
+  // frames, so it takes little CPU, and the kernel's RT throttling bounds it anyway.
+  const args = ['ta', 'tb', String(oneWayUs)];
+  const line = hasBinary('chrt')
+    ? wire.spawn('chrt', ['-f', String(DELAY_LINE_RT_PRIORITY), binary, ...args])
+    : wire.spawn(binary, args);
   await line.waitForLine((l) => (l === 'ready' ? true : undefined), 10_000);
   await wire.up('ta');
   await wire.up('tb');
