@@ -87,10 +87,17 @@ async function curl(client: Namespace, path: string, capS: number): Promise<Curl
 }
 
 let current: NetnsLab | undefined;
+let interrupted = false;
+let restoreHost: () => void = () => {};
 for (const signal of ['SIGINT', 'SIGTERM'] as const)
   process.once(signal, () => {
-    // Interrupted: remove this run's namespaces and processes before leaving.
-    void (current?.teardown() ?? Promise.resolve()).finally(() => process.exit(130));
+    // Interrupted: remove this run's namespaces and processes before leaving. The measurement in
+    // progress fails when its processes go; main() then waits for this exit instead of throwing.
+    interrupted = true;
+    void (current?.teardown() ?? Promise.resolve()).finally(() => {
+      restoreHost();
+      process.exit(130);
+    });
   });
 
 async function measure(c: PathCase, pzScript: string, httpsScript: string, certDir: string) {
@@ -194,6 +201,9 @@ async function main(): Promise<void> {
   const ALLOWED = '/proc/sys/net/ipv4/tcp_allowed_congestion_control';
   const allowedBefore = readFileSync(ALLOWED, 'utf8').trim();
   const allowed = new Set(allowedBefore.split(/\s+/));
+  restoreHost = () => {
+    if (readFileSync(ALLOWED, 'utf8').trim() !== allowedBefore) writeFileSync(ALLOWED, allowedBefore);
+  };
   if (TCP_CCS.some((cc) => !allowed.has(cc))) writeFileSync(ALLOWED, [...allowed, ...TCP_CCS].join(' '));
   try {
     execFileSync('openssl', [
@@ -303,8 +313,11 @@ async function main(): Promise<void> {
     writeBenchReport({ name: 'netns', baseline, figures, targets, notes });
   } finally {
     rmSync(certDir, { recursive: true, force: true });
-    if (readFileSync(ALLOWED, 'utf8').trim() !== allowedBefore) writeFileSync(ALLOWED, allowedBefore);
+    restoreHost();
   }
 }
 
-await main();
+await main().catch(async (error: unknown) => {
+  if (interrupted) await new Promise(() => {}); // the signal handler exits once teardown is done
+  throw error;
+});
