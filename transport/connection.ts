@@ -2,12 +2,14 @@ import { type Address, type Logger, type Random, sameAddress } from '../runtime/
 import { type CongestionController, createBbr, createNewReno, type RateHistory } from './congestion/index.ts';
 import { type KeyPair, nextPacketKey, open, type PacketKey, seal } from './crypto.ts';
 import { CloseCode, DecodeError } from './errors.ts';
+import { decodeGroup, encodeRepair, MAX_GROUP_SPAN, MAX_REPAIRS_PER_GROUP, PlaintextRing } from './fec.ts';
 import {
   blockFrameOverhead,
   decodeFrames,
   type Frame,
   frameLength,
   isAckEliciting,
+  REPAIR_FRAME_OVERHEAD,
   streamFrameOverhead,
   writeFrame,
 } from './frames.ts';
@@ -72,6 +74,17 @@ const MAX_PLAINTEXT = MAX_DATAGRAM - SHORT_HEADER_LENGTH - TAG_LENGTH;
 const AMPLIFICATION_FACTOR = 3;
 /** Pacing waits this short are rounding noise: the packet goes now. */
 const PACING_SLACK_MS = 0.05;
+/**
+ * Tail repair (fec.ts): a repair frame fills a whole packet, so while repair is armed every other
+ * packet carries at most this many plaintext bytes (7 fewer, 0.6 %) and can be a source symbol.
+ */
+const REPAIR_SYMBOL = MAX_PLAINTEXT - REPAIR_FRAME_OVERHEAD;
+/** Plaintexts each side keeps for tail repair (~2.4 MB, only on a path that has shown loss). */
+const REPAIR_RING_PACKETS = 2048;
+/** The newest packets one tail's repair covers at most. */
+const MAX_PROTECTED_PACKETS = 1024;
+/** Repair groups a receiver holds while waiting for enough symbols. */
+const MAX_PENDING_GROUPS = 32;
 
 export type ConnectionState = 'initial' | 'handshake' | 'established' | 'closing' | 'draining' | 'closed';
 
@@ -85,6 +98,8 @@ export interface ConnectionCounters {
   amplificationBlocked: number;
   keyUpdates: number;
   migrations: number;
+  repairsSent: number;
+  packetsRecovered: number;
 }
 
 export interface ClientHandshake {
@@ -157,6 +172,8 @@ export class ConnectionCore {
     amplificationBlocked: 0,
     keyUpdates: 0,
     migrations: 0,
+    repairsSent: 0,
+    packetsRecovered: 0,
   };
 
   private readonly options: ResolvedOptions;
@@ -227,6 +244,15 @@ export class ConnectionCore {
   private blockOutstanding = 0;
   private blockDrainWanted = false;
   private readonly blocksReceived = new RangeSet(4096);
+
+  // Tail repair (fec.ts). Sender: plaintexts once armed, the first packet not yet covered, repair
+  // symbols still to send. Receiver: plaintexts once a gap was seen, groups waiting for symbols.
+  private sendRing: PlaintextRing | undefined;
+  private repairFloorPn = 0;
+  private readonly repairQueue: Array<{ firstPn: number; span: number; index: number }> = [];
+  private recvRing: PlaintextRing | undefined;
+  private readonly repairGroups = new Map<number, { span: number; symbols: Map<number, Uint8Array> }>();
+  private readonly repairsToTry = new Set<number>();
 
   // Tail redundancy: packets numbered from here on are not copied again; reset when new data flows.
   private tailFloorPn: number | undefined;
@@ -542,6 +568,9 @@ export class ConnectionCore {
     const largestBefore = this.received.largest;
     this.received.add(pn);
     if (pn > largestBefore) this.largestReceivedTime = now;
+    if (this.recvRing === undefined && pn > largestBefore + 1 && this.options.tailRepair)
+      this.recvRing = new PlaintextRing(REPAIR_RING_PACKETS, MAX_PLAINTEXT);
+    this.recvRing?.store(pn, plain);
 
     if (!sameAddress(from, this.path)) {
       if (pn > largestBefore) this.migrate(now, from, size);
@@ -579,6 +608,7 @@ export class ConnectionCore {
       this.handleFrame(now, from, frame);
       if (this.state !== 'established') break;
     }
+    if (this.repairsToTry.size > 0) this.tryRepair(now);
     if (ackEliciting) {
       this.ackElicitingUnacked++;
       if (pn !== largestBefore + 1) {
@@ -659,6 +689,9 @@ export class ConnectionCore {
         this.closeInfo = { code: frame.code, reason: frame.reason, remote: true };
         this.events.closed(frame.code, frame.reason, true);
         return;
+      case 'repair':
+        this.onRepairFrame(frame.firstPn, frame.span, frame.index, frame.symbol);
+        return;
       case 'init':
       case 'init-reply':
         this.close(now, CloseCode.PROTOCOL_VIOLATION, 'handshake frame after handshake');
@@ -666,6 +699,100 @@ export class ConnectionCore {
       case 'ping':
       case 'padding':
         return;
+    }
+  }
+
+  /** Receiver: keeps a repair symbol (copied: it is a view into the scratch plaintext). */
+  private onRepairFrame(firstPn: number, span: number, index: number, symbol: Uint8Array): void {
+    if (!this.options.tailRepair || span > MAX_GROUP_SPAN || index >= MAX_REPAIRS_PER_GROUP) return;
+    // Symbols for packets received before the ring existed cannot be used; the next group can.
+    this.recvRing ??= new PlaintextRing(REPAIR_RING_PACKETS, MAX_PLAINTEXT);
+    let group = this.repairGroups.get(firstPn);
+    if (group === undefined) {
+      if (this.repairGroups.size >= MAX_PENDING_GROUPS) {
+        const oldest = this.repairGroups.keys().next().value;
+        if (oldest !== undefined) this.repairGroups.delete(oldest);
+      }
+      group = { span, symbols: new Map() };
+      this.repairGroups.set(firstPn, group);
+    }
+    if (group.span !== span || group.symbols.size >= span) return;
+    group.symbols.set(index, symbol.slice());
+    this.repairsToTry.add(firstPn);
+  }
+
+  /** Receiver: decodes every group that now has as many symbols as it misses packets. */
+  private tryRepair(now: number): void {
+    const ring = this.recvRing;
+    for (const firstPn of this.repairsToTry) {
+      this.repairsToTry.delete(firstPn);
+      const group = this.repairGroups.get(firstPn);
+      if (group === undefined || ring === undefined) continue;
+      const sources: Array<Uint8Array | undefined> = [];
+      let missing = 0;
+      let usable = true;
+      const symbolLength = group.symbols.values().next().value?.length ?? 0;
+      for (let i = 0; i < group.span && usable; i++) {
+        const pn = firstPn + i;
+        if (!this.received.has(pn)) {
+          sources.push(undefined);
+          missing++;
+          continue;
+        }
+        const plain = ring.get(pn);
+        if (plain === undefined || plain.length > symbolLength) usable = false;
+        else sources.push(plain);
+      }
+      if (!usable || missing === 0) {
+        this.repairGroups.delete(firstPn);
+        continue;
+      }
+      if (missing > group.symbols.size) continue;
+      this.repairGroups.delete(firstPn);
+      const recovered = decodeGroup(sources, group.symbols);
+      if (recovered === undefined) continue;
+      for (const [i, plain] of recovered) {
+        this.acceptRecovered(now, firstPn + i, plain);
+        if (this.state !== 'established') return;
+      }
+    }
+  }
+
+  /** Receiver: a packet rebuilt from repair symbols is processed as if it had arrived now. */
+  private acceptRecovered(now: number, pn: number, plain: Uint8Array): void {
+    if (this.received.has(pn)) return;
+    let frames: Frame[];
+    try {
+      frames = decodeFrames(plain);
+    } catch {
+      return;
+    }
+    this.received.add(pn);
+    this.recvRing?.store(pn, plain);
+    this.counters.packetsRecovered++;
+    let ackEliciting = false;
+    for (const frame of frames) {
+      switch (frame.type) {
+        case 'ack':
+        case 'stream':
+        case 'block':
+        case 'max-data':
+        case 'max-stream-data':
+        case 'reset-stream':
+        case 'ping':
+          if (isAckEliciting(frame)) ackEliciting = true;
+          this.handleFrame(now, this.path, frame);
+          break;
+        default:
+          // Path validation, close and nested repair frames only count when they really arrive.
+          break;
+      }
+      if (this.state !== 'established') return;
+    }
+    if (ackEliciting) {
+      // Acknowledge at once so the sender does not retransmit what was just rebuilt.
+      this.ackElicitingUnacked++;
+      this.ackImmediate = true;
     }
   }
 
@@ -1016,6 +1143,7 @@ export class ConnectionCore {
       plainLength = Math.max(plainLength, Math.min(MAX_PLAINTEXT, padTo - SHORT_HEADER_LENGTH - TAG_LENGTH));
     // PADDING is zero bytes; the scratch buffer may still hold an earlier packet's frames there.
     if (plainLength > pw.offset) plain.fill(0, pw.offset, plainLength);
+    this.sendRing?.store(pn, plain.subarray(0, plainLength));
     seal(
       this.sendKey!,
       pn,
@@ -1057,11 +1185,19 @@ export class ConnectionCore {
   }
 
   /** The packet being assembled by buildShort (fields, not closures: this is the hot path). */
-  private readonly tx: { frames: Frame[]; sent: SentFrame[]; space: number; ackEliciting: boolean } = {
+  private readonly tx: {
+    frames: Frame[];
+    sent: SentFrame[];
+    space: number;
+    ackEliciting: boolean;
+    /** Space is capped to a repair source symbol (tail repair armed). */
+    capped: boolean;
+  } = {
     frames: [],
     sent: [],
     space: 0,
     ackEliciting: false,
+    capped: false,
   };
 
   private add(frame: Frame, record?: SentFrame): void {
@@ -1077,7 +1213,9 @@ export class ConnectionCore {
     const tx = this.tx;
     tx.frames = [];
     tx.sent = [];
-    tx.space = MAX_PLAINTEXT;
+    const armed = this.repairArmed();
+    tx.space = armed ? REPAIR_SYMBOL : MAX_PLAINTEXT;
+    tx.capped = armed;
     tx.ackEliciting = false;
     const frames = tx.frames;
     const sent = tx.sent;
@@ -1108,7 +1246,11 @@ export class ConnectionCore {
     const rate = this.cc.pacingRate();
     const controlPending =
       this.maxDataDirty || this.maxStreamDataDirty.size > 0 || this.resetsToSend.length > 0;
-    let dataPending = this.hasStreamData() || this.hasBlockData();
+    const newData = this.hasStreamData() || this.hasBlockData();
+    let dataPending = newData;
+    if (!newData && armed && this.repairQueue.length === 0 && this.recovery.hasInFlight) this.planRepairs();
+    const repairPending = this.repairQueue.length > 0;
+    if (repairPending) dataPending = true;
     if (dataPending && this.tailFloorPn !== undefined && !this.duplicating) this.tailFloorPn = undefined;
     this.duplicating = false;
     // Copies go out only while the bottleneck queue is draining (in flight below one BDP), so they
@@ -1142,6 +1284,7 @@ export class ConnectionCore {
       // (its wake-up is a deadline) or for window (an ACK is an event) and the tail-redundancy
       // bookkeeping has settled.
       const idle =
+        this.repairQueue.length === 0 &&
         !this.maxDataDirty &&
         this.maxStreamDataDirty.size === 0 &&
         this.resetsToSend.length === 0 &&
@@ -1157,8 +1300,10 @@ export class ConnectionCore {
       return undefined;
     }
 
-    // ACK (always piggybacked when anything is unacknowledged).
-    if (this.ackElicitingUnacked > 0 || ackDue) {
+    // ACK (always piggybacked when anything is unacknowledged, except on a repair packet: its frame
+    // fills the packet, so an ACK that is not yet due waits for the next one).
+    const repairNext = mayData && repairPending && !newData && !controlPending;
+    if (ackDue || (this.ackElicitingUnacked > 0 && !repairNext)) {
       const ack = this.buildAckFrame(now);
       if (ack && frameLength(ack) < tx.space - 40) {
         this.add(ack);
@@ -1190,6 +1335,7 @@ export class ConnectionCore {
       }
       this.fillStreams();
       this.fillBlocks();
+      if (repairPending && frames.length === 0) this.fillRepair();
     }
 
     if (probing && !tx.ackEliciting) this.add({ type: 'ping' }, { type: 'ping' });
@@ -1215,6 +1361,74 @@ export class ConnectionCore {
       this.pacer.onSent(now, rate, datagram.length);
     }
     return datagram;
+  }
+
+  /** Tail repair is armed once the session has seen loss (and stays armed). */
+  private repairArmed(): boolean {
+    if (!this.options.tailRepair || this.recovery.packetsLost === 0) return false;
+    if (this.sendRing === undefined) {
+      this.sendRing = new PlaintextRing(REPAIR_RING_PACKETS, REPAIR_SYMBOL);
+      this.repairFloorPn = this.nextPn;
+    }
+    return true;
+  }
+
+  /**
+   * Sender, out of data with packets in flight: queues repair symbols over the packets sent since
+   * the last repair (at most the newest MAX_PROTECTED_PACKETS), in groups of up to 128 consecutive
+   * packet numbers. Each group gets enough symbols for its expected losses plus two standard
+   * deviations and one spare, at the session's measured loss rate.
+   */
+  private planRepairs(): void {
+    const ring = this.sendRing;
+    const oldest = this.recovery.oldestUnacked();
+    if (ring === undefined || oldest === undefined) return;
+    const end = this.nextPn;
+    const start = Math.max(this.repairFloorPn, oldest.pn, end - MAX_PROTECTED_PACKETS);
+    if (start >= end) return;
+    this.repairFloorPn = end;
+    const lossRate = Math.min(0.3, this.recovery.packetsLost / Math.max(1, this.counters.packetsSent));
+    for (let first = start; first < end; first += MAX_GROUP_SPAN) {
+      const span = Math.min(MAX_GROUP_SPAN, end - first);
+      let stored = true;
+      for (let i = 0; i < span && stored; i++) stored = ring.get(first + i) !== undefined;
+      if (!stored) continue;
+      const inFlight = this.recovery.protect(first, first + span);
+      if (inFlight === 0) continue;
+      const expected = inFlight * lossRate;
+      const count = Math.min(
+        span,
+        MAX_REPAIRS_PER_GROUP,
+        Math.ceil((expected + 2 * Math.sqrt(expected) + 1) / (1 - lossRate)),
+      );
+      for (let index = 0; index < count; index++) this.repairQueue.push({ firstPn: first, span, index });
+    }
+  }
+
+  /** One repair symbol, encoded now (the frame fills the packet). */
+  private fillRepair(): void {
+    const ring = this.sendRing;
+    while (ring !== undefined && this.repairQueue.length > 0) {
+      const job = this.repairQueue.shift()!;
+      const sources: Uint8Array[] = [];
+      for (let i = 0; i < job.span; i++) {
+        const plain = ring.get(job.firstPn + i);
+        if (plain === undefined) break;
+        sources.push(plain);
+      }
+      // A source slot was reused meanwhile: the group can no longer be encoded.
+      if (sources.length < job.span) continue;
+      const symbol = encodeRepair(sources, job.index, REPAIR_SYMBOL);
+      this.tx.space = MAX_PLAINTEXT;
+      this.add(
+        { type: 'repair', firstPn: job.firstPn, span: job.span, index: job.index, symbol },
+        { type: 'repair' },
+      );
+      this.counters.repairsSent++;
+      break;
+    }
+    // Repair packets are never sources: the next tail's groups start after the last of them.
+    if (this.repairQueue.length === 0) this.repairFloorPn = this.nextPn + 1;
   }
 
   private fillStreams(): void {
@@ -1269,7 +1483,15 @@ export class ConnectionCore {
       }
       const need =
         blockFrameOverhead(block.seq, block.object, block.offset, block.data.length) + block.data.length;
-      if (need > this.tx.space) break;
+      if (need > this.tx.space) {
+        // A block cut before tail repair was armed fits only an uncapped packet; a block keeps its
+        // sequence number, so it cannot be split. That packet is then simply no repair source.
+        if (this.tx.capped && need <= this.tx.space + REPAIR_FRAME_OVERHEAD) {
+          this.tx.space += REPAIR_FRAME_OVERHEAD;
+          this.tx.capped = false;
+        }
+        if (need > this.tx.space) break;
+      }
       this.blockRetransmit.shift();
       block.queued = false;
       this.add(

@@ -17,6 +17,7 @@ import { Reader, varintLength, type Writer } from './varint.ts';
  *   0x1c CONNECTION_CLOSE   code, reason_length, reason (UTF-8)
  *   0x20 INIT               client static key (32), payload_length, payload      (INITIAL only)
  *   0x21 INIT_REPLY         has_payload (0|1), [payload_length, payload]           (ANSWER only)
+ *   0x30 REPAIR             first_pn (u32), span (u8), index (u8), symbol (to the end of the packet)
  *
  * ACK ranges follow RFC 9000 §19.3: first_range counts packets below `largest`; each (gap, len) pair
  * steps down by gap + 2 then covers len + 1 packets.
@@ -36,7 +37,11 @@ export const FrameType = {
   CONNECTION_CLOSE: 0x1c,
   INIT: 0x20,
   INIT_REPLY: 0x21,
+  REPAIR: 0x30,
 } as const;
+
+/** Bytes a REPAIR frame takes besides its symbol. */
+export const REPAIR_FRAME_OVERHEAD = 7;
 
 export interface AckRange {
   start: number;
@@ -56,7 +61,9 @@ export type Frame =
   | { type: 'path-response'; data: Uint8Array }
   | { type: 'close'; code: number; reason: string }
   | { type: 'init'; staticKey: Uint8Array; payload: Uint8Array }
-  | { type: 'init-reply'; payload: Uint8Array | undefined };
+  | { type: 'init-reply'; payload: Uint8Array | undefined }
+  /** Tail repair symbol `index` over packets first_pn .. first_pn + span - 1 (fec.ts); always last. */
+  | { type: 'repair'; firstPn: number; span: number; index: number; symbol: Uint8Array };
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: false });
@@ -101,6 +108,8 @@ export function frameLength(frame: Frame): number {
       return 1 + 32 + varintLength(frame.payload.length) + frame.payload.length;
     case 'init-reply':
       return frame.payload === undefined ? 2 : 2 + varintLength(frame.payload.length) + frame.payload.length;
+    case 'repair':
+      return REPAIR_FRAME_OVERHEAD + frame.symbol.length;
   }
 }
 
@@ -196,6 +205,14 @@ export function writeFrame(w: Writer, frame: Frame): void {
         w.raw(frame.payload);
       }
       return;
+    case 'repair':
+      if (frame.span < 1 || frame.span > 255 || frame.index > 255) throw new RangeError('bad repair group');
+      w.u8(FrameType.REPAIR);
+      w.u32(frame.firstPn);
+      w.u8(frame.span);
+      w.u8(frame.index);
+      w.raw(frame.symbol);
+      return;
   }
 }
 
@@ -289,6 +306,14 @@ export function decodeFrames(payload: Uint8Array): Frame[] {
         const has = r.u8();
         if (has > 1) throw new DecodeError('bad init-reply flag');
         frames.push({ type: 'init-reply', payload: has === 1 ? r.raw(r.varint()) : undefined });
+        break;
+      }
+      case FrameType.REPAIR: {
+        const firstPn = r.u32();
+        const span = r.u8();
+        const index = r.u8();
+        if (span === 0) throw new DecodeError('empty repair group');
+        frames.push({ type: 'repair', firstPn, span, index, symbol: r.rest() });
         break;
       }
       default:

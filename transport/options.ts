@@ -46,6 +46,11 @@ export interface EndpointOptions {
    * round-robin under it, so many sessions share it equally. Default 0 = no cap.
    */
   maxSendRateBps?: number;
+  /**
+   * Tail repair: once a session has seen loss, send erasure-coded repair packets over the last flight
+   * when the sender runs out of data, so tail losses are repaired without a round trip. Default true.
+   */
+  tailRepair?: boolean;
   /** Protocol version spoken (tests use it to provoke version negotiation). */
   version?: number;
 }
@@ -74,6 +79,7 @@ export function resolveOptions(options: EndpointOptions): ResolvedOptions {
     maxConnections: options.maxConnections ?? 10_000,
     maxInitialRateBps: options.maxInitialRateBps ?? 100_000_000,
     maxSendRateBps: options.maxSendRateBps ?? 0,
+    tailRepair: options.tailRepair ?? true,
     version: options.version ?? PZ_VERSION,
     onInit: options.onInit,
     networkContext: options.networkContext,

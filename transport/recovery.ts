@@ -18,6 +18,7 @@ export type SentFrame =
   | { type: 'reset-stream'; id: number; code: number }
   | { type: 'init-reply' }
   | { type: 'ping' }
+  | { type: 'repair' }
   | { type: 'ack'; largest: number };
 
 export interface OutgoingBlock {
@@ -316,6 +317,24 @@ export class SentPacketHandler {
       if (packet.removed || !packet.ackEliciting) continue;
       if (!visit(packet)) return;
     }
+  }
+
+  /**
+   * Tail repair covers packets `from` .. `to` - 1: marks those in flight that carry data as covered
+   * (tail duplication skips them) and returns how many there are.
+   */
+  protect(from: number, to: number): number {
+    const log = this.log;
+    let count = 0;
+    for (let i = this.lowerBound(from); i < log.length; i++) {
+      const packet = log[i]!;
+      if (packet.pn >= to) break;
+      if (packet.removed || !packet.ackEliciting) continue;
+      if (!packet.frames.some((f) => f.type === 'block' || f.type === 'stream')) continue;
+      packet.duplicated = true;
+      count++;
+    }
+    return count;
   }
 
   /** Drops everything (path change to an unrelated network, or close). Frames are reported lost. */
