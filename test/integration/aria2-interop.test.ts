@@ -142,7 +142,13 @@ describe('stock BitTorrent client (aria2c) and swarmlane agents over the TCP wir
     return { file, torrent: join(store, result.torrent), object: join(store, result.object) };
   };
 
-  const agentConfig = (name: string, product: string, tcpPort: number, policy: object): string => {
+  const agentConfig = (
+    name: string,
+    product: string,
+    tcpPort: number,
+    policy: object,
+    extra: object = {},
+  ): string => {
     const stateDir = join(work, `state-${name}`);
     const path = join(work, `${name}.json`);
     writeFileSync(
@@ -155,6 +161,7 @@ describe('stock BitTorrent client (aria2c) and swarmlane agents over the TCP wir
         follow: [{ product }],
         network: { udpHost: '127.0.0.1', tcpPort, traversal: false },
         policy: { checkIntervalSeconds: 3600, ...policy },
+        ...extra,
       }),
     );
     return path;
@@ -253,19 +260,28 @@ describe('stock BitTorrent client (aria2c) and swarmlane agents over the TCP wir
       work,
     );
     const out = join(work, 'fw-b.bin');
-    const leech = swarmlane(
-      ['agent', 'fetch', '--config', agentConfig('leecher', 'fw-b', 0, {}), '--out', out, '--json'],
-      work,
+    // Off Wi-Fi with a Wi-Fi-only upload policy: the tracker does not hand this agent to stock clients,
+    // so the only way to the seeder is the agent dialling the btPeers its announce answer lists.
+    const deviceState = join(work, 'device-state.json');
+    writeFileSync(deviceState, JSON.stringify({ wifi: false, power: true }));
+    const config = agentConfig(
+      'leecher',
+      'fw-b',
+      0,
+      { wifiOnly: true },
+      { deviceState: { provider: 'file', path: deviceState } },
     );
+    const leech = swarmlane(['agent', 'fetch', '--config', config, '--out', out, '--json'], work);
     expect(await leech.exit, leech.output().slice(-3000)).toBe(0);
     const summary = JSON.parse(
       leech
         .output()
         .split('\n')
         .find((l) => l.startsWith('{"product"')) ?? '{}',
-    ) as { bytesBySource: Record<string, number>; sha256: string };
+    ) as { bytesBySource: Record<string, number>; sha256: string; uploadedBytes: number };
     expect(sha256(readFileSync(out))).toBe(sha256(readFileSync(join(seedDir, 'firmware.bin'))));
     expect(summary.bytesBySource['peer-same-isp']).toBe(SIZE);
     expect(summary.bytesBySource.cdn).toBe(0);
+    expect(summary.uploadedBytes).toBe(0);
   });
 });
