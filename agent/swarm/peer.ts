@@ -6,12 +6,18 @@ import { type PieceLayout, pieceBounds } from '../engine/layout.ts';
 import { RateEstimator } from '../engine/rate.ts';
 import type { PieceStore } from '../storage/piece-store.ts';
 import type { PieceSource, SourceClass } from '../types.ts';
+import { createFrameGuard } from './frame-guard.ts';
 import type { UploadLimiter } from './token-bucket.ts';
 
 /** BitTorrent block size: what every client requests and serves. */
 export const BLOCK = 16 * 1024;
 /** Largest block we serve; bigger requests are a protocol abuse (BEP 3 clients close at 128 KiB). */
 const MAX_REQUEST = 128 * 1024;
+/**
+ * Longest message we accept from a peer: a bitfield of a huge release or a 128 KiB block with room to
+ * spare. Anything longer is an attack on memory (the wire buffers whole messages).
+ */
+const MAX_MESSAGE = 1024 * 1024;
 /** How long a "suggest" (peer fetching a piece from infrastructure) counts as "coming soon". */
 const SOON_MS = 30_000;
 
@@ -146,8 +152,11 @@ export function createPeerConnection(
   wire.on('error', () => close('wire error'));
   // Explicit plumbing instead of pipe(): streamx (the Wire) piped into a Node Duplex stalled under
   // backpressure; here the wire pauses while the transport stream is full and resumes on drain.
+  const guard = createFrameGuard(Math.max(MAX_MESSAGE, Math.ceil(layout.pieces.length / 8) + 1));
   stream.on('data', (chunk: Uint8Array) => {
-    if (!closed) wire.write(chunk);
+    if (closed) return;
+    if (!guard.feed(chunk)) close('message too large');
+    else wire.write(chunk);
   });
   wire.on('data', ((chunk: Uint8Array) => {
     if (closed) return;

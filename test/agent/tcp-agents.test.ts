@@ -67,6 +67,29 @@ describe('two agents over the TCP BitTorrent wire only (127.0.0.1)', () => {
     const seeded = await seeder.fetch({ product: 'fw', channel: 'stable' }, { seed: true });
     expect(seeded.bytesBySource.cdn).toBe(fixture.data.length);
 
+    // What the network may send: garbage, a wrong swarm, a right one with a 4 GiB message. Each socket
+    // is closed; the agent keeps serving.
+    const tcp = createNodeTcpNetwork();
+    const handshake = (infoHash: string): Buffer =>
+      Buffer.concat([
+        Buffer.from([19]),
+        Buffer.from('BitTorrent protocol'),
+        Buffer.alloc(8),
+        Buffer.from(infoHash, 'hex'),
+        Buffer.alloc(20, 7),
+      ]);
+    for (const bytes of [
+      Buffer.from('\x16\x03\x01 not bittorrent'),
+      handshake('ee'.repeat(20)),
+      Buffer.concat([handshake(fixture.manifest.infoHash), Buffer.from([0xff, 0xff, 0xff, 0xf0, 5])]),
+    ]) {
+      const { stream } = await tcp.connect({ host: '127.0.0.1', port: seedPort });
+      stream.on('error', () => {});
+      stream.resume();
+      stream.write(bytes);
+      await new Promise((resolve) => stream.once('close', resolve));
+    }
+
     // From here the CDN answers metadata only: the blob is gone, so every piece must come from the seeder.
     rmSync(join(fixture.dir, fixture.manifest.object));
     const cdnOnlyMetadata = await startCdn(fixture.storeUrl);
