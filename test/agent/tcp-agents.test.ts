@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAgent, parseAgentConfig } from '../../agent/index.ts';
 import { createSeededRandom, createSilentLogger } from '../../runtime/index.ts';
@@ -88,6 +89,34 @@ describe('two agents over the TCP BitTorrent wire only (127.0.0.1)', () => {
       stream.resume();
       stream.write(bytes);
       await new Promise((resolve) => stream.once('close', resolve));
+    }
+
+    // Then well-framed nonsense: every message id with short, long or random payloads (seeded).
+    const messages = fc.array(
+      fc.record({
+        id: fc.oneof(fc.constantFrom(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 14, 15, 16, 17, 20), fc.nat(255)),
+        payload: fc.uint8Array({ maxLength: 40 }),
+      }),
+      { minLength: 1, maxLength: 12 },
+    );
+    const reserved = Buffer.alloc(8);
+    reserved[5] = 0x10; // extension protocol (BEP 10)
+    reserved[7] = 0x04; // fast extension (BEP 6)
+    for (const sequence of fc.sample(messages, { seed: 42, numRuns: 60 })) {
+      const { stream } = await tcp.connect({ host: '127.0.0.1', port: seedPort });
+      stream.on('error', () => {});
+      stream.resume();
+      const hs = handshake(fixture.manifest.infoHash);
+      reserved.copy(hs, 20);
+      const framed = sequence.map(({ id, payload }) => {
+        const head = Buffer.alloc(5);
+        head.writeUInt32BE(payload.length + 1);
+        head[4] = id;
+        return Buffer.concat([head, payload]);
+      });
+      stream.write(Buffer.concat([hs, ...framed]));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      stream.destroy();
     }
 
     // From here the CDN answers metadata only: the blob is gone, so every piece must come from the seeder.
