@@ -26,14 +26,7 @@ import {
 import type { Clock, Logger } from '../runtime/index.ts';
 import { PublishError } from './errors.ts';
 import { type PublishRequest, type ResolvedPublishRequest, resolvePublishRequest } from './options.ts';
-import {
-  assertUnchanged,
-  hashFile,
-  hashingTap,
-  openReleaseFile,
-  READ_CHUNK,
-  type ReleaseFile,
-} from './source.ts';
+import { assertUnchanged, hashFile, hashingBody, openReleaseFile, type ReleaseFile } from './source.ts';
 
 const DAY_MS = 86_400_000;
 const encoder = new TextEncoder();
@@ -195,14 +188,17 @@ async function publishNew(
   //    interrupted earlier attempt's blob is simply overwritten.
   log.info({ key: objectKey, size: file.size }, 'uploading blob');
   const hasher = new PieceHasher(req.pieceSize);
-  const source = file.handle.createReadStream({ start: 0, highWaterMark: READ_CHUNK, autoClose: false });
-  const tap = hashingTap(hasher, (bytes) => run.onProgress?.({ phase: 'upload', bytes, total: file.size }));
-  source.on('error', (error) => tap.destroy(error));
-  source.pipe(tap);
+  const body = hashingBody(file, hasher, (bytes) =>
+    run.onProgress?.({ phase: 'upload', bytes, total: file.size }),
+  );
   try {
-    await store.put(objectKey, tap, { contentType: 'application/octet-stream', signal: run.signal });
+    await store.put(objectKey, body, {
+      contentType: 'application/octet-stream',
+      size: file.size,
+      signal: run.signal,
+    });
   } catch (error) {
-    source.destroy();
+    body.destroy();
     if (run.signal?.aborted)
       throw new PublishError('UPLOAD_INTERRUPTED', 'publish interrupted; channel unchanged');
     if (error instanceof StoreError) throw error;

@@ -1,7 +1,6 @@
 import { type FileHandle, open } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { Transform } from 'node:stream';
-import { PieceHasher } from '../release/index.ts';
+import { PieceHasher, PullBody } from '../release/index.ts';
 import { PublishError } from './errors.ts';
 
 /** Reads in 1 MiB chunks: large enough for hashing throughput, small enough to keep memory flat. */
@@ -62,17 +61,22 @@ export async function assertUnchanged(file: ReleaseFile, bytesRead: number): Pro
 }
 
 /**
- * A pass-through that feeds every chunk to the hasher on its way to the store, so the file is read
- * exactly once. Backpressure from the store's consumer bounds memory.
+ * The file as an upload body that hashes every byte as the store pulls it, so the file is read exactly
+ * once, into the store's own buffers (see PullBody). `bytesRead` counts what has been read so far.
  */
-export function hashingTap(hasher: PieceHasher, onProgress?: (bytes: number) => void): Transform {
-  return new Transform({
-    highWaterMark: READ_CHUNK,
-    transform(chunk: Buffer, _encoding, callback) {
-      hasher.update(chunk);
-      onProgress?.(hasher.bytesHashed);
-      callback(null, chunk);
-    },
+export function hashingBody(
+  file: ReleaseFile,
+  hasher: PieceHasher,
+  onProgress?: (bytes: number) => void,
+): PullBody {
+  let position = 0;
+  return new PullBody(async (into) => {
+    const { bytesRead } = await file.handle.read(into, 0, into.length, position);
+    if (bytesRead === 0) return 0;
+    hasher.update(into.subarray(0, bytesRead));
+    position += bytesRead;
+    onProgress?.(position);
+    return bytesRead;
   });
 }
 

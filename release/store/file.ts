@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { StoreError } from '../errors.ts';
 import { checkKey } from './keys.ts';
+import { fillingReader } from './pull-body.ts';
 import type { ByteRange, ObjectStore, PutOptions } from './types.ts';
 
 /** Uploads land here first and are renamed into place, so a key never holds a partial object. */
@@ -117,17 +118,23 @@ export function createFileStore(url: string): ObjectStore {
   };
 }
 
-/** Copies a stream into an open file, one chunk at a time (the await is the backpressure). */
+/** Write size for streamed bodies: one buffer, reused for the whole copy. */
+const COPY_CHUNK = 1024 * 1024;
+
+/** Copies a stream into an open file through one reused buffer (the await is the backpressure). */
 async function writeAll(source: Readable, handle: FileHandle, signal?: AbortSignal): Promise<void> {
+  const fill = fillingReader(source, signal);
+  const buffer = Buffer.allocUnsafeSlow(COPY_CHUNK);
   try {
-    for await (const chunk of source) {
-      signal?.throwIfAborted();
-      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Uint8Array);
+    for (;;) {
+      const n = await fill(buffer);
+      if (n === 0) break;
       let written = 0;
-      while (written < bytes.length) {
-        const { bytesWritten } = await handle.write(bytes, written, bytes.length - written);
+      while (written < n) {
+        const { bytesWritten } = await handle.write(buffer, written, n - written);
         written += bytesWritten;
       }
+      if (n < buffer.length) break;
     }
   } catch (error) {
     source.destroy();

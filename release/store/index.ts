@@ -4,6 +4,7 @@ import { createS3Store } from './s3.ts';
 import type { ObjectStore, OpenStoreOptions } from './types.ts';
 
 export { createFileStore } from './file.ts';
+export { PullBody, type ReadInto } from './pull-body.ts';
 export { createS3Store } from './s3.ts';
 export type { ByteRange, ObjectStore, OpenStoreOptions, PutOptions } from './types.ts';
 

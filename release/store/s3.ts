@@ -2,25 +2,17 @@ import { Readable } from 'node:stream';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { StoreError } from '../errors.ts';
 import { checkKey } from './keys.ts';
+import { uploadStream } from './s3-multipart.ts';
 import type { ByteRange, ObjectStore, OpenStoreOptions, PutOptions } from './types.ts';
-
-/** Multipart part size for streamed uploads: bounded memory (queueSize x partSize) and S3's 5 MiB minimum. */
-const PART_SIZE = 8 * 1024 * 1024;
-const QUEUE_SIZE = 2;
 
 /**
  * The AWS SDK takes a noticeable share of a second to load, so it is imported on first use: a
  * file:// user (agents, tracker, tests) never pays for it.
  */
-type S3Sdk = typeof import('@aws-sdk/client-s3') & { Upload: typeof import('@aws-sdk/lib-storage').Upload };
+type S3Sdk = typeof import('@aws-sdk/client-s3');
 let sdk: Promise<S3Sdk> | undefined;
 function loadSdk(): Promise<S3Sdk> {
-  sdk ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]).then(
-    ([s3, storage]) => ({
-      ...s3,
-      Upload: storage.Upload,
-    }),
-  );
+  sdk ??= import('@aws-sdk/client-s3');
   return sdk;
 }
 
@@ -165,20 +157,10 @@ export function createS3Store(url: string, options: OpenStoreOptions = {}): Obje
           });
           return;
         }
-        const upload = new sdk.Upload({
-          client,
-          params: { ...params, Body: body },
-          partSize: PART_SIZE,
-          queueSize: QUEUE_SIZE,
-          leavePartsOnError: false,
+        await uploadStream(client, sdk, params, body, {
+          ...(options.size !== undefined ? { size: options.size } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
         });
-        const onAbort = (): void => void upload.abort();
-        options.signal?.addEventListener('abort', onAbort, { once: true });
-        try {
-          await upload.done();
-        } finally {
-          options.signal?.removeEventListener('abort', onAbort);
-        }
       } catch (error) {
         return mapS3Error(error, key, where);
       }

@@ -10,6 +10,8 @@ export interface PutOptions {
   /** Fail with ALREADY_EXISTS instead of overwriting (see each store for how far this is atomic). */
   ifAbsent?: boolean;
   contentType?: string;
+  /** Expected size of a streamed body, when known (lets S3 pick a part size within its part limit). */
+  size?: number;
   /** Aborts an upload in progress; the key is then left as it was. */
   signal?: AbortSignal;
 }

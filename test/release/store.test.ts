@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ObjectStore, openStore, StoreError } from '../../release/index.ts';
+import { type ObjectStore, openStore, PullBody, StoreError } from '../../release/index.ts';
+import { pseudoRandomBytes } from '../publisher/helpers.ts';
 import { S3RVER_ENV, type S3rverProcess, startS3rver } from './s3rver.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -50,6 +51,45 @@ function storeCompliance(name: string, open: () => ObjectStore): void {
       expect(dec(await store.get('big.bin', { start: 9 * 1024 * 1024, end: 9 * 1024 * 1024 + 2 }))).toBe(
         'end',
       );
+    });
+
+    it('stores every byte of a pulled body that spans several parts, in order', async () => {
+      const store = open();
+      // Three 5 MiB parts and a short fourth; pulls of odd sizes so no read lines up with a part.
+      const bytes = pseudoRandomBytes(15 * 1024 * 1024 + 12_345, 3);
+      let position = 0;
+      const pulls: number[] = [];
+      const body = new PullBody(async (into) => {
+        const n = Math.min(into.length, 700_001, bytes.length - position);
+        into.set(bytes.subarray(position, position + n));
+        position += n;
+        pulls.push(n);
+        return n;
+      });
+      await store.put('pulled.bin', body, { size: bytes.length });
+      expect(Buffer.from(await store.get('pulled.bin')).equals(bytes)).toBe(true);
+      expect(pulls.reduce((a, b) => a + b, 0)).toBe(bytes.length);
+    });
+
+    it('stores a stream of uneven chunks byte for byte', async () => {
+      const store = open();
+      const bytes = pseudoRandomBytes(6 * 1024 * 1024 + 5, 4);
+      const chunks: Buffer[] = [];
+      for (let at = 0, size = 1; at < bytes.length; at += size, size = (size * 7 + 13) % 900_000)
+        chunks.push(Buffer.from(bytes.subarray(at, at + size)));
+      await store.put('uneven.bin', Readable.from(chunks));
+      expect(Buffer.from(await store.get('uneven.bin')).equals(bytes)).toBe(true);
+    });
+
+    it('a body that fails after the first parts leaves the key as it was', async () => {
+      const store = open();
+      await store.put('fails/me', enc('old'));
+      async function* body(): AsyncGenerator<Buffer> {
+        yield Buffer.from(pseudoRandomBytes(11 * 1024 * 1024, 5));
+        throw new Error('disk read failed');
+      }
+      await expect(store.put('fails/me', Readable.from(body()))).rejects.toThrow('disk read failed');
+      expect(dec(await store.get('fails/me'))).toBe('old');
     });
 
     it('overwrites by default and refuses with ifAbsent', async () => {
