@@ -29,6 +29,7 @@ import {
 import { RangeSet } from './range-set.ts';
 import { type OutgoingBlock, type SentFrame, type SentPacket, SentPacketHandler } from './recovery.ts';
 import { RttStats } from './rtt.ts';
+import { Slab } from './slab.ts';
 import { FlowControlError, RecvStream, SendStream } from './streams.ts';
 import { Writer } from './varint.ts';
 
@@ -66,6 +67,10 @@ export const silentEvents: ConnectionEvents = {
   blockDrain: noop,
   closed: noop,
 };
+
+/** Outgoing datagrams and delivered block copies come from slabs, not one allocation each. */
+const datagramSlab = new Slab();
+const blockSlab = new Slab();
 
 /** Windows every endpoint starts with before MAX_DATA / MAX_STREAM_DATA raise them (no parameters are negotiated). */
 export const INITIAL_STREAM_WINDOW = 256 * 1024;
@@ -649,7 +654,7 @@ export class ConnectionCore {
         return;
       case 'block':
         if (this.blocksReceived.add(frame.seq))
-          this.events.block(frame.object, frame.offset, frame.data.slice());
+          this.events.block(frame.object, frame.offset, blockSlab.copy(frame.data));
         return;
       case 'max-data':
         if (frame.max > this.peerMaxData) this.peerMaxData = frame.max;
@@ -1130,9 +1135,6 @@ export class ConnectionCore {
   /** Encodes frames into a short-header packet (optionally padded to `padTo` datagram bytes). */
   private seal(frames: Frame[], padTo: number): Uint8Array {
     const pn = this.nextPn++;
-    const out = new Uint8Array(MAX_DATAGRAM);
-    const w = new Writer(out);
-    writeHeader(w, { kind: 'short', keyPhase: this.sendPhase, dcid: this.remoteCid, pn });
     // Plaintext is consumed by seal() right away, so one scratch buffer serves every packet (the
     // datagram itself must be fresh: the socket may still hold the previous one).
     const plain = this.sealScratch;
@@ -1144,6 +1146,8 @@ export class ConnectionCore {
     // PADDING is zero bytes; the scratch buffer may still hold an earlier packet's frames there.
     if (plainLength > pw.offset) plain.fill(0, pw.offset, plainLength);
     this.sendRing?.store(pn, plain.subarray(0, plainLength));
+    const out = datagramSlab.take(SHORT_HEADER_LENGTH + plainLength + TAG_LENGTH);
+    writeHeader(new Writer(out), { kind: 'short', keyPhase: this.sendPhase, dcid: this.remoteCid, pn });
     seal(
       this.sendKey!,
       pn,
@@ -1158,7 +1162,7 @@ export class ConnectionCore {
       this.sentWithKey = 0;
       this.counters.keyUpdates++;
     }
-    return out.subarray(0, SHORT_HEADER_LENGTH + plainLength + TAG_LENGTH);
+    return out;
   }
 
   private buildAckFrame(now: number): Frame | undefined {
