@@ -21,7 +21,7 @@ import { RealnetError } from './errors.ts';
 import { CDN_URL, startInfra, TRACKER_URL } from './infra.ts';
 import { prepareRealRelease } from './release.ts';
 import { parseDone, startAgent, startAria2 } from './run.ts';
-import { buildRealTopology } from './topology.ts';
+import { agentTcpPort, buildRealTopology } from './topology.ts';
 
 export interface InteropResult {
   runId: string;
@@ -35,8 +35,11 @@ export interface InteropResult {
     cdnBytes: number;
     /** releaseBytes - cdnBytes: what aria2c got from the agents (it has no other source). */
     peerBytes: number;
+    /** Piece messages (blocks) aria2c logged as received from an agent's address, and their bytes. */
+    blocksFromAgents: number;
+    bytesFromAgents: number;
   };
-  /** aria2c's log lines that mention an agent's address (peer connections), a sample. */
+  /** A sample of aria2c's log lines about the agents (handshakes, pieces). */
   aria2PeerLog: string[];
 }
 
@@ -130,12 +133,21 @@ export async function runInterop(
     );
     const { cdnClients } = await infra.stop();
     const ariaCdn = cdnClients[client.ip] ?? 0;
-    const agentIps = new Set(seeders.map((d) => d.ip));
+    const agentAddresses = seeders.map((d) => `${d.ip}:${agentTcpPort(d.index)}`);
     const log = await client.ns.exec('cat', [ariaLog]).catch(() => '');
-    const aria2PeerLog = log
-      .split('\n')
-      .filter((l) => [...agentIps].some((ip) => l.includes(ip)))
-      .slice(0, 20);
+    const aboutAgents = log.split('\n').filter((l) => agentAddresses.some((a) => l.includes(`From: ${a} `)));
+    let blocksFromAgents = 0;
+    let bytesFromAgents = 0;
+    for (const line of aboutAgents) {
+      const piece = / piece index=\d+, begin=\d+, length=(\d+)/.exec(line);
+      if (!piece) continue;
+      blocksFromAgents++;
+      bytesFromAgents += Number(piece[1]);
+    }
+    const aria2PeerLog = [
+      ...aboutAgents.filter((l) => l.includes('handshake')).slice(0, 2),
+      ...aboutAgents.filter((l) => l.includes(' piece ')).slice(0, 3),
+    ];
     return {
       runId: lab.runId,
       releaseBytes: release.size,
@@ -146,6 +158,8 @@ export async function runInterop(
         seconds,
         cdnBytes: ariaCdn,
         peerBytes: Math.max(0, release.size - ariaCdn),
+        blocksFromAgents,
+        bytesFromAgents,
       },
       aria2PeerLog,
     };

@@ -8,12 +8,17 @@
  *   {"event":"stopped","uploaded":n}   (after SIGTERM)
  */
 import { createAgent, loadAgentConfig } from '../../../agent/index.ts';
-import { createNodeEnv } from '../../../runtime/node/index.ts';
+import { createNodeEnv, createNodeTcpNetwork } from '../../../runtime/node/index.ts';
 
 const [configPath, product, channel] = process.argv.slice(2);
 const config = loadAgentConfig(configPath ?? '');
 const env = createNodeEnv({ logger: { level: process.env.SWARMLANE_LAB_AGENT_LOG ?? 'warn' } });
-const agent = createAgent(config, { ...env, logger: env.logger.child({ component: 'agent' }) });
+// TCP as the CLI wires it: the BitTorrent wire for standard clients runs when the config sets tcpPort.
+const agent = createAgent(config, {
+  ...env,
+  tcp: createNodeTcpNetwork(),
+  logger: env.logger.child({ component: 'agent' }),
+});
 const say = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
 let stopping = false;
