@@ -18,6 +18,7 @@ import Fastify from 'fastify';
 import type { ReachabilityReport } from '../nat/report.ts';
 import { createSeededRandom, createSilentLogger, type Random } from '../runtime/index.ts';
 import { createNodeClock } from '../runtime/node/index.ts';
+import { prepareAnswerFragments } from '../tracker/announce-json.ts';
 import {
   type AnnounceRequest,
   buildTracker,
@@ -121,6 +122,8 @@ async function populate(store: SwarmStore, swarm: string, size: number, random: 
       uploadCapacity: 1_000_000,
       lastSeen: now,
     };
+    // What the announce route does for every peer it stores (these peers stand for earlier announces).
+    prepareAnswerFragments(record);
     await store.upsertPeer(swarm, record, bucketsOf(locality, reach, seeder));
   }
 }

@@ -1,5 +1,5 @@
 import type { EdgeInfo } from './api-schema.ts';
-import type { ReachableHow, Tier } from './locality.ts';
+import { type ReachableHow, TIERS, type Tier } from './locality.ts';
 import type { SelectedPeer } from './selection.ts';
 import type { PeerCandidate, PeerRecord } from './swarm-store.ts';
 
@@ -8,20 +8,30 @@ import type { PeerCandidate, PeerRecord } from './swarm-store.ts';
  *
  * A peer's part of an answer is the same for every requester except its tier, how to reach it, the
  * bridge flag and whether LAN candidates are shown, so the rest is serialised once per peer record
- * (records are replaced, never mutated, on every announce, so a record-keyed cache cannot go stale)
  * and answers are joined from those fragments. This keeps the hottest route from re-serialising 30
  * peers per announce. test/tracker/app.test.ts checks the text against the AnnounceResponse schema.
  */
 interface PeerFragments {
-  /** `{"deviceId":...,"publicKey":...,"seeder":...,"have":...,"load":...,"candidates":` */
-  head: string;
-  /** Candidates as the peer announced them (LAN ones included), JSON. */
-  all: string;
-  /** Candidates without LAN (`host`) ones, JSON: what devices behind another address see. */
+  /** `{"deviceId":...,...,"candidates":[...]` with every candidate (LAN ones too), for the LAN tier. */
+  lan: string;
+  /** The same without LAN (`host`) candidates: what devices behind another address see. */
   public: string;
 }
 
-const fragments = new WeakMap<PeerRecord, PeerFragments>();
+/**
+ * Forces V8 to store a concatenation as one flat string (ToNumber flattens a rope in place), so
+ * joining an answer copies each fragment once instead of walking its pieces on every announce.
+ */
+function flat(text: string): string {
+  // biome-ignore lint/suspicious/noExplicitAny: the numeric coercion is the point
+  (text as any) | 0;
+  return text;
+}
+
+const HOWS: readonly ReachableHow[] = ['lan', 'direct', 'reverse', 'punch'];
+
+const FRAGMENTS = Symbol('announce-json fragments');
+type Cached = PeerRecord & { [FRAGMENTS]?: PeerFragments };
 
 function candidateJson(list: readonly PeerCandidate[]): string {
   let out = '[';
@@ -33,17 +43,28 @@ function candidateJson(list: readonly PeerCandidate[]): string {
   return `${out}]`;
 }
 
+const headOf = (peer: PeerRecord) =>
+  `{"deviceId":${JSON.stringify(peer.peerId)},"publicKey":${JSON.stringify(peer.publicKey ?? '')},"seeder":${peer.seeder},"have":${peer.have},"load":${peer.load},"candidates":`;
+
+/**
+ * Serialises a record's fragments now: the announce route calls it for the record it just stored, so
+ * the work is paid once per announce of that peer instead of by whoever first gets it handed out.
+ */
+export function prepareAnswerFragments(peer: PeerRecord): void {
+  fragmentsOf(peer);
+}
+
 function fragmentsOf(peer: PeerRecord): PeerFragments {
-  let f = fragments.get(peer);
+  let f = (peer as Cached)[FRAGMENTS];
   if (f === undefined) {
-    const all = candidateJson(peer.candidates);
+    const head = headOf(peer);
+    const lan = flat(head + candidateJson(peer.candidates));
     const hasHost = peer.candidates.some((c) => c.type === 'host');
     f = {
-      head: `{"deviceId":${JSON.stringify(peer.peerId)},"publicKey":${JSON.stringify(peer.publicKey ?? '')},"seeder":${peer.seeder},"have":${peer.have},"load":${peer.load},"candidates":`,
-      all,
-      public: hasHost ? candidateJson(peer.candidates.filter((c) => c.type !== 'host')) : all,
+      lan,
+      public: hasHost ? flat(head + candidateJson(peer.candidates.filter((c) => c.type !== 'host'))) : lan,
     };
-    fragments.set(peer, f);
+    (peer as Cached)[FRAGMENTS] = f;
   }
   return f;
 }
@@ -56,11 +77,29 @@ function observedOnly(peer: PeerRecord): string {
   return `[{"type":"srflx","host":${JSON.stringify(peer.address.host)},"port":${peer.address.port}}]`;
 }
 
-export function peerJson(s: SelectedPeer, stockView: boolean): string {
+/** Appends a peer's JSON to `out` (pieces are joined once at the end: one flat string, no rope). */
+function pushPeer(out: string[], s: SelectedPeer, stockView: boolean): void {
+  const tail = TAIL[s.tier][s.how][s.bridge ? 1 : 0];
+  if (stockView) {
+    out.push(headOf(s.peer), observedOnly(s.peer), tail);
+    return;
+  }
   const f = fragmentsOf(s.peer);
-  const candidates = stockView ? observedOnly(s.peer) : s.how === 'lan' ? f.all : f.public;
-  return `${f.head}${candidates},"tier":"${s.tier satisfies Tier}","reachableHow":"${s.how satisfies ReachableHow}","bridge":${s.bridge}}`;
+  out.push(s.how === 'lan' ? f.lan : f.public, tail);
 }
+
+/** `,"tier":...,"reachableHow":...,"bridge":...}` for every combination, built once. */
+const TAIL = Object.fromEntries(
+  TIERS.map((tier) => [
+    tier,
+    Object.fromEntries(
+      HOWS.map((how) => [
+        how,
+        [false, true].map((bridge) => `,"tier":"${tier}","reachableHow":"${how}","bridge":${bridge}}`),
+      ]),
+    ),
+  ]),
+) as unknown as Record<Tier, Record<ReachableHow, readonly [string, string]>>;
 
 export interface AnnounceAnswer {
   deviceToken?: string;
@@ -79,22 +118,24 @@ export interface AnnounceAnswer {
 }
 
 export function announceJson(a: AnnounceAnswer): string {
-  let out = '{';
-  if (a.deviceToken !== undefined) out += `"deviceToken":${JSON.stringify(a.deviceToken)},`;
-  out += `"interval":${a.interval},"minInterval":${a.minInterval},"peers":[`;
+  const out: string[] = [];
+  if (a.deviceToken !== undefined) out.push(`{"deviceToken":${JSON.stringify(a.deviceToken)},"interval":`);
+  else out.push('{"interval":');
+  out.push(`${a.interval},"minInterval":${a.minInterval},"peers":[`);
   for (let i = 0; i < a.peers.length; i++) {
-    if (i > 0) out += ',';
-    out += peerJson(a.peers[i] as SelectedPeer, a.stockView);
+    if (i > 0) out.push(',');
+    pushPeer(out, a.peers[i] as SelectedPeer, a.stockView);
   }
-  out += '],"btPeers":[';
+  out.push('],"btPeers":[');
   for (let i = 0; i < a.btPeers.length; i++) {
     const p = a.btPeers[i] as { host: string; port: number };
-    if (i > 0) out += ',';
-    out += `{"host":${JSON.stringify(p.host)},"port":${p.port}}`;
+    out.push(`${i > 0 ? ',' : ''}{"host":${JSON.stringify(p.host)},"port":${p.port}}`);
   }
-  out += `],"edges":${a.edges.length === 0 ? '[]' : JSON.stringify(a.edges)}`;
-  out += `,"cdnUrls":${JSON.stringify(a.cdnUrls)},"rarePieces":[${a.rarePieces.join(',')}]`;
-  out += `,"swarm":{"seeders":${a.seeders},"leechers":${a.leechers}}`;
-  out += `,"you":${JSON.stringify(a.you)}}`;
-  return out;
+  out.push(
+    `],"edges":${a.edges.length === 0 ? '[]' : JSON.stringify(a.edges)}`,
+    `,"cdnUrls":${JSON.stringify(a.cdnUrls)},"rarePieces":[${a.rarePieces.join(',')}]`,
+    `,"swarm":{"seeders":${a.seeders},"leechers":${a.leechers}}`,
+    `,"you":${JSON.stringify(a.you)}}`,
+  );
+  return out.join('');
 }

@@ -119,8 +119,6 @@ export function bucketFor(
 }
 
 export const SEEDER_BUCKET = 'seeders';
-/** Every stock client of a swarm, wherever it is (the `bt` family's internet-tier bucket). */
-export const STOCK_CLIENTS_BUCKET = 'bt/*:open';
 export const LEECHER_BUCKET = 'leechers';
 
 /**

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { announceJson } from './announce-json.ts';
+import { announceJson, prepareAnswerFragments } from './announce-json.ts';
 import {
   AnnounceRequest,
   CurrentReleaseQuery,
@@ -17,7 +17,6 @@ import {
   LEECHER_BUCKET,
   resolveLocality,
   SEEDER_BUCKET,
-  STOCK_CLIENTS_BUCKET,
   TIERS,
 } from './locality.ts';
 import { rarestPieces } from './rarity.ts';
@@ -117,10 +116,7 @@ export function registerAgentRoutes(app: FastifyInstance, ctx: TrackerContext): 
       const selection = { ...options.selection, scope, mode: options.selectionMode };
       const selected = await selectPeers(store, swarm, requester, numwant, selection);
       // Stock clients of the release (through GET /announce), for the agent's TCP wire.
-      const stock =
-        numwant > 0 && (await store.countBucket(swarm, STOCK_CLIENTS_BUCKET)) > 0
-          ? await selectPeers(store, swarm, requester, numwant, { ...selection, families: ['bt'] })
-          : [];
+      const stock = await selectPeers(store, swarm, requester, numwant, { ...selection, families: ['bt'] });
       const perTier = [0, 0, 0, 0, 0];
       for (const s of selected) {
         const i = tierIndex.get(s.tier) as number;

@@ -84,6 +84,29 @@ function classesAt(family: BucketFamily, tier: Tier, reach: ReachClass): readonl
 }
 
 /**
+ * TCP-wire families are often empty (no stock client in the swarm): one count of a family's widest
+ * bucket spares a dozen empty samples.
+ */
+const anywhere: Locality = { publicIp: '', isp: null, region: null, asn: null };
+const WIDEST: Record<BucketFamily, string> = {
+  pz: bucketFor('internet', anywhere, 'open', 'pz') as string,
+  bt: bucketFor('internet', anywhere, 'open', 'bt') as string,
+  tcp: bucketFor('internet', anywhere, 'open', 'tcp') as string,
+};
+
+async function nonEmptyFamilies(
+  store: SwarmStore,
+  swarm: string,
+  families: readonly BucketFamily[],
+): Promise<readonly BucketFamily[]> {
+  if (families.length === 1 && families[0] === 'pz') return families;
+  const out: BucketFamily[] = [];
+  for (const family of families)
+    if (family === 'pz' || (await store.countBucket(swarm, WIDEST[family])) > 0) out.push(family);
+  return out;
+}
+
+/**
  * Picks up to `numwant` peers for a requester: most local tier first, reachable classes only (behind
  * one public address every class is reachable over the LAN), least loaded first within a sample, plus a
  * few cross-ISP bridges. Only bounded bucket samples are read, so the cost does not grow with the
@@ -101,7 +124,7 @@ export async function selectPeers(
   if (options.mode === 'random') return selectRandom(store, swarm, requester, numwant, options);
   const seen = new Set<string>([requester.peerId]);
   const tiers = SCOPE_TIERS[options.scope];
-  const families = options.families ?? PZ_ONLY;
+  const families = await nonEmptyFamilies(store, swarm, options.families ?? PZ_ONLY);
   const self = {
     reach: requester.reach,
     address: { host: requester.locality.publicIp, port: requester.port },
