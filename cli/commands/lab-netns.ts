@@ -39,7 +39,7 @@ export function registerLabNetnsCommand(lab: Command): void {
     )
     .argument(
       '<scenario>',
-      'built-in scenario name (see `swarmlane lab list`), path to a YAML file, or `thesis` (the three thesis configurations and a table)',
+      'built-in scenario name (see `swarmlane lab list`), path to a YAML file, `thesis` (the three thesis configurations and a table), or `interop` (stock aria2c trading pieces with agents over TCP)',
     )
     .option('--out <dir>', 'directory for results.json and report.html', '.lab-runs/<scenario>-netns')
     .option('--seed <n>', 'override the scenario seed', (v: string) => Math.floor(parsePositive(v)))
@@ -67,9 +67,35 @@ export function registerLabNetnsCommand(lab: Command): void {
           json?: boolean;
         },
       ) => {
-        const { runRealnetLab, formatThesisTable, THESIS_SCENARIOS } = await import(
-          '../../lab/realnet/index.ts'
-        );
+        const { runRealnetLab, runInterop, INTEROP_SCENARIO, formatThesisTable, THESIS_SCENARIOS } =
+          await import('../../lab/realnet/index.ts');
+        if (name === 'interop') {
+          const scenario = loadScenario(
+            INTEROP_SCENARIO,
+            options.seed === undefined ? {} : { seed: options.seed },
+          );
+          const outDir = resolve(options.out.replace('<scenario>', 'interop'));
+          mkdirSync(outDir, { recursive: true });
+          const result = await runInterop(scenario, {
+            ...(options.deadline ? { deadlineSeconds: options.deadline } : {}),
+            ...(options.keepWork ? { workDir: join(outDir, 'work') } : {}),
+          });
+          writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(result, null, 2)}\n`);
+          if (options.json) {
+            process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+            return;
+          }
+          const a = result.aria2;
+          process.stdout.write(
+            `interop (real kernel): aria2c ${a.exact ? 'byte-exact' : 'NOT byte-exact'} in ${a.seconds.toFixed(1)} s; ` +
+              `CDN billed it ${a.cdnBytes.toLocaleString('en')} of ${result.releaseBytes.toLocaleString('en')} bytes; ` +
+              `its log shows ${a.blocksFromAgents} blocks (${a.bytesFromAgents.toLocaleString('en')} bytes) from the agents\n` +
+              `agents: ${result.agents.map((g) => `${g.name} ${g.exact ? 'exact' : 'NOT exact'}, uploaded ${g.uploaded.toLocaleString('en')} bytes`).join('; ')}\n` +
+              `results: ${join(outDir, 'results.json')}\n`,
+          );
+          if (!a.exact || a.blocksFromAgents === 0) process.exitCode = 1;
+          return;
+        }
         if (name === 'thesis') {
           const outRoot = resolve(options.out.replace('<scenario>', 'thesis'));
           const all: RealnetResults[] = [];

@@ -23,6 +23,9 @@ import { prepareRealRelease } from './release.ts';
 import { parseDone, startAgent, startAria2 } from './run.ts';
 import { agentTcpPort, buildRealTopology } from './topology.ts';
 
+/** The interop scenario shipped with the lab (two seeding agents, one aria2c device, a slow CDN). */
+export const INTEROP_SCENARIO = join(import.meta.dirname, 'scenarios', 'interop.yaml');
+
 export interface InteropResult {
   runId: string;
   releaseBytes: number;

@@ -1,8 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hasBinary, netnsSupport } from '../../../lab/netns/index.ts';
-import { runInterop } from '../../../lab/realnet/index.ts';
+import { INTEROP_SCENARIO, runInterop } from '../../../lab/realnet/index.ts';
 import { loadScenario } from '../../../lab/scenario/load.ts';
 
 // Stock aria2c in a device namespace downloads the release from its .torrent (tracker's standard
@@ -10,11 +9,10 @@ import { loadScenario } from '../../../lab/scenario/load.ts';
 const support = netnsSupport();
 const missing = ['nft', 'tc', 'gcc', 'curl', 'aria2c'].filter((b) => !hasBinary(b));
 const usable = support.ok && missing.length === 0;
-const SCENARIO = join(import.meta.dirname, '..', '..', '..', 'lab', 'realnet', 'scenarios', 'interop.yaml');
 
 describe.skipIf(!usable)('aria2c interop with swarmlane agents (real kernel)', () => {
   it('aria2c gets pieces from the agents over TCP and writes the release byte-exact', async () => {
-    const scenario = loadScenario(SCENARIO);
+    const scenario = loadScenario(INTEROP_SCENARIO);
     const result = await runInterop(scenario, { deadlineSeconds: 45 });
     expect(result.agents.every((a) => a.exact)).toBe(true);
     expect(result.aria2.exact).toBe(true);
