@@ -91,35 +91,46 @@ function bytesBySourceSpec(results: LabResults): VlSpec {
   };
 }
 
+/** Strategies whose devices talk to each other (client-server has no device-to-device contacts). */
+function peerStrategies(results: LabResults): StrategyName[] {
+  return present(results).filter((s) => s !== 'client-server');
+}
+
 function connectionMatrixSpec(results: LabResults): VlSpec {
-  const values = results.strategies.swarmlane.connections.map((c) => ({
-    from: c.from,
-    to: c.to,
-    rate: c.attempted === 0 ? 0 : c.succeeded / c.attempted,
-    label: `${c.succeeded}/${c.attempted}`,
-  }));
+  const values = peerStrategies(results).flatMap((strategy) =>
+    results.strategies[strategy].connections.map((c) => ({
+      strategy,
+      from: c.from,
+      to: c.to,
+      rate: c.attempted === 0 ? 0 : c.succeeded / c.attempted,
+      label: `${c.succeeded}/${c.attempted}`,
+    })),
+  );
   return {
-    width: 360,
-    height: 360,
     data: { values },
-    encoding: {
-      x: { field: 'to', type: 'nominal', title: 'to (NAT class)' },
-      y: { field: 'from', type: 'nominal', title: 'from (NAT class)' },
-    },
-    layer: [
-      {
-        mark: 'rect',
-        encoding: {
-          color: {
-            field: 'rate',
-            type: 'quantitative',
-            title: 'success',
-            scale: { domain: [0, 1], scheme: 'greens' },
+    facet: { column: { field: 'strategy', type: 'nominal', title: null, sort: [...STRATEGIES] } },
+    spec: {
+      width: 300,
+      height: 300,
+      encoding: {
+        x: { field: 'to', type: 'nominal', title: 'to (NAT class)' },
+        y: { field: 'from', type: 'nominal', title: 'from: the device that sent first (NAT class)' },
+      },
+      layer: [
+        {
+          mark: 'rect',
+          encoding: {
+            color: {
+              field: 'rate',
+              type: 'quantitative',
+              title: 'success',
+              scale: { domain: [0, 1], scheme: 'greens' },
+            },
           },
         },
-      },
-      { mark: { type: 'text', fontSize: 10 }, encoding: { text: { field: 'label', type: 'nominal' } } },
-    ],
+        { mark: { type: 'text', fontSize: 10 }, encoding: { text: { field: 'label', type: 'nominal' } } },
+      ],
+    },
   };
 }
 
@@ -130,7 +141,7 @@ export async function buildCharts(results: LabResults): Promise<Chart[]> {
     ['sources', 'Where the bytes came from', bytesBySourceSpec(results)],
     [
       'connections',
-      'swarmlane connections by NAT class (succeeded / attempted)',
+      'Device pairs by NAT class: connected both ways / attempted (from the simulated network)',
       connectionMatrixSpec(results),
     ],
   ];

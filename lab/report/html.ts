@@ -1,6 +1,6 @@
 import { buildCharts } from './charts.ts';
 import type { LabResults } from './results.ts';
-import { presentStrategies as present } from './results.ts';
+import { presentStrategies as present, UNRESOLVED_PEER } from './results.ts';
 
 const escapeHtml = (text: string): string =>
   text.replace(
@@ -51,13 +51,44 @@ export function formatSummaryTable(results: LabResults): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n');
 }
 
+/** Rows of the connection matrix table: per peer-assisted strategy and NAT class pair, how pairs got through. */
+export function connectionRows(results: LabResults): string[][] {
+  const header = ['strategy', 'from (sent first)', 'to', 'attempted', 'connected', 'how'];
+  const rows = present(results)
+    .filter((name) => name !== 'client-server')
+    .flatMap((name) =>
+      results.strategies[name].connections.map((c) => [
+        name,
+        c.from,
+        c.to,
+        String(c.attempted),
+        String(c.succeeded),
+        Object.entries(c.how)
+          .sort((a, b) => b[1] - a[1])
+          .map(([how, n]) => `${how} ${n}`)
+          .join(', '),
+      ]),
+    );
+  return [header, ...rows];
+}
+
+function htmlTable(id: string, [header, ...rows]: string[][]): string {
+  return `<table id="${id}"><thead><tr>${header!.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows
+    .map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`)
+    .join('')}</tbody></table>`;
+}
+
 /** One self-contained HTML file: inline CSS and SVG charts, no scripts, readable offline. */
 export async function renderReportHtml(results: LabResults): Promise<string> {
   const charts = await buildCharts(results);
-  const [header, ...rows] = summaryRows(results);
-  const table = `<table id="summary"><thead><tr>${header!.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows
-    .map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`)
-    .join('')}</tbody></table>`;
+  const table = htmlTable('summary', summaryRows(results));
+  const connections = connectionRows(results);
+  const connectionSection =
+    connections.length > 1
+      ? `<h2>Connections by NAT class</h2>
+<p class="meta">Every pair of devices that sent each other datagrams, as the simulated network counted them: attempted = pairs where one sent to the other (or, for "${escapeHtml(UNRESOLVED_PEER)}", distinct addresses no device held); connected = datagrams arrived both ways; how = how the first datagram that arrived got through (lan, direct, hairpin, mapped-upnp / -nat-pmp / -pcp / -static, punched, cone).</p>
+${htmlTable('connections', connections)}`
+      : '';
   const figures = charts
     .map(
       (c) =>
@@ -79,6 +110,7 @@ th:first-child,td:first-child{text-align:left}figure{margin:1.5rem 0}figcaption{
   }</p>
 ${table}
 ${figures}
+${connectionSection}
 </body></html>
 `;
 }

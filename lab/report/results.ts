@@ -10,12 +10,18 @@ export interface CompletionStats {
   max: number;
 }
 
+/** The `to` class of datagrams a device sent to an address no device held (a NAT port nothing maps). */
+export const UNRESOLVED_PEER = 'no device at address';
+
 export interface ConnectionCell {
   from: string;
   to: string;
   attempted: number;
   succeeded: number;
-  /** How the successful ones connected: direct, lan, port-mapped, punched, hairpin, relay... */
+  /**
+   * How the successful ones connected (see lab/sim/contacts.ts): lan, cgn-inside, direct, hairpin,
+   * mapped-upnp / mapped-nat-pmp / mapped-pcp / mapped-static, punched, cone.
+   */
   how: Record<string, number>;
 }
 

@@ -63,7 +63,7 @@ export function collectStrategy(
   };
 }
 
-/** Peer connections by the NAT classes of both ends, from the agents' connection logs. */
+/** Device pairs by the NAT classes of both ends, from the simulated network's contact table. */
 function connectionMatrix(run: StrategyRun): ConnectionCell[] {
   const cells = new Map<string, ConnectionCell>();
   for (const record of run.connections) {

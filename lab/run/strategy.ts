@@ -13,7 +13,7 @@ import { createSilentLogger } from '../../runtime/index.ts';
 import { createNodeLogger } from '../../runtime/node/index.ts';
 import { buildTracker, createMemorySwarmStore, createPrefixTable } from '../../tracker/index.ts';
 import { createStoreCatalogue } from '../../tracker/store-catalogue.ts';
-import type { StrategyName } from '../report/results.ts';
+import { type StrategyName, UNRESOLVED_PEER } from '../report/results.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { createSimulation, type InjectableApp, type Simulation } from '../sim/index.ts';
 import { loadMemoryStore } from './memory-store.ts';
@@ -41,9 +41,19 @@ export interface StrategyRun {
   originBytes: number;
   /** (virtual seconds since start, bytes) samples of infrastructure egress. */
   infraSamples: Array<{ t: number; bytes: number }>;
-  /** Peer connection attempts by NAT class of both ends, and how the successful ones connected. */
-  connections: Array<{ from: string; to: string; how: string | undefined }>;
+  /**
+   * Device pairs that exchanged or tried to exchange datagrams, by NAT class of the one that sent
+   * first (`from`) and the other (`to`, or UNRESOLVED_PEER for datagrams to addresses no device holds), and
+   * how the pair got through when datagrams arrived both ways (`how` undefined: it did not).
+   */
+  connections: ConnectionRecord[];
   endSeconds: number;
+}
+
+export interface ConnectionRecord {
+  from: string;
+  to: string;
+  how: string | undefined;
 }
 
 export interface StrategyProgress {
@@ -54,7 +64,6 @@ export interface StrategyProgress {
 }
 
 const EDGE_PORT = 4433;
-const AGENT_PORT = 6881;
 
 /**
  * Runs one strategy of a scenario on a fresh simulated network: the real tracker, CDN, edges and
@@ -183,7 +192,7 @@ export async function runStrategy(
         cdn: ['http://cdn'],
         stateDir,
         network: {
-          udpPort: AGENT_PORT,
+          udpPort: device.listenPort,
           isp: device.isp.name,
           region: device.isp.region,
           // The plain-BitTorrent baseline has no NAT traversal: no STUN, no port mapping, no punching.
@@ -262,7 +271,27 @@ export async function runStrategy(
     edgeBytes: edgeStats.reduce((n, s) => n + s.bytesSent, 0),
     originBytes: edges.reduce((n, e) => n + e.pieces.stats().originBytes, 0),
     infraSamples,
-    connections: [],
+    connections: connectionRecords(sim, topology),
     endSeconds,
   };
+}
+
+/** The network's device-to-device contacts, labelled with the NAT classes of the devices. */
+function connectionRecords(sim: Simulation, topology: LabTopology): ConnectionRecord[] {
+  const classOf = new Map(topology.devices.map((d) => [d.host.node, d.natClass]));
+  const records: ConnectionRecord[] = [];
+  const table = sim.contacts();
+  for (const c of table.contacts()) {
+    const from = classOf.get(c.initiator);
+    const to = classOf.get(c.other);
+    if (from === undefined || to === undefined) continue;
+    const both = c.forward > 0 && c.backward > 0;
+    records.push({ from, to, how: both ? c.how : undefined });
+  }
+  for (const u of table.unresolvedContacts()) {
+    const from = classOf.get(u.from);
+    if (from === undefined) continue;
+    for (let i = 0; i < u.targets; i++) records.push({ from, to: UNRESOLVED_PEER, how: undefined });
+  }
+  return records;
 }

@@ -18,8 +18,14 @@ export interface LabDevice {
   isp: IspSpec;
   host: SimHost;
   gateway: SimGateway | undefined;
-  /** NAT class label for the connection matrix, e.g. `port-restricted`, `cgn-eim`, `port-restricted+cgn`. */
+  /**
+   * NAT class label for the connection matrix: the home NAT (or `public`, or `cgn-eim` /
+   * `cgn-symmetric` for a phone on mobile data) plus `+upnp` (the gateway offers port mapping),
+   * `+open` (a static port forward) and `+cgn` (the home sits behind the ISP's CGN).
+   */
   natClass: string;
+  /** UDP port the device's agent listens on: unique per device with an open port (the forward's port). */
+  listenPort: number;
   behindCgn: boolean;
   /** Virtual ms after the start of the run at which the device wants the release. */
   arrivalMs: number;
@@ -38,6 +44,9 @@ export interface LabTopology {
   servers: LabServers;
   isps: Map<string, SimIsp>;
 }
+
+/** The agents' UDP port; a device with a static port forward gets AGENT_PORT + its index instead. */
+export const AGENT_PORT = 6881;
 
 const NAT_OPTIONS: Record<Exclude<DeviceNat, 'public'>, NatOptions> = {
   'full-cone': natPresets.fullCone,
@@ -145,6 +154,7 @@ export function buildTopology(sim: Simulation, scenario: Scenario): LabTopology 
       let host: SimHost;
       let gateway: SimGateway | undefined;
       let natClass: string;
+      let listenPort = AGENT_PORT;
       if (group.nat === 'public') {
         host = sim.addHost({ name, isp, behindCgn: false, link });
         natClass = 'public';
@@ -167,7 +177,26 @@ export function buildTopology(sim: Simulation, scenario: Scenario): LabTopology 
           homes.set(homeKey, gateway);
         }
         host = sim.addHost({ name, gateway });
-        natClass = behindCgn ? `${group.nat}+cgn` : group.nat;
+        if (group.openPort) {
+          // The thesis' "open port": the owner forwards one external port to this device, which must
+          // then listen on it (two devices behind one address cannot both have 6881). Behind a CGN
+          // the forward only opens the home router, as in real NAT444.
+          listenPort = AGENT_PORT + index;
+          const forward = gateway.nat.addExplicitMapping(
+            {
+              protocol: 'udp',
+              internalIp: host.address,
+              internalPort: listenPort,
+              externalPort: listenPort,
+              lifetimeMs: Infinity,
+              description: `static forward to ${name}`,
+              via: 'static',
+            },
+            sim.now(),
+          );
+          if (typeof forward === 'string') throw new RangeError(`port forward for ${name}: ${forward}`);
+        }
+        natClass = `${group.nat}${group.portMapping ? '+upnp' : ''}${group.openPort ? '+open' : ''}${behindCgn ? '+cgn' : ''}`;
       }
       devices.push({
         index,
@@ -177,6 +206,7 @@ export function buildTopology(sim: Simulation, scenario: Scenario): LabTopology 
         host,
         gateway,
         natClass,
+        listenPort,
         behindCgn,
         arrivalMs: arrivalTimes[index] ?? 0,
         downBps: group.link.downMbps * 1e6,

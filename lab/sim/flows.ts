@@ -23,6 +23,8 @@ export class FlowScheduler {
   private readonly active = new Set<Flow>();
   private lastUpdate: number;
   private timer: SimEvent | undefined;
+  /** A reallocation queued for the end of this virtual instant. */
+  private pending: SimEvent | undefined;
 
   constructor(private readonly scheduler: Scheduler) {
     this.lastUpdate = scheduler.now;
@@ -57,7 +59,7 @@ export class FlowScheduler {
     }
     this.advance();
     this.active.add(flow);
-    this.reallocate();
+    this.reallocateSoon();
     return flow;
   }
 
@@ -66,7 +68,7 @@ export class FlowScheduler {
     this.advance();
     flow.done = true;
     this.active.delete(flow);
-    this.reallocate();
+    this.reallocateSoon();
   }
 
   /** Moves every flow forward to `now` at its current rate. */
@@ -77,37 +79,87 @@ export class FlowScheduler {
     this.lastUpdate = now;
   }
 
+  /**
+   * Rates only matter once time moves, so every start and cancel of one virtual instant shares one
+   * reallocation at the end of it (a flash crowd starts hundreds of requests per instant).
+   */
+  private reallocateSoon(): void {
+    if (this.pending !== undefined) return;
+    this.pending = this.scheduler.schedule(0, this.reallocateBound, undefined);
+  }
+
+  private readonly reallocateBound = (): void => {
+    this.pending = undefined;
+    this.advance();
+    this.reallocate();
+  };
+
+  /**
+   * Progressive filling: every unfrozen flow's rate rises together (the "water level") until a link
+   * runs full or a flow reaches its cap; those flows freeze at that level and the rest keep rising.
+   * Each round costs one pass over the links, so a reallocation is O(rounds x links + flows x hops).
+   */
   private reallocate(): void {
+    if (this.pending !== undefined) {
+      this.scheduler.cancel(this.pending);
+      this.pending = undefined;
+    }
     const flows = [...this.active];
-    const capacity = new Map<LinkDirection, number>();
-    const users = new Map<LinkDirection, number>();
+    const slot = new Map<LinkDirection, number>();
+    const left: number[] = [];
+    const users: number[] = [];
+    const onLink: Flow[][] = [];
+    const frozen = new Set<Flow>();
     for (const f of flows) {
       f.rate = 0;
       for (const l of f.links) {
-        capacity.set(l, l.bandwidthBps / 8000);
-        users.set(l, (users.get(l) ?? 0) + 1);
+        let i = slot.get(l);
+        if (i === undefined) {
+          i = left.length;
+          slot.set(l, i);
+          left.push(l.bandwidthBps / 8000);
+          users.push(0);
+          onLink.push([]);
+        }
+        users[i]!++;
+        onLink[i]!.push(f);
       }
     }
-    let unfrozen = flows;
-    while (unfrozen.length > 0) {
+    const capped = flows.filter((f) => f.cap !== Infinity).sort((a, b) => a.cap - b.cap);
+    let nextCapped = 0;
+    let level = 0;
+    const freeze = (f: Flow): void => {
+      frozen.add(f);
+      f.rate = level;
+      for (const l of f.links) users[slot.get(l)!]!--;
+    };
+    while (frozen.size < flows.length) {
       let increment = Infinity;
-      for (const [l, n] of users) if (n > 0) increment = Math.min(increment, capacity.get(l)! / n);
-      for (const f of unfrozen) increment = Math.min(increment, f.cap - f.rate);
+      for (let i = 0; i < left.length; i++) {
+        const n = users[i]!;
+        if (n > 0) increment = Math.min(increment, left[i]! / n);
+      }
+      while (nextCapped < capped.length && frozen.has(capped[nextCapped]!)) nextCapped++;
+      if (nextCapped < capped.length) increment = Math.min(increment, capped[nextCapped]!.cap - level);
       if (!Number.isFinite(increment)) break;
-      const still: Flow[] = [];
-      for (const f of unfrozen) {
-        f.rate += increment;
-        for (const l of f.links) capacity.set(l, capacity.get(l)! - increment);
+      level += increment;
+      for (let i = 0; i < left.length; i++) {
+        const n = users[i]!;
+        if (n > 0) left[i] = left[i]! - increment * n;
       }
-      for (const f of unfrozen) {
-        const saturated = f.rate >= f.cap - 1e-12 || f.links.some((l) => capacity.get(l)! <= 1e-9);
-        if (saturated) {
-          for (const l of f.links) users.set(l, users.get(l)! - 1);
-        } else still.push(f);
+      const before = frozen.size;
+      for (; nextCapped < capped.length; nextCapped++) {
+        const f = capped[nextCapped]!;
+        if (frozen.has(f)) continue;
+        if (f.cap - level > 1e-12) break;
+        freeze(f);
       }
-      if (still.length === unfrozen.length) break;
-      unfrozen = still;
+      for (let i = 0; i < left.length; i++) {
+        if (users[i]! > 0 && left[i]! <= 1e-9) for (const f of onLink[i]!) if (!frozen.has(f)) freeze(f);
+      }
+      if (frozen.size === before) break; // float residue: nothing saturated, stop rising
     }
+    for (const f of flows) if (!frozen.has(f)) f.rate = level;
     this.scheduleNext();
   }
 

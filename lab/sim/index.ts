@@ -82,12 +82,17 @@
  * `sim.stats()` (totals, drops by cause incl. nat-filter, mapping-expired, hairpin, no-route,
  * no-listener, link-down, and bytes between ISPs), `sim.onDeliver` for custom accounting (every
  * delivered datagram, and every completed HTTP request and response, with `protocol`).
+ * `sim.contacts()` counts device-to-device UDP per pair of hosts: who sent first, datagrams delivered
+ * each way and dropped, and how the first delivered one got through (lan, direct, hairpin, mapped by
+ * UPnP/NAT-PMP/PCP/static forward, punched, cone); datagrams to an address no host holds (an unmapped
+ * NAT port) are counted per sender as unresolved.
  * `sim.traceHash()` is a SHA-256 over every packet event and HTTP exchange: same seed and inputs give
  * the same hash. Caveat: when several hosts' real I/O (file stores) completes within one virtual
  * instant, their continuations run in wall-clock completion order, which can reorder same-instant
  * sends; keep stores in memory for byte-identical runs.
  */
 
+export { type Contact, type ContactHow, ContactTable, type UnresolvedContacts } from './contacts.ts';
 export { DROP_CAUSES, type DropCause, type HostCounters, type LinkCounters } from './counters.ts';
 export type { HttpHandler, HttpServerApp, InjectableApp } from './http.ts';
 export { intToIp, ipToInt, isSharedAddress } from './ip.ts';
@@ -100,6 +105,7 @@ export {
   UDP_IP_OVERHEAD,
 } from './link.ts';
 export {
+  type MappingOrigin,
   Nat,
   type NatBehavior,
   type NatMapping,

@@ -69,6 +69,8 @@ export interface NatMapping {
   readonly remoteKey: string;
   /** Created by a port-mapping protocol (UPnP, NAT-PMP, PCP): no filtering, fixed lease. */
   readonly explicit: boolean;
+  /** Explicit mappings: who made it (for the lab's connection matrix). */
+  via: MappingOrigin | undefined;
   lastActive: number;
   /** Explicit mappings only: absolute expiry (Infinity = permanent). */
   leaseEnd: number;
@@ -90,6 +92,18 @@ export interface NatStats {
   explicitMappings: number;
   subscribers: number;
 }
+
+/** Who created an explicit mapping: a port-mapping protocol, or the owner's static port forward. */
+export type MappingOrigin = 'upnp' | 'nat-pmp' | 'pcp' | 'static';
+
+/**
+ * How the last successful inbound translation let a packet in: an explicit mapping, a dynamic one
+ * whose filter had a permission for the sender (the inside host had sent to it first), or a dynamic
+ * one with endpoint-independent filtering (anyone may send).
+ */
+export const INBOUND_EXPLICIT = 1;
+export const INBOUND_PERMITTED = 2;
+export const INBOUND_OPEN = 3;
 
 /** Result of a translation: a drop cause, or undefined on success (the packet was rewritten). */
 export type NatVerdict = DropCause | undefined;
@@ -126,6 +140,9 @@ export class Nat {
   private readonly blocksUsed = new Map<string, number>();
   private nextPoolIndex = 0;
   readonly stats: NatStats = { mappingsCreated: 0, explicitMappings: 0, subscribers: 0 };
+  /** Set by every successful `translateInbound`: one of the INBOUND_* kinds, and the mapping used. */
+  lastInboundKind = 0;
+  lastInboundMapping: NatMapping | undefined;
 
   constructor(
     /** Public (outside) addresses. A home gateway has one; a CGN a pool. */
@@ -218,6 +235,12 @@ export class Nat {
       if (allowed === undefined || now - allowed > this.timeoutMs) return 'nat-filter';
       if (this.refreshOnInbound) m.lastActive = now;
     } else if (this.refreshOnInbound && !m.explicit) m.lastActive = now;
+    this.lastInboundKind = m.explicit
+      ? INBOUND_EXPLICIT
+      : this.filtering === 'endpoint-independent'
+        ? INBOUND_OPEN
+        : INBOUND_PERMITTED;
+    this.lastInboundMapping = m;
     p.dstIp = m.internalIp;
     p.dstPort = m.internalPort;
     return undefined;
@@ -237,6 +260,8 @@ export class Nat {
       lifetimeMs: number;
       description?: string;
       anyPortOnConflict?: boolean;
+      /** Who asks: a port-mapping protocol or a static forward. */
+      via?: MappingOrigin;
     },
     now: number,
   ): NatMapping | 'conflict' | 'exhausted' {
@@ -292,6 +317,14 @@ export class Nat {
     return true;
   }
 
+  /**
+   * The mapping holding an external address, whatever its filter says (live or not); for working out
+   * where a dropped packet was headed.
+   */
+  peekInbound(protocol: Protocol, externalIp: string, externalPort: number): NatMapping | undefined {
+    return this.inbound.get(this.key(protocol, externalIp, externalPort));
+  }
+
   /** Explicit mapping of an internal endpoint, if any (NAT-PMP/PCP delete by internal port). */
   explicitMappingOf(protocol: Protocol, internalIp: string, internalPort: number): NatMapping | undefined {
     for (const m of this.inbound.values()) {
@@ -329,12 +362,13 @@ export class Nat {
     internalPort: number,
     externalPort: number,
     leaseEnd: number,
-    request: { description?: string },
+    request: { description?: string; via?: MappingOrigin },
     now: number,
   ): NatMapping {
     const m = this.createMapping(protocol, internalIp, internalPort, '', externalPort, now, true)!;
     m.leaseEnd = leaseEnd;
     m.description = request.description ?? '';
+    m.via = request.via;
     if (protocol === 'udp') this.explicitByInternal.set(`${internalIp}:${internalPort}`, m);
     this.stats.explicitMappings++;
     return m;
@@ -360,6 +394,7 @@ export class Nat {
       externalPort: port,
       remoteKey,
       explicit,
+      via: undefined,
       lastActive: now,
       leaseEnd: Infinity,
       description: '',

@@ -1,6 +1,15 @@
 import type { Address } from '../../runtime/index.ts';
+import {
+  ContactTable,
+  VIA_EXPLICIT,
+  VIA_HAIRPIN,
+  VIA_OPEN,
+  VIA_PERMITTED,
+  VIA_TRANSLATED,
+} from './contacts.ts';
 import { type DropCause, type DropCounters, emptyDrops } from './counters.ts';
 import type { LinkDirection } from './link.ts';
+import { INBOUND_EXPLICIT, INBOUND_OPEN, type MappingOrigin, type Nat } from './nat.ts';
 import type { Realm, SimNode } from './node.ts';
 import type { Scheduler } from './scheduler.ts';
 import { SimSocket, type SocketHost } from './socket.ts';
@@ -19,6 +28,10 @@ export interface Packet {
   node: SimNode;
   realm: Realm;
   time: number;
+  /** VIA_* bits: what the NATs on the way did to it (for the contact table). */
+  via: number;
+  /** Who made the explicit mapping that let it in, when one did. */
+  mappedBy: MappingOrigin | undefined;
 }
 
 /**
@@ -67,6 +80,8 @@ export class Network implements SocketHost {
   readonly totals: NetworkTotals = { sent: 0, delivered: 0, deliveredBytes: 0, dropped: emptyDrops() };
   /** Bytes delivered from ISP i to ISP j, key i * 65536 + j (-1 -> 65535 for "no ISP"). */
   readonly ispMatrix = new Map<number, number>();
+  /** Device-to-device contacts (hosts of kind 'host'): attempted, delivered, and how. */
+  readonly contacts = new ContactTable();
   private sending = false;
   private slab = new Uint8Array(256 * 1024);
   private slabUsed = 0;
@@ -138,6 +153,8 @@ export class Network implements SocketHost {
       node,
       realm: socket.lan ? node.inner! : node.realm,
       time: this.scheduler.now,
+      via: 0,
+      mappedBy: undefined,
     };
     if (!(to.port > 0 && to.port < 65536)) {
       this.drop(packet, 'no-route');
@@ -194,6 +211,7 @@ export class Network implements SocketHost {
               this.drop(p, verdict);
               return;
             }
+            p.via |= VIA_TRANSLATED;
             p.realm = n.realm;
             if (nat.isExternal(p.dstIp)) {
               if (!nat.hairpinning) {
@@ -205,6 +223,8 @@ export class Network implements SocketHost {
                 this.drop(p, back);
                 return;
               }
+              this.noteInbound(p, nat);
+              p.via |= VIA_HAIRPIN;
               p.realm = inner;
             }
           }
@@ -214,6 +234,7 @@ export class Network implements SocketHost {
             this.drop(p, verdict);
             return;
           }
+          this.noteInbound(p, nat);
           p.realm = inner;
         }
       }
@@ -238,6 +259,14 @@ export class Network implements SocketHost {
       }
       if (!this.hop(p, link, next)) return;
     }
+  }
+
+  private noteInbound(p: Packet, nat: Nat): void {
+    const kind = nat.lastInboundKind;
+    if (kind === INBOUND_EXPLICIT) {
+      p.via |= VIA_EXPLICIT;
+      p.mappedBy = nat.lastInboundMapping?.via;
+    } else p.via |= kind === INBOUND_OPEN ? VIA_OPEN : VIA_PERMITTED;
   }
 
   /** Routes a packet that starts on a NAT's inside (its own LAN services replying). */
@@ -293,6 +322,8 @@ export class Network implements SocketHost {
     const key = (p.origin.ispIndex & 0xffff) * 65536 + (n.ispIndex & 0xffff);
     this.ispMatrix.set(key, (this.ispMatrix.get(key) ?? 0) + size);
     this.trace?.record(p.time, TRACE_DELIVER, p.origin.id, n.id, size);
+    if (n.kind === 'host' && p.origin.kind === 'host' && n !== p.origin)
+      this.contacts.delivered(p.origin, n, p.via, p.mappedBy, p.time);
     for (const observer of this.observers) observer({ from: p.origin, to: n, bytes: size, protocol: 'udp' });
     const handlers = socket.handlers;
     if (handlers.length === 0) return;
@@ -305,6 +336,39 @@ export class Network implements SocketHost {
     this.totals.dropped[cause]++;
     p.origin.counters.dropped[cause]++;
     this.trace?.record(p.time, DROP_CODES[cause], p.origin.id, p.node.id, p.payload.length);
+    if (p.origin.kind === 'host') {
+      const to = this.intendedHost(p);
+      if (to !== p.origin && (to === undefined || to.kind === 'host'))
+        this.contacts.dropped(p.origin, to, `${p.dstIp}:${p.dstPort}`, p.time);
+    }
+  }
+
+  /**
+   * The node a dropped packet was addressed to, followed through the NATs' tables (a filter may have
+   * refused it, but the mapping says whose port it is): a host, a server, or a NAT's own address;
+   * undefined when nothing holds that address (e.g. a NAT port no mapping uses).
+   */
+  private intendedHost(p: Packet): SimNode | undefined {
+    let realm = p.realm;
+    let ip = p.dstIp;
+    let port = p.dstPort;
+    for (let step = 0; step < 8; step++) {
+      const node = realm.addresses.get(ip);
+      if (node === undefined) {
+        // Not on this side of a NAT: look where the NAT would have sent it.
+        if (realm.root.parent === undefined) return undefined;
+        realm = realm.root.realm;
+        continue;
+      }
+      const nat = node.nat;
+      if (nat === undefined || node.inner === undefined || !nat.isExternal(ip)) return node;
+      const m = nat.peekInbound('udp', ip, port);
+      if (m === undefined) return undefined;
+      realm = node.inner;
+      ip = m.internalIp;
+      port = m.internalPort;
+    }
+    return undefined;
   }
 }
 

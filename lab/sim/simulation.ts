@@ -7,6 +7,7 @@ import {
   type Random,
   type UdpNetwork,
 } from '../../runtime/index.ts';
+import type { ContactTable } from './contacts.ts';
 import type { HostCounters, LinkCounters } from './counters.ts';
 import { FlowScheduler } from './flows.ts';
 import { HttpChannel, type HttpServerApp } from './http.ts';
@@ -179,6 +180,8 @@ export interface Simulation {
   stats(): SimStats;
   /** SHA-256 over every packet event so far. */
   traceHash(): string;
+  /** Device-to-device UDP contacts the network saw: attempted, delivered each way, and how. */
+  contacts(): ContactTable;
   onDeliver(observer: (e: DeliveryEvent) => void): () => void;
 }
 
@@ -462,6 +465,7 @@ export function createSimulation(options: SimulationOptions = {}): Simulation {
     },
 
     traceHash: () => trace?.digest() ?? '',
+    contacts: () => network.contacts,
     onDeliver: (observer) => network.onDeliver(observer),
   };
   return sim;

@@ -69,6 +69,7 @@ export function handleNatPmp(
       lifetimeMs: granted * 1000,
       description: 'NAT-PMP',
       anyPortOnConflict: true,
+      via: 'nat-pmp',
     },
     now,
   );

@@ -99,6 +99,7 @@ export function handlePcp(
       lifetimeMs: granted * 1000,
       description: 'PCP',
       anyPortOnConflict: true,
+      via: 'pcp',
     },
     now,
   );

@@ -173,6 +173,7 @@ export function upnpHttpHandler(device: UpnpDevice): HttpHandler {
             lifetimeMs: seconds * 1000,
             description: args.get('NewPortMappingDescription') ?? '',
             anyPortOnConflict: action === 'AddAnyPortMapping',
+            via: 'upnp',
           },
           now,
         );
