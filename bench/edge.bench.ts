@@ -8,7 +8,7 @@
  *    Target: CDN >= 0.7 x the static file server.
  *
  * Everything shares this 2-core machine, so clients and servers compete for CPU; both sides of each
- * comparison pay the same overhead. EDGE_BENCH_CC=newreno|bbr picks the congestion controller.
+ * comparison pay the same overhead. EDGE_BENCH_CC=bbr|newreno picks the congestion controller (default bbr, the transport's default).
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -36,7 +36,7 @@ import { type Figure, type Target, writeBenchReport } from './lib/report.ts';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
-const congestion = (process.env.EDGE_BENCH_CC ?? 'newreno') as 'bbr' | 'newreno';
+const congestion = (process.env.EDGE_BENCH_CC ?? 'bbr') as 'bbr' | 'newreno';
 const clock = createNodeClock();
 const udp = createNodeUdpNetwork();
 const logger = createSilentLogger();

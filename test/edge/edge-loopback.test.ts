@@ -20,9 +20,6 @@ import { createMemoryStore } from './helpers/memory-store.ts';
 import { publishTestRelease } from './helpers/release.ts';
 
 const PIECE = 256 * 1024;
-// newreno: at the time of writing the transport's BBR start-up stalls at ~90 kbit/s on loopback
-// (transport helper's work in progress); the edge is congestion-control agnostic.
-const TRANSPORT = { congestion: 'newreno' as const };
 const logger = createSilentLogger();
 
 describe('edge server on real loopback sockets', () => {
@@ -48,7 +45,6 @@ describe('edge server on real loopback sockets', () => {
         id: 'edge-lo',
         region: 'lo',
         staticPrivateKey: createSeededRandom(11).bytes(32),
-        transport: TRANSPORT,
       },
       {
         socket: await udp.bind({ host: '127.0.0.1' }),
