@@ -131,8 +131,10 @@ export function engineOptionsFromConfig(config: AgentConfig): Partial<EngineOpti
     peerRateFloorBps: config.policy.peerRateFloorBps,
     peerRateFloorMs: config.policy.peerRateFloorSeconds * 1000,
     stallTimeoutMs: config.policy.stallTimeoutSeconds * 1000,
-    // With a tracker, give peers a moment before the CDN may serve everything in parallel.
+    // With a tracker, give peers a moment before the CDN may serve everything in parallel, and let
+    // the first peer connections form before the flash-crowd gate rolls (infra-gate.ts).
     peerGraceMs: config.tracker ? 3000 : 0,
+    infraHoldMs: config.tracker ? 200 : 0,
   };
 }
 
@@ -523,7 +525,10 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
                     region: e.region,
                   });
               for (const u of response.cdnUrls) addCdn(cdnBaseOf(u));
-              if (response.rarePieces.length > 0) {
+              // The tracker ranks rarity from the bitfields of the peers it handed out; while none of
+              // them has anything every piece ties and the list is just the lowest indices — steering
+              // every device to the same pieces. Only a list with information in it is used.
+              if (response.rarePieces.length > 0 && response.peers.some((p) => p.have > 0)) {
                 const rarity = new Array<number>(manifest.pieces.length).fill(1);
                 for (const i of response.rarePieces) if (i >= 0 && i < rarity.length) rarity[i] = 0;
                 job.engine.setSwarmRarity(rarity);

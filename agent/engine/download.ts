@@ -10,6 +10,7 @@ import {
   type SourceClass,
 } from '../types.ts';
 import type { Bitfield } from './bitfield.ts';
+import { createInfraGate } from './infra-gate.ts';
 import { type PieceLayout, pieceBounds } from './layout.ts';
 import { pickInfrastructurePiece, pickPeerPiece } from './picker.ts';
 import { RateEstimator } from './rate.ts';
@@ -42,8 +43,17 @@ export interface EngineOptions {
    */
   peerGraceMs: number;
   infraInFlight: number;
-  /** After a failed flash-crowd gate roll, wait this long before rolling again. */
+  /** A restricted infrastructure request outstanding this long stops counting against `infraInFlight`. */
+  infraStallMs: number;
+  /** Flash-crowd gate (infra-gate.ts): mean wait after a failed roll before rolling again. */
   infraGateMs: number;
+  /** Flash-crowd gate: infrastructure requests the whole neighbourhood starts per round, in expectation. */
+  infraRoundClaims: number;
+  /**
+   * Flash-crowd gate: after start, no restricted infrastructure request for this long, so the first
+   * peer connections form (and their claims are heard) before anyone rolls. Skipped when alone.
+   */
+  infraHoldMs: number;
 }
 
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
@@ -59,7 +69,10 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   tickMs: 1000,
   peerGraceMs: 0,
   infraInFlight: 1,
+  infraStallMs: 3000,
   infraGateMs: 250,
+  infraRoundClaims: 8,
+  infraHoldMs: 0,
 };
 
 export interface EngineComponents {
@@ -76,7 +89,7 @@ export type EngineEvent =
   | { type: 'piece'; index: number; sourceId: string; sourceClass: SourceClass; bytes: number }
   | { type: 'bad-piece'; index: number; sourceId: string }
   | { type: 'banned'; sourceId: string; reason: string }
-  | { type: 'infra-request'; index: number; sourceId: string }
+  | { type: 'infra-request'; index: number; sourceId: string; unrestricted: boolean }
   | { type: 'complete' };
 
 export interface EngineProgress {
@@ -94,6 +107,8 @@ export interface EngineProgress {
 interface SourceState {
   source: PieceSource;
   inFlight: Set<number>;
+  /** piece -> when its request started */
+  startedAt: Map<number, number>;
   badPieces: number;
   errors: number;
   cooldownUntil: number;
@@ -143,11 +158,12 @@ export function createDownloadEngine(
   let swarmRarity: readonly number[] | undefined;
   let wastedBytes = 0;
   let isPaused = false;
+  /** Nothing is requested before run(): sources may join first, and the gate's hold starts at run(). */
+  let running = false;
   let stopped: string | undefined;
   let starvingSince: number | undefined;
   let lastProgressAt = clock.now();
   let runStartedAt = clock.now();
-  let infraGateUntil = 0;
   let swarmLeechers = 0;
   let tickTimer: TimerHandle | undefined;
   let scheduled = false;
@@ -192,6 +208,25 @@ export function createDownloadEngine(
     });
   };
 
+  const gate = createInfraGate(
+    { holdMs: options.infraHoldMs, roundMs: options.infraGateMs, roundClaims: options.infraRoundClaims },
+    { clock, random, wake: () => requestSchedule() },
+  );
+
+  /** What the flash-crowd gate needs to know; computed only when it actually rolls. */
+  const gateView = () => {
+    let unclaimed = 0;
+    for (let i = 0; i < pieceCount; i++)
+      if (!have.get(i) && !finishing.has(i) && !inFlight.has(i) && availability[i] === 0 && !peerSoon(i))
+        unclaimed++;
+    let downloading = 0;
+    for (const s of sources.values())
+      if (s.source.kind === 'peer' && s.counted.size < pieceCount) downloading++;
+    // The tracker's leecher count covers devices we are not connected to, who pull from it too.
+    const neighbours = Math.max(downloading, swarmLeechers - 1);
+    return { unclaimed, neighbours, alone: peerCount() === 0 && swarmLeechers <= 1 };
+  };
+
   const starving = (): boolean =>
     starvingSince !== undefined && clock.now() - starvingSince >= options.peerRateFloorMs;
 
@@ -210,7 +245,7 @@ export function createDownloadEngine(
   };
 
   const schedule = (): void => {
-    if (isPaused || stopped || have.complete()) return;
+    if (!running || isPaused || stopped || have.complete()) return;
     const now = clock.now();
     // Peers, then edges, then the CDN (the operator's fast path before its last resort); within a
     // kind the fastest first, so when pieces are scarce they go where they arrive soonest.
@@ -221,37 +256,24 @@ export function createDownloadEngine(
     const noPeers = peerCount() === 0 && now - runStartedAt >= options.peerGraceMs;
     const infraUnrestricted = noPeers || starving();
     // While restricted, `infraInFlight` bounds the device's infrastructure requests across all edge and
-    // CDN sources together, so a flash crowd does not pull the same pieces from several places at once.
-    // Flash-crowd gate: every neighbour sees the same missing pieces, so each device starts a new
-    // infrastructure request with probability m / (n + 1) — m pieces nobody around has or is fetching,
-    // n downloading neighbours — and re-rolls after a short pause. In expectation the neighbourhood
-    // pulls about m pieces per round from the operator instead of n.
-    const gateOpen = (): boolean => {
-      if (infraUnrestricted) return true;
-      if (now < infraGateUntil) return false;
-      let m = 0;
-      for (let i = 0; i < pieceCount; i++)
-        if (!have.get(i) && !finishing.has(i) && !inFlight.has(i) && availability[i] === 0 && !peerSoon(i))
-          m++;
-      let n = 0;
-      for (const s of sources.values()) if (s.source.kind === 'peer' && s.counted.size < pieceCount) n++;
-      // The tracker's leecher count covers devices we are not connected to, who pull from it too.
-      n = Math.max(n, swarmLeechers - 1);
-      if (m === 0) return false;
-      // random.int, not random.float: the Node Random's float() currently throws (runtime/node/random.ts
-      // asks randomInt for 2**48, one above its limit) — reported; int() is fine everywhere.
-      if (random.int(1_000_000) < Math.min(1, m / (n + 1)) * 1_000_000) return true;
-      infraGateUntil = now + options.infraGateMs;
-      clock.setTimer(options.infraGateMs, requestSchedule);
+    // CDN sources together, and the flash-crowd gate decides whether to start one at all. A request
+    // outstanding longer than `infraStallMs` no longer holds its slot, and its source gets no more
+    // restricted requests meanwhile: one stalled edge must not stop the device's infrastructure share.
+    const gateOpen = (): boolean => infraUnrestricted || gate.open(gateView);
+    const stalled = (st: SourceState): boolean => {
+      for (const at of st.startedAt.values()) if (now - at >= options.infraStallMs) return true;
       return false;
     };
     let gateChecked: boolean | undefined;
     let infraBusy = 0;
-    for (const s of sources.values()) if (isInfrastructure(s.source.kind)) infraBusy += s.inFlight.size;
+    for (const s of sources.values())
+      if (isInfrastructure(s.source.kind))
+        for (const at of s.startedAt.values()) if (now - at < options.infraStallMs) infraBusy++;
     for (const state of ordered) {
       const source = state.source;
       if (state.cooldownUntil > now || !source.ready()) continue;
       const restricted = isInfrastructure(source.kind) && !infraUnrestricted;
+      if (restricted && stalled(state)) continue;
       const limit = source.maxInFlight();
       while (state.inFlight.size < limit && !(restricted && infraBusy >= options.infraInFlight)) {
         let index: number | undefined;
@@ -287,7 +309,7 @@ export function createDownloadEngine(
         }
         if (index === undefined) break;
         if (isInfrastructure(source.kind)) infraBusy++;
-        startRequest(state, index);
+        startRequest(state, index, infraUnrestricted);
       }
     }
   };
@@ -301,7 +323,7 @@ export function createDownloadEngine(
     return false;
   };
 
-  const startRequest = (state: SourceState, index: number): void => {
+  const startRequest = (state: SourceState, index: number, unrestricted: boolean): void => {
     const controller = new AbortController();
     let fetchers = inFlight.get(index);
     if (!fetchers) {
@@ -310,8 +332,9 @@ export function createDownloadEngine(
     }
     fetchers.set(state.source.id, controller);
     state.inFlight.add(index);
+    state.startedAt.set(index, clock.now());
     if (isInfrastructure(state.source.kind))
-      emit({ type: 'infra-request', index, sourceId: state.source.id });
+      emit({ type: 'infra-request', index, sourceId: state.source.id, unrestricted });
     const timer = clock.setTimer(options.requestTimeoutMs, () =>
       controller.abort(new Error(`piece ${index} timed out after ${options.requestTimeoutMs} ms`)),
     );
@@ -334,6 +357,7 @@ export function createDownloadEngine(
 
   const finishRequest = (state: SourceState, index: number): void => {
     state.inFlight.delete(index);
+    state.startedAt.delete(index);
     const fetchers = inFlight.get(index);
     fetchers?.delete(state.source.id);
     if (fetchers && fetchers.size === 0) inFlight.delete(index);
@@ -434,6 +458,7 @@ export function createDownloadEngine(
   };
 
   const finish = (): void => {
+    gate.close();
     if (tickTimer) clock.clearTimer(tickTimer);
     tickTimer = undefined;
     abortAll('complete');
@@ -444,6 +469,7 @@ export function createDownloadEngine(
 
   const fail = (error: Error): void => {
     stopped = error.message;
+    gate.close();
     if (tickTimer) clock.clearTimer(tickTimer);
     tickTimer = undefined;
     abortAll('stopped');
@@ -470,6 +496,7 @@ export function createDownloadEngine(
       const state: SourceState = {
         source,
         inFlight: new Set(),
+        startedAt: new Map(),
         badPieces: 0,
         errors: 0,
         cooldownUntil: 0,
@@ -492,8 +519,10 @@ export function createDownloadEngine(
       if (stopped) return Promise.reject(new AgentError('DOWNLOAD_ABORTED', stopped));
       return new Promise<void>((resolve, reject) => {
         settle = { resolve, reject };
+        running = true;
         lastProgressAt = clock.now();
         runStartedAt = clock.now();
+        gate.start();
         if (!tickTimer) tickTimer = clock.setTimer(options.tickMs, tick);
         requestSchedule();
       });
@@ -507,6 +536,7 @@ export function createDownloadEngine(
       if (!isPaused) return;
       isPaused = false;
       lastProgressAt = clock.now();
+      gate.start();
       requestSchedule();
     },
     paused: () => isPaused,

@@ -1,4 +1,3 @@
-import { Duplex } from 'node:stream';
 import type { Address, Clock, Logger, Random, UdpSocket } from '../../runtime/index.ts';
 import { type Connection, createEndpoint, type Endpoint } from '../../transport/index.ts';
 import type { Swarm } from '../swarm/swarm.ts';
@@ -23,47 +22,6 @@ export interface PeerNetwork {
     timeoutMs?: number,
   ): Promise<boolean>;
   close(): Promise<void>;
-}
-
-/**
- * One BitTorrent byte stream made of two PZ streams, each written only by the side that opened it.
- * Workaround: data sent back on a stream the *other* side opened stalls after the first 256 KiB (the
- * opener never extends the flow-control window for its receive direction) — reported to transport/.
- */
-export function splitDuplex(out: Duplex): { duplex: Duplex; attachIncoming(incoming: Duplex): void } {
-  let incoming: Duplex | undefined;
-  const duplex = new Duplex({
-    read() {},
-    write(chunk: Uint8Array, _encoding, callback) {
-      if (out.write(chunk)) callback();
-      else out.once('drain', () => callback());
-    },
-    final(callback) {
-      out.end();
-      callback();
-    },
-    destroy(error, callback) {
-      out.destroy();
-      incoming?.destroy();
-      callback(error);
-    },
-  });
-  out.on('error', (error) => duplex.destroy(error));
-  out.on('close', () => duplex.destroy());
-  return {
-    duplex,
-    attachIncoming(stream) {
-      if (incoming) {
-        stream.destroy();
-        return;
-      }
-      incoming = stream;
-      stream.on('data', (chunk: Uint8Array) => duplex.push(chunk));
-      stream.on('end', () => duplex.push(null));
-      stream.on('error', (error) => duplex.destroy(error));
-      stream.on('close', () => duplex.destroy());
-    },
-  };
 }
 
 export function peerIdOfKey(publicKey: Uint8Array): string {
@@ -112,9 +70,8 @@ export function createPeerNetwork(
         return;
       }
       accepted = true;
-      const pair = splitDuplex(connection.openStream());
-      pair.attachIncoming(stream);
-      const peer = entry.swarm.addStream(pair.duplex, {
+      // The dialer's one stream carries the BitTorrent wire both ways.
+      const peer = entry.swarm.addStream(stream, {
         id: peerIdOfKey(connection.remoteStaticKey),
         sourceClass: entry.classify(connection.remoteStaticKey, connection.remoteAddress()),
         initiator: false,
@@ -150,9 +107,10 @@ export function createPeerNetwork(
         logger.debug({ peer: id, err: (error as Error).message }, 'dial failed');
         return false;
       }
-      const pair = splitDuplex(connection.openStream());
-      connection.onStream((stream) => pair.attachIncoming(stream));
-      const peer = entry.swarm.addStream(pair.duplex, {
+      const stream = connection.openStream();
+      // One stream per session, opened by the dialer; anything else the acceptor opens is not ours.
+      connection.onStream((other) => other.destroy());
+      const peer = entry.swarm.addStream(stream, {
         id,
         sourceClass: remote.sourceClass,
         initiator: true,

@@ -25,7 +25,8 @@ describe('agent NAT traversal on the simulated network', () => {
       gatewayFor: (i) => ({ nat: i < 2 ? natPresets.portRestricted : natPresets.symmetric }),
       rendezvous: true,
       edge: { capacityBytesPerSecond: 1 }, // a STUN server on a second IP; serves (almost) nothing
-      cdnRateBps: 200 * KB,
+      // Slow enough that the CDN alone takes longer than probe + registration + punch (~4 s).
+      cdnRateBps: 100 * KB,
     });
     world.startAll(0);
     const result = await world.sim.run({

@@ -1,0 +1,88 @@
+import type { Clock, Random, TimerHandle } from '../../runtime/index.ts';
+
+/**
+ * The flash-crowd gate: decides whether this device may start one more infrastructure (edge/CDN)
+ * request while peers are around. Devices do not coordinate, so each one rolls a die sized to its
+ * neighbourhood: with m pieces that nobody nearby has or is fetching and n other downloading devices,
+ * it starts a request with probability min(m, roundClaims) / (n + 1). In expectation the whole
+ * neighbourhood then starts about min(m, roundClaims) distinct infrastructure requests per round
+ * instead of one per device — every device sees the same missing pieces, so without the gate a crowd
+ * of n pulls the same pieces n times, and n parallel requests share the infrastructure's bandwidth so
+ * that none of them lands early enough to be traded.
+ *
+ * Failed rolls wait a jittered round (0.5–1.5 × `roundMs`) so devices that started together decide at
+ * different moments and hear each other's claims (BEP 6 suggest) in between. A short start-up hold lets
+ * the first peer connections form before anyone rolls, so claims are heard and n is known.
+ */
+export interface InfraGateOptions {
+  /** After the download starts, no restricted infrastructure request for this long (0 = none). */
+  holdMs: number;
+  /** Mean time between rolls of a device whose last roll failed. */
+  roundMs: number;
+  /** Infrastructure requests the whole neighbourhood should start per round, in expectation. */
+  roundClaims: number;
+}
+
+export interface InfraGateView {
+  /** Pieces we miss that no connected peer has, is fetching (suggest) or that we are fetching. */
+  unclaimed: number;
+  /** Other devices still downloading around us (connected, or the tracker's leecher count). */
+  neighbours: number;
+  /** No peer connected and none known to the tracker: nothing to wait for. */
+  alone: boolean;
+}
+
+export interface InfraGate {
+  /** (Re)starts the hold, e.g. when the download starts or resumes. */
+  start(): void;
+  /** True when this device may start one restricted infrastructure request now. */
+  open(view: () => InfraGateView): boolean;
+  close(): void;
+}
+
+export function createInfraGate(
+  options: InfraGateOptions,
+  components: { clock: Clock; random: Random; wake: () => void },
+): InfraGate {
+  const { clock, random } = components;
+  let holdUntil = 0;
+  let rollAt = 0;
+  let timer: TimerHandle | undefined;
+
+  const wakeAt = (at: number): void => {
+    if (timer) clock.clearTimer(timer);
+    timer = clock.setTimer(Math.max(1, at - clock.now()), () => {
+      timer = undefined;
+      components.wake();
+    });
+  };
+
+  return {
+    start() {
+      holdUntil = clock.now() + options.holdMs;
+      rollAt = 0;
+    },
+    open(view) {
+      const now = clock.now();
+      if (now < rollAt) return false;
+      const v = view();
+      if (v.alone) return true;
+      if (now < holdUntil) {
+        rollAt = holdUntil;
+        wakeAt(holdUntil);
+        return false;
+      }
+      if (v.unclaimed === 0) return false;
+      const p = Math.min(1, Math.min(v.unclaimed, options.roundClaims) / (v.neighbours + 1));
+      // random.int, not random.float: integer draws are exact and supported by every Random.
+      if (random.int(1_000_000) < p * 1_000_000) return true;
+      rollAt = now + options.roundMs * (0.5 + random.int(1000) / 1000);
+      wakeAt(rollAt);
+      return false;
+    },
+    close() {
+      if (timer) clock.clearTimer(timer);
+      timer = undefined;
+    },
+  };
+}
