@@ -409,6 +409,16 @@ async function main(): Promise<void> {
   // Warm the history for the network context with one session (smart start), then measure.
   if (sim) await simDownload('bbr', 4 * 1024 * 1024, 61, history);
   const bbr4 = sim ? await simDownload('bbr', 4 * 1024 * 1024, 62, history) : skip;
+  // The same warm 4 MB download on other loss patterns: the target is quoted for seed 62, this shows
+  // it is not a lucky draw.
+  const bbr4others = sim
+    ? [
+        await simDownload('bbr', 4 * 1024 * 1024, 64, history),
+        await simDownload('bbr', 4 * 1024 * 1024, 65, history),
+        await simDownload('bbr', 4 * 1024 * 1024, 66, history),
+      ]
+    : [];
+  const bbr4worst = Math.min(bbr4.mbps, ...bbr4others.map((r) => r.mbps));
   const bbr4cold = sim ? await simDownload('bbr', 4 * 1024 * 1024, 62) : skip;
   const reno4 = sim ? await simDownload('newreno', 4 * 1024 * 1024, 62) : skip;
   const bbr64 = sim ? await simDownload('bbr', 64 * 1024 * 1024, 63) : skip;
@@ -419,6 +429,11 @@ async function main(): Promise<void> {
     {
       name: 'sim 4 MB BBR (smart start), first to last byte received',
       value: bbr4.receiverMbps,
+      unit: 'Mbit/s',
+    },
+    {
+      name: 'sim 4 MB BBR (smart start), from first byte sent, worst of seeds 62/64/65/66',
+      value: bbr4worst,
       unit: 'Mbit/s',
     },
     { name: 'sim 64 MB BBR (cold), first to last byte received', value: bbr64.receiverMbps, unit: 'Mbit/s' },
@@ -484,6 +499,8 @@ async function main(): Promise<void> {
     'Loopback figures depend on machine load (2 cores shared); both numbers come from the same run.',
     'Simulated runs use the in-process virtual network from test/transport/util (virtual time, seeded).',
     'TCP + TLS 1.3 baseline for time-to-first-byte is the protocol minimum of 2 RTTs (SYN/SYN-ACK, then TLS 1-RTT + request).',
+    'Item 2 goodput: the target line is the strict definition, object bytes / (last byte received - first byte sent by the server), so it includes the one-way delay and the tail; session set-up is item 3. The "first to last byte received" line is the receiver view, reported for comparison only.',
+    'Item 2 tail: losses in the last flight are rebuilt from erasure-coded repair symbols (transport/PROTOCOL.md, "Tail repair") instead of costing a round trip.',
   );
   writeBenchReport({
     name: 'transport',
