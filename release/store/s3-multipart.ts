@@ -34,10 +34,11 @@ export function choosePartSize(size: number | undefined): number {
 /**
  * Streams `body` to S3 through a fixed set of part buffers, so memory is `buffers x partSize` however
  * large the object: a PullBody is read straight into the part being filled (other streams are copied
- * into it), and a full part goes out with UploadPart while the next one fills. (lib-storage's Upload concatenates chunks into fresh part
- * buffers and keeps its own queue, which cost the publisher tens of MiB more on multi-GiB files.)
- * An object that fits in one part is sent with a single PutObject. On any failure or abort the
- * multipart upload is aborted, so the key never holds a partial object and no parts linger.
+ * into it), and a full part goes out with UploadPart while the next one fills. (lib-storage's Upload
+ * concatenates chunks into fresh part buffers and keeps its own queue, which cost the publisher tens
+ * of MiB more on multi-GiB files.) An object that fits in one part is sent with a single PutObject.
+ * On any failure or abort the multipart upload is aborted, so the key never holds a partial object
+ * and the store drops the parts (s3rver answers the abort with 405 and keeps them in its upload dir).
  */
 export async function uploadStream(
   client: S3Client,
@@ -48,8 +49,9 @@ export async function uploadStream(
 ): Promise<void> {
   const { signal } = options;
   const partSize = choosePartSize(options.size);
+  const maxBuffers = Math.max(2, options.buffers ?? 2);
+  let allocated = 0;
   const free: Buffer[] = [];
-  for (let i = 0; i < Math.max(2, options.buffers ?? 2); i++) free.push(Buffer.allocUnsafeSlow(partSize));
   const { IfNoneMatch, ...objectParams } = params;
   const send = { abortSignal: signal };
 
@@ -90,8 +92,12 @@ export async function uploadStream(
     inFlight.add(sending);
   };
 
-  /** Waits until a part buffer is free (or an upload failed). */
+  /** A free part buffer, allocated on first need (a small object needs one), else after a part is sent. */
   const nextBuffer = async (): Promise<Buffer> => {
+    if (free.length === 0 && allocated < maxBuffers) {
+      allocated++;
+      return Buffer.allocUnsafeSlow(partSize);
+    }
     while (free.length === 0 && failure === undefined) await Promise.race(inFlight);
     if (failure !== undefined) throw failure;
     return free.pop()!;
