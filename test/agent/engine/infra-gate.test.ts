@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { createInfraGate } from '../../../agent/engine/infra-gate.ts';
+import { createSeededRandom } from '../../../runtime/index.ts';
+import { ManualClock } from '../helpers.ts';
+
+function gate(options: Partial<{ holdMs: number; roundMs: number; roundClaims: number }> = {}) {
+  const clock = new ManualClock();
+  let wakes = 0;
+  const g = createInfraGate(
+    { holdMs: 200, roundMs: 250, roundClaims: 8, ...options },
+    { clock, random: createSeededRandom(3), wake: () => wakes++ },
+  );
+  return { clock, g, wakes: () => wakes };
+}
+
+const crowd = { unclaimed: 32, neighbours: 49, alone: false };
+
+describe('flash-crowd infrastructure gate', () => {
+  it('holds during start-up, then wakes the engine to roll', async () => {
+    const { clock, g, wakes } = gate({ roundClaims: 1000 });
+    g.start();
+    expect(g.open(() => crowd)).toBe(false);
+    await clock.runUntil(() => wakes() > 0);
+    expect(wakes()).toBe(1);
+    // roundClaims far above n + 1: the roll always succeeds once the hold is over.
+    expect(g.open(() => crowd)).toBe(true);
+  });
+
+  it('a device alone opens at once, hold or not', () => {
+    const { g } = gate();
+    g.start();
+    expect(g.open(() => ({ unclaimed: 5, neighbours: 0, alone: true }))).toBe(true);
+  });
+
+  it('stays shut while every missing piece is claimed nearby', () => {
+    const { g } = gate({ holdMs: 0, roundClaims: 1000 });
+    g.start();
+    expect(g.open(() => ({ unclaimed: 0, neighbours: 3, alone: false }))).toBe(false);
+  });
+
+  it('a crowd of n opens with probability min(m, roundClaims) / (n + 1) per round', async () => {
+    const { clock, g } = gate({ holdMs: 0 });
+    g.start();
+    let opened = 0;
+    let rolls = 0;
+    for (let round = 0; round < 2000; round++) {
+      rolls++;
+      if (g.open(() => crowd)) opened++;
+      // A failed roll waits 0.5–1.5 rounds; step past it either way.
+      await clock.runUntil(() => false, 400);
+    }
+    expect(opened / rolls).toBeGreaterThan(0.13);
+    expect(opened / rolls).toBeLessThan(0.19); // 8 / 50 = 0.16
+  });
+
+  it('a failed roll is not re-rolled before its jittered round is over', () => {
+    const { g } = gate({ holdMs: 0, roundClaims: 1 });
+    g.start();
+    const view = () => ({ unclaimed: 10, neighbours: 10_000, alone: false });
+    let first = true;
+    // With p = 1/10001 the first roll fails; a second call at the same moment must not roll again.
+    while (first && g.open(view)) first = false;
+    let calls = 0;
+    const counted = () => {
+      calls++;
+      return view();
+    };
+    expect(g.open(counted)).toBe(false);
+    expect(calls).toBe(0);
+  });
+});
