@@ -1,5 +1,6 @@
 export * from './api-schema.ts';
 export { buildTracker, type TrackerApp } from './app.ts';
+export { chainLocators, createAsnLocator, type Locator } from './asn-db.ts';
 export { createStaticCatalogue, type ReleaseCatalogue, type ReleaseInfo } from './catalogue.ts';
 export type { TrackerComponents } from './context.ts';
 export { hashToken } from './context.ts';

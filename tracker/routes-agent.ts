@@ -105,6 +105,7 @@ export function registerAgentRoutes(app: FastifyInstance, ctx: TrackerContext): 
         // Devices whose policy forbids uploading are counted but never handed out.
         const uploads = body.state?.uploadAllowed !== false && body.uploadCapacity !== 0;
         const buckets = bucketsOf(locality, reach, seeder, familiesOf(uploads, body.tcpPort));
+        if (uploads) prepareAnswerFragments(peer);
         ({ swarmCreatedAt } = await store.upsertPeer(swarm, peer, buckets));
       }
       await store.pruneSwarm(swarm, now - options.peerTtlSec * 1000, options.pruneBatch);

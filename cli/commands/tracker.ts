@@ -11,6 +11,8 @@ import { AddressParseError, parseAddress } from '../../runtime/index.ts';
 import { createNodeEnv } from '../../runtime/node/index.ts';
 import {
   buildTracker,
+  chainLocators,
+  createAsnLocator,
   createMemorySwarmStore,
   createPrefixTable,
   createRedisSwarmStore,
@@ -37,6 +39,7 @@ interface TrackerFlags {
   redis?: string;
   redisPrefix: string;
   prefixes?: string;
+  asnDb?: string;
   adminTokenFile?: string;
   edgeTokenFile?: string;
   cdn: string[];
@@ -103,6 +106,10 @@ export function registerTrackerCommand(program: Command): void {
     .option('--redis-prefix <prefix>', 'key prefix in Redis', 'swarmlane:')
     .option('--prefixes <file>', 'operator prefix table CSV: cidr,asn,isp,region')
     .option(
+      '--asn-db <file.mmdb>',
+      'MaxMind ASN database (e.g. GeoLite2-ASN.mmdb): locality for addresses the prefix table lacks',
+    )
+    .option(
       '--admin-token-file <file>',
       'bearer token of the admin API (rollouts); without it the admin API is off',
     )
@@ -167,6 +174,20 @@ export function registerTrackerCommand(program: Command): void {
         }
         prefixes = createPrefixTable(parsePrefixCsv(text));
       }
+      let asnDb = null;
+      if (flags.asnDb) {
+        let bytes: Uint8Array;
+        try {
+          bytes = readFileSync(flags.asnDb);
+        } catch (error) {
+          throw new TrackerConfigError(
+            `cannot read --asn-db ${flags.asnDb}: ${(error as NodeJS.ErrnoException).code ?? error}`,
+          );
+        }
+        asnDb = createAsnLocator(bytes);
+      }
+      // The operator's table first, then MaxMind, then (per announce) the agent's hints.
+      const locality = chainLocators([prefixes, asnDb]);
       for (const url of flags.cdn)
         if (!/^https?:\/\//.test(url))
           throw new TrackerConfigError(`--cdn must be an http(s) URL, got "${url}"`);
@@ -205,7 +226,7 @@ export function registerTrackerCommand(program: Command): void {
             advertised: { host: listen.host, port: bound.port },
             scopes,
             defaultScope,
-            prefixes,
+            prefixes: locality,
           },
           { endpoint, swarmStore, clock: env.clock, random: env.random, logger },
         );
@@ -218,7 +239,7 @@ export function registerTrackerCommand(program: Command): void {
       const { app } = buildTracker(
         {
           cdnBaseUrls: flags.cdn,
-          prefixes,
+          prefixes: locality,
           scopes,
           defaultScope,
           announceIntervalSec,

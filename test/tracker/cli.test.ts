@@ -97,6 +97,17 @@ describe('swarmlane tracker', () => {
         '--prefixes',
         '/nonexistent.csv',
       ],
+      // A file that is not a MaxMind DB.
+      [
+        '--listen',
+        '127.0.0.1:0',
+        '--store',
+        fixture.storeUrl,
+        '--trusted-key',
+        fixture.publicKeyPath,
+        '--asn-db',
+        fixture.publicKeyPath,
+      ],
     ];
     for (const args of bad) {
       const r = run(args);
