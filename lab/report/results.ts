@@ -38,8 +38,15 @@ export interface StrategyResult {
   completed: number;
   devices: number;
   completion: CompletionStats;
-  /** Peer bytes exchanged between devices of the same ISP, as a share of all peer bytes. */
+  /**
+   * Share of device-to-device bytes that stayed within one ISP, counted by the simulated network
+   * (UDP payload delivered between devices, wire overhead included). The nat444-1k target uses this:
+   * it is the same measurement for every strategy, while the agents' own labels depend on what their
+   * tracker told them (the plain baseline's tracker knows no ISPs, so its agents call every peer remote).
+   */
   intraIspPeerShare: number;
+  /** The same share from the agents' byte counters (`peer-same-isp` / all peer bytes), as labelled by the tracker's tiers. */
+  intraIspPeerShareByAgents?: number;
   lowerBoundSeconds: number;
   peakInfraMbps: number;
   /** Infrastructure egress rate over simulated time, for the flash-crowd peak chart. */

@@ -48,7 +48,11 @@ export function collectStrategy(
     completed: completionTimes.length,
     devices: devices.length,
     completion: completionStats(completionTimes),
-    intraIspPeerShare: peerBytes > 0 ? (bytesBySource['peer-same-isp'] ?? 0) / peerBytes : 0,
+    intraIspPeerShare:
+      run.peerWire.sameIsp + run.peerWire.otherIsp > 0
+        ? run.peerWire.sameIsp / (run.peerWire.sameIsp + run.peerWire.otherIsp)
+        : 0,
+    intraIspPeerShareByAgents: peerBytes > 0 ? (bytesBySource['peer-same-isp'] ?? 0) / peerBytes : 0,
     lowerBoundSeconds: fluidLowerBoundSeconds({
       fileBytes: scenario.release.size,
       serverUploadBps,

@@ -39,6 +39,8 @@ export interface StrategyRun {
   /** Bytes edges sent to devices, and bytes they pulled from the origin. */
   edgeBytes: number;
   originBytes: number;
+  /** UDP payload bytes the network delivered from device to device, within one ISP and across ISPs. */
+  peerWire: { sameIsp: number; otherIsp: number };
   /** (virtual seconds since start, bytes) samples of infrastructure egress. */
   infraSamples: Array<{ t: number; bytes: number }>;
   /**
@@ -94,9 +96,17 @@ export async function runStrategy(
   sim.serveHttp(cdnHost, 80, cdn.app as unknown as InjectableApp);
   const infraSamples: Array<{ t: number; bytes: number }> = [];
   const infraNodes = new Set([cdnHost.node, ...topology.servers.edges.map((e) => e.node)]);
+  // Device-to-device bytes by ISP as the network delivered them: ground truth for locality, whatever
+  // the agents believed about their peers' ISPs (the plain baseline's tracker knows no ISPs at all).
+  const deviceNodes = new Set(topology.devices.map((d) => d.host.node));
+  const peerWire = { sameIsp: 0, otherIsp: 0 };
   sim.onDeliver((event) => {
     if (infraNodes.has(event.from) && !infraNodes.has(event.to))
       infraSamples.push({ t: (sim.now() - start) / 1000, bytes: event.bytes });
+    else if (deviceNodes.has(event.from) && deviceNodes.has(event.to)) {
+      if (event.from.ispIndex === event.to.ispIndex) peerWire.sameIsp += event.bytes;
+      else peerWire.otherIsp += event.bytes;
+    }
   });
 
   const useTracker = strategy !== 'client-server';
@@ -271,6 +281,7 @@ export async function runStrategy(
     edgeBytes: edgeStats.reduce((n, s) => n + s.bytesSent, 0),
     originBytes: edges.reduce((n, e) => n + e.pieces.stats().originBytes, 0),
     infraSamples,
+    peerWire,
     connections: connectionRecords(sim, topology),
     endSeconds,
   };

@@ -45,7 +45,7 @@ export interface LabTopology {
   isps: Map<string, SimIsp>;
 }
 
-/** The agents' UDP port; a device with a static port forward gets AGENT_PORT + its index instead. */
+/** The agents' UDP port; a device with a static port forward gets AGENT_PORT + 1 + its index instead (never 6881 itself, which the others announce). */
 export const AGENT_PORT = 6881;
 
 const NAT_OPTIONS: Record<Exclude<DeviceNat, 'public'>, NatOptions> = {
@@ -181,7 +181,7 @@ export function buildTopology(sim: Simulation, scenario: Scenario): LabTopology 
           // The thesis' "open port": the owner forwards one external port to this device, which must
           // then listen on it (two devices behind one address cannot both have 6881). Behind a CGN
           // the forward only opens the home router, as in real NAT444.
-          listenPort = AGENT_PORT + index;
+          listenPort = AGENT_PORT + 1 + index;
           const forward = gateway.nat.addExplicitMapping(
             {
               protocol: 'udp',

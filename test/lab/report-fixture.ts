@@ -23,6 +23,7 @@ export function fixtureResults(): LabResults {
       devices: 8,
       completion: completionStats(times),
       intraIspPeerShare: 0.9,
+      intraIspPeerShareByAgents: 0.9,
       lowerBoundSeconds: 10,
       peakInfraMbps: peakMbps,
       infraRateSeries: series,
