@@ -84,7 +84,11 @@ const PACING_SLACK_MS = 0.05;
  * packet carries at most this many plaintext bytes (7 fewer, 0.6 %) and can be a source symbol.
  */
 const REPAIR_SYMBOL = MAX_PLAINTEXT - REPAIR_FRAME_OVERHEAD;
-/** Plaintexts each side keeps for tail repair (~2.4 MB, only on a path that has shown loss). */
+/**
+ * Plaintexts each side keeps for tail repair, only on a path that has shown loss: from 16 packets,
+ * growing with what is in flight (twice the window, in packets) to at most 2048 (~2.4 MB).
+ */
+const REPAIR_RING_MIN = 16;
 const REPAIR_RING_PACKETS = 2048;
 /** The newest packets one tail's repair covers at most. */
 const MAX_PROTECTED_PACKETS = 1024;
@@ -574,8 +578,11 @@ export class ConnectionCore {
     this.received.add(pn);
     if (pn > largestBefore) this.largestReceivedTime = now;
     if (this.recvRing === undefined && pn > largestBefore + 1 && this.options.tailRepair)
-      this.recvRing = new PlaintextRing(REPAIR_RING_PACKETS, MAX_PLAINTEXT);
-    this.recvRing?.store(pn, plain);
+      this.recvRing = new PlaintextRing(REPAIR_RING_MIN, MAX_PLAINTEXT, REPAIR_RING_PACKETS);
+    if (this.recvRing !== undefined) {
+      this.sizeRecvRing(now);
+      this.recvRing.store(pn, plain);
+    }
 
     if (!sameAddress(from, this.path)) {
       if (pn > largestBefore) this.migrate(now, from, size);
@@ -710,8 +717,10 @@ export class ConnectionCore {
   /** Receiver: keeps a repair symbol (copied: it is a view into the scratch plaintext). */
   private onRepairFrame(firstPn: number, span: number, index: number, symbol: Uint8Array): void {
     if (!this.options.tailRepair || span > MAX_GROUP_SPAN || index >= MAX_REPAIRS_PER_GROUP) return;
-    // Symbols for packets received before the ring existed cannot be used; the next group can.
-    this.recvRing ??= new PlaintextRing(REPAIR_RING_PACKETS, MAX_PLAINTEXT);
+    // Symbols for packets received before the ring existed (or beyond its reach) cannot be used;
+    // the ring grows to reach back this far for the next group.
+    this.recvRing ??= new PlaintextRing(REPAIR_RING_MIN, MAX_PLAINTEXT, REPAIR_RING_PACKETS);
+    this.recvRing.reserve(2 * (this.received.largest - firstPn + 1));
     let group = this.repairGroups.get(firstPn);
     if (group === undefined) {
       if (this.repairGroups.size >= MAX_PENDING_GROUPS) {
@@ -724,6 +733,19 @@ export class ConnectionCore {
     if (group.span !== span || group.symbols.size >= span) return;
     group.symbols.set(index, symbol.slice());
     this.repairsToTry.add(firstPn);
+  }
+
+  // Receiver ring sizing: packets received per smoothed RTT, measured once per RTT.
+  private recvRateWindowStart = 0;
+  private recvRateCount = 0;
+
+  /** Receiver: keeps the ring at twice the packets that arrive per RTT (what the sender has in flight). */
+  private sizeRecvRing(now: number): void {
+    this.recvRateCount++;
+    if (now - this.recvRateWindowStart < this.rtt.smoothed) return;
+    this.recvRing?.reserve(2 * this.recvRateCount);
+    this.recvRateWindowStart = now;
+    this.recvRateCount = 0;
   }
 
   /** Receiver: decodes every group that now has as many symbols as it misses packets. */
@@ -1371,9 +1393,11 @@ export class ConnectionCore {
   private repairArmed(): boolean {
     if (!this.options.tailRepair || this.recovery.packetsLost === 0) return false;
     if (this.sendRing === undefined) {
-      this.sendRing = new PlaintextRing(REPAIR_RING_PACKETS, REPAIR_SYMBOL);
+      this.sendRing = new PlaintextRing(REPAIR_RING_MIN, REPAIR_SYMBOL, REPAIR_RING_PACKETS);
       this.repairFloorPn = this.nextPn;
     }
+    // Twice the window in packets covers everything a tail could protect.
+    this.sendRing.reserve(Math.ceil((2 * this.cc.cwnd()) / MAX_DATAGRAM));
     return true;
   }
 

@@ -117,24 +117,50 @@ export function decodeGroup(
 
 /**
  * The plaintexts of the most recent packets by packet number, in one preallocated buffer (no
- * allocation per packet). Each side keeps one only once the path has shown loss.
+ * allocation per packet). Each side keeps one only once the path has shown loss, sized to what is in
+ * flight (it grows, by powers of two up to a limit, as the window does), so a slow session costs a
+ * few kilobytes and only a fast lossy one the full limit.
  */
 export class PlaintextRing {
-  private readonly pns: Float64Array;
-  private readonly lengths: Uint16Array;
-  private readonly buffer: Uint8Array;
+  private pns: Float64Array;
+  private lengths: Uint16Array;
+  private buffer: Uint8Array;
 
   constructor(
-    private readonly capacity: number,
+    private capacityPackets: number,
     private readonly slot: number,
+    private readonly maxPackets = capacityPackets,
   ) {
-    this.pns = new Float64Array(capacity).fill(-1);
-    this.lengths = new Uint16Array(capacity);
-    this.buffer = new Uint8Array(capacity * slot);
+    this.pns = new Float64Array(capacityPackets).fill(-1);
+    this.lengths = new Uint16Array(capacityPackets);
+    this.buffer = new Uint8Array(capacityPackets * slot);
+  }
+
+  get capacity(): number {
+    return this.capacityPackets;
+  }
+
+  /** Makes room for at least `packets` consecutive packet numbers (up to the limit), keeping entries. */
+  reserve(packets: number): void {
+    if (packets <= this.capacityPackets || this.capacityPackets >= this.maxPackets) return;
+    let next = this.capacityPackets;
+    while (next < packets && next < this.maxPackets) next *= 2;
+    next = Math.min(next, this.maxPackets);
+    const old = { pns: this.pns, lengths: this.lengths, buffer: this.buffer, capacity: this.capacityPackets };
+    this.capacityPackets = next;
+    this.pns = new Float64Array(next).fill(-1);
+    this.lengths = new Uint16Array(next);
+    this.buffer = new Uint8Array(next * this.slot);
+    for (let i = 0; i < old.capacity; i++) {
+      const pn = old.pns[i]!;
+      if (pn < 0) continue;
+      const start = i * this.slot;
+      this.store(pn, old.buffer.subarray(start, start + old.lengths[i]!));
+    }
   }
 
   store(pn: number, plain: Uint8Array): void {
-    const index = pn % this.capacity;
+    const index = pn % this.capacityPackets;
     if (plain.length > this.slot) {
       this.pns[index] = -1;
       return;
@@ -146,7 +172,7 @@ export class PlaintextRing {
 
   /** A view of packet `pn`'s plaintext (valid until the slot is reused), or undefined. */
   get(pn: number): Uint8Array | undefined {
-    const index = pn % this.capacity;
+    const index = pn % this.capacityPackets;
     if (this.pns[index] !== pn) return undefined;
     const start = index * this.slot;
     return this.buffer.subarray(start, start + this.lengths[index]!);

@@ -69,6 +69,18 @@ describe('tail repair code (Cauchy over GF(2^8))', () => {
     expect(ring.get(1)).toBeUndefined();
     expect(Array.from(ring.get(5)!)).toEqual([9]);
   });
+
+  it('the plaintext ring grows by powers of two up to its limit and keeps what it held', () => {
+    const ring = new PlaintextRing(2, 8, 8);
+    ring.store(10, new Uint8Array([1]));
+    ring.store(11, new Uint8Array([2]));
+    ring.reserve(5);
+    expect(ring.capacity).toBe(8);
+    expect(Array.from(ring.get(10)!)).toEqual([1]);
+    expect(Array.from(ring.get(11)!)).toEqual([2]);
+    ring.reserve(1000);
+    expect(ring.capacity).toBe(8);
+  });
 });
 
 function countersOf(conn: Connection): { repairsSent: number; packetsRecovered: number } {
