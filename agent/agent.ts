@@ -105,6 +105,11 @@ export interface FetchSummary {
   failures: number;
   /** Most peers connected at once during the download. */
   peakPeers: number;
+  /**
+   * PZ peer sessions of this agent so far (all releases): dials attempted and those that became a
+   * peer, inbound sessions accepted, hole punches tried through the rendezvous and those answered.
+   */
+  connections: { dialed: number; dialedOk: number; accepted: number; punches: number; punched: number };
   install?: InstallResult;
 }
 
@@ -180,6 +185,7 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
   const active = new Map<string, ActiveRelease>();
   const seedStops: Record<string, SeedStopReason> = {};
   let uploadedClosed = 0;
+  const punchStats = { punches: 0, punched: 0 };
   let paused = false;
   let stopped = false;
 
@@ -500,7 +506,16 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
                 }),
             },
             connectedPeers: () => sw.peers().length,
-            ...(trav ? { punch: (peerDeviceId: string) => trav.punch(peerDeviceId) } : {}),
+            ...(trav
+              ? {
+                  punch: async (peerDeviceId: string) => {
+                    punchStats.punches++;
+                    const remote = await trav.punch(peerDeviceId);
+                    if (remote) punchStats.punched++;
+                    return remote;
+                  },
+                }
+              : {}),
             ...(tcp
               ? {
                   tcp: {
@@ -670,6 +685,10 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
       completionMs,
       failures: job.state.failures,
       peakPeers,
+      connections: {
+        ...(network?.connectionStats() ?? { dialed: 0, dialedOk: 0, accepted: 0 }),
+        ...punchStats,
+      },
       ...(install ? { install } : {}),
     };
     if (options.seed && swarm) void seeding.stopped().then((reason) => finish(reason));

@@ -21,7 +21,15 @@ export interface PeerNetwork {
     remote: { address: Address; publicKey: Uint8Array; sourceClass: SourceClass },
     timeoutMs?: number,
   ): Promise<boolean>;
+  /** Peer sessions so far: dials attempted / that became a peer, inbound sessions accepted as peers. */
+  connectionStats(): PeerConnectionStats;
   close(): Promise<void>;
+}
+
+export interface PeerConnectionStats {
+  dialed: number;
+  dialedOk: number;
+  accepted: number;
 }
 
 export function peerIdOfKey(publicKey: Uint8Array): string {
@@ -47,6 +55,7 @@ export function createPeerNetwork(
     { swarm: Swarm; classify: (remoteKey: Uint8Array, remote: Address) => SourceClass }
   >();
   const logger = components.logger;
+  const stats: PeerConnectionStats = { dialed: 0, dialedOk: 0, accepted: 0 };
 
   endpoint.onConnection((connection: Connection) => {
     let infoHash: string | undefined;
@@ -76,8 +85,10 @@ export function createPeerNetwork(
         sourceClass: entry.classify(connection.remoteStaticKey, connection.remoteAddress()),
         initiator: false,
       });
-      if (peer) peer.onClose(() => connection.close(0, 'peer closed'));
-      else connection.close(0, 'not accepted');
+      if (peer) {
+        stats.accepted++;
+        peer.onClose(() => connection.close(0, 'peer closed'));
+      } else connection.close(0, 'not accepted');
     });
   });
 
@@ -97,6 +108,7 @@ export function createPeerNetwork(
       if (!entry) return false;
       const id = peerIdOfKey(remote.publicKey);
       if (entry.swarm.hasPeer(id)) return true;
+      stats.dialed++;
       let connection: Connection;
       try {
         connection = await endpoint.connect(remote.address, remote.publicKey, {
@@ -119,9 +131,11 @@ export function createPeerNetwork(
         connection.close(0, 'not accepted');
         return false;
       }
+      stats.dialedOk++;
       peer.onClose(() => connection.close(0, 'peer closed'));
       return true;
     },
+    connectionStats: () => ({ ...stats }),
     close: () => endpoint.close(),
   };
 }

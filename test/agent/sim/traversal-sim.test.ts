@@ -42,6 +42,9 @@ describe('agent NAT traversal on the simulated network', () => {
     expect(peerBytes(c!.bytesBySource)).toBe(0);
     expect(peerBytes(d!.bytesBySource)).toBe(0);
     expect(c!.peakPeers + d!.peakPeers).toBe(0);
+    // The summaries count how sessions came about: a and b met through a punch, c and d never met.
+    expect(a!.connections.punched + b!.connections.punched).toBeGreaterThan(0);
+    for (const s of [c!, d!]) expect(s.connections.dialedOk + s.connections.accepted).toBe(0);
     // The probe classified each NAT, and the tracker filed the devices accordingly.
     const release = `${fixture.manifest.product}@${fixture.manifest.version}`;
     const reach = await Promise.all(
