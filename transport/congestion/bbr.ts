@@ -83,12 +83,17 @@ export function createBbr(ctx: ControllerContext, options: BbrOptions = {}): Con
     return measured;
   };
 
+  /** The RTT the model works with: min RTT plus bounded host delay (see HOST_DELAY_ALLOWANCE_MS). */
+  const modelRtt = (): number => {
+    const minRtt = ctx.minRtt();
+    const rtt = Math.min(ctx.smoothedRtt(), minRtt + HOST_DELAY_ALLOWANCE_MS);
+    return Math.max(minRtt, rtt, MIN_BDP_RTT_MS);
+  };
+
   const bdp = (): number => {
     const bw = bandwidth();
     if (bw === 0) return initialWindow;
-    const minRtt = ctx.minRtt();
-    const rtt = Math.min(ctx.smoothedRtt(), minRtt + HOST_DELAY_ALLOWANCE_MS);
-    return (bw * Math.max(minRtt, rtt, MIN_BDP_RTT_MS)) / 1000;
+    return (bw * modelRtt()) / 1000;
   };
 
   const enterProbeBw = (now: number): void => {
@@ -166,7 +171,9 @@ export function createBbr(ctx: ControllerContext, options: BbrOptions = {}): Con
         nextRoundDelivered = sample.delivered;
         onRoundStart(now, sample);
       }
-      if (mode === 'probe_bw' && now - cycleStart > ctx.minRtt()) {
+      // A gain phase lasts one model RTT: on a ~1 ms loopback path whose delivery samples span the
+      // loaded RTT, a min-RTT-long probe would be averaged away and the rate could never grow.
+      if (mode === 'probe_bw' && now - cycleStart > modelRtt()) {
         cycleIndex = (cycleIndex + 1) % PROBE_GAINS.length;
         cycleStart = now;
         pacingGain = PROBE_GAINS[cycleIndex]!;
