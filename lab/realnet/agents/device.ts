@@ -14,9 +14,11 @@ const [configPath, product, channel] = process.argv.slice(2);
 const config = loadAgentConfig(configPath ?? '');
 const env = createNodeEnv({ logger: { level: process.env.SWARMLANE_LAB_AGENT_LOG ?? 'warn' } });
 // TCP as the CLI wires it: the BitTorrent wire for standard clients runs when the config sets tcpPort.
+// SWARMLANE_LAB_AGENT_TCP=0 leaves it out (PZ only), to compare.
+const withTcp = process.env.SWARMLANE_LAB_AGENT_TCP !== '0';
 const agent = createAgent(config, {
   ...env,
-  tcp: createNodeTcpNetwork(),
+  ...(withTcp ? { tcp: createNodeTcpNetwork() } : {}),
   logger: env.logger.child({ component: 'agent' }),
 });
 const say = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
