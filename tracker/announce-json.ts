@@ -11,27 +11,19 @@ import type { PeerCandidate, PeerRecord } from './swarm-store.ts';
  * and answers are joined from those fragments. This keeps the hottest route from re-serialising 30
  * peers per announce. test/tracker/app.test.ts checks the text against the AnnounceResponse schema.
  */
-interface PeerFragments {
-  /** `{"deviceId":...,...,"candidates":[...]` with every candidate (LAN ones too), for the LAN tier. */
-  lan: string;
-  /** The same without LAN (`host`) candidates: what devices behind another address see. */
-  public: string;
-}
-
 /**
- * Forces V8 to store a concatenation as one flat string (ToNumber flattens a rope in place), so
- * joining an answer copies each fragment once instead of walking its pieces on every announce.
+ * A new sequential string with the same text: concatenations are ropes that `join` walks piece by
+ * piece on every answer, and flattening one in place keeps its wrapper and pieces alive.
  */
 function flat(text: string): string {
-  // biome-ignore lint/suspicious/noExplicitAny: the numeric coercion is the point
-  (text as any) | 0;
-  return text;
+  return Buffer.from(text, 'utf8').toString('utf8');
 }
 
 const HOWS: readonly ReachableHow[] = ['lan', 'direct', 'reverse', 'punch'];
 
-const FRAGMENTS = Symbol('announce-json fragments');
-type Cached = PeerRecord & { [FRAGMENTS]?: PeerFragments };
+/** `{"deviceId":...,"candidates":[...]` without LAN candidates: what devices elsewhere are shown. */
+const FRAGMENT = Symbol('announce-json fragment');
+type Cached = PeerRecord & { [FRAGMENT]?: string };
 
 function candidateJson(list: readonly PeerCandidate[]): string {
   let out = '[';
@@ -47,24 +39,22 @@ const headOf = (peer: PeerRecord) =>
   `{"deviceId":${JSON.stringify(peer.peerId)},"publicKey":${JSON.stringify(peer.publicKey ?? '')},"seeder":${peer.seeder},"have":${peer.have},"load":${peer.load},"candidates":`;
 
 /**
- * Serialises a record's fragments now: the announce route calls it for the record it just stored, so
+ * Serialises a record's fragment now: the announce route calls it for the record it just stored, so
  * the work is paid once per announce of that peer instead of by whoever first gets it handed out.
  */
 export function prepareAnswerFragments(peer: PeerRecord): void {
-  fragmentsOf(peer);
+  publicFragment(peer);
 }
 
-function fragmentsOf(peer: PeerRecord): PeerFragments {
-  let f = (peer as Cached)[FRAGMENTS];
+function publicFragment(peer: PeerRecord): string {
+  let f = (peer as Cached)[FRAGMENT];
   if (f === undefined) {
-    const head = headOf(peer);
-    const lan = flat(head + candidateJson(peer.candidates));
     const hasHost = peer.candidates.some((c) => c.type === 'host');
-    f = {
-      lan,
-      public: hasHost ? flat(head + candidateJson(peer.candidates.filter((c) => c.type !== 'host'))) : lan,
-    };
-    (peer as Cached)[FRAGMENTS] = f;
+    f = flat(
+      headOf(peer) +
+        candidateJson(hasHost ? peer.candidates.filter((c) => c.type !== 'host') : peer.candidates),
+    );
+    (peer as Cached)[FRAGMENT] = f;
   }
   return f;
 }
@@ -84,8 +74,11 @@ function pushPeer(out: string[], s: SelectedPeer, stockView: boolean): void {
     out.push(headOf(s.peer), observedOnly(s.peer), tail);
     return;
   }
-  const f = fragmentsOf(s.peer);
-  out.push(s.how === 'lan' ? f.lan : f.public, tail);
+  // LAN answers are rare (same public address): their fragment is built when needed.
+  out.push(
+    s.how === 'lan' ? headOf(s.peer) + candidateJson(s.peer.candidates) : publicFragment(s.peer),
+    tail,
+  );
 }
 
 /** `,"tier":...,"reachableHow":...,"bridge":...}` for every combination, built once. */

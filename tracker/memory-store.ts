@@ -1,38 +1,40 @@
 import type { Random } from '../runtime/index.ts';
 import type { ClaimResult, EdgeRecord, PeerRecord, SwarmStore } from './swarm-store.ts';
 
+/** One swarm member: its record and, per bucket it is filed under, the set and its slot there. */
+interface Entry {
+  record: PeerRecord;
+  buckets: readonly string[];
+  sets: SampleSet[];
+  /** `slots[k]` is this entry's index in `sets[k].items`. */
+  slots: number[];
+}
+
 /**
- * A set of peer records with O(1) insert, replace, delete and uniform random pick (array + index
- * map, swap-remove). It holds the records themselves, so sampling needs no second lookup.
+ * A bucket: entries with O(1) insert, delete and uniform random pick (array + swap-remove). Entries
+ * remember their own slots, so no per-bucket index map is needed (with 100,000 peers in six buckets
+ * each, those maps were most of the store's memory and of the collector's work), and a re-announce
+ * that keeps its buckets only swaps the entry's record.
  */
 class SampleSet {
-  private readonly items: PeerRecord[] = [];
-  private readonly index = new Map<string, number>();
+  readonly items: Entry[] = [];
 
   get size(): number {
     return this.items.length;
   }
 
-  /** Adds the record, or replaces the one with the same peer id. */
-  put(record: PeerRecord): void {
-    const at = this.index.get(record.peerId);
-    if (at !== undefined) {
-      this.items[at] = record;
-      return;
-    }
-    this.index.set(record.peerId, this.items.length);
-    this.items.push(record);
+  add(entry: Entry, k: number): void {
+    entry.slots[k] = this.items.length;
+    this.items.push(entry);
   }
 
-  delete(id: string): void {
-    const at = this.index.get(id);
-    if (at === undefined) return;
-    const last = this.items.pop() as PeerRecord;
-    if (last.peerId !== id) {
+  remove(entry: Entry, k: number): void {
+    const at = entry.slots[k] as number;
+    const last = this.items.pop() as Entry;
+    if (last !== entry) {
       this.items[at] = last;
-      this.index.set(last.peerId, at);
+      last.slots[last.sets.indexOf(this)] = at;
     }
-    this.index.delete(id);
   }
 
   /** Up to `count` distinct members, cost O(count) (rejection sampling while count is small vs size). */
@@ -40,7 +42,7 @@ class SampleSet {
     const n = this.items.length;
     if (count <= 0 || n === 0) return [];
     if (count * 2 >= n) {
-      const copy = this.items.slice();
+      const copy = this.items.map((e) => e.record);
       for (let i = copy.length - 1; i > 0; i--) {
         const j = random.int(i + 1);
         [copy[i], copy[j]] = [copy[j] as PeerRecord, copy[i] as PeerRecord];
@@ -50,14 +52,14 @@ class SampleSet {
     const picked = new Set<number>();
     while (picked.size < count) picked.add(random.int(n));
     const out: PeerRecord[] = [];
-    for (const i of picked) out.push(this.items[i] as PeerRecord);
+    for (const i of picked) out.push((this.items[i] as Entry).record);
     return out;
   }
 }
 
 interface MemorySwarm {
   createdAt: number;
-  peers: Map<string, { record: PeerRecord; buckets: readonly string[] }>;
+  peers: Map<string, Entry>;
   buckets: Map<string, SampleSet>;
   /** Insertion-ordered by last announce (re-inserted on update), so pruning walks the oldest first. */
   bySeen: Map<string, number>;
@@ -94,30 +96,38 @@ export function createMemorySwarmStore(options: MemorySwarmStoreOptions): SwarmS
   const removeFrom = (s: MemorySwarm, peerId: string): void => {
     const existing = s.peers.get(peerId);
     if (!existing) return;
-    for (const b of existing.buckets) s.buckets.get(b)?.delete(peerId);
+    existing.sets.forEach((set, k) => set.remove(existing, k));
     s.peers.delete(peerId);
     s.bySeen.delete(peerId);
+  };
+
+  const setFor = (s: MemorySwarm, bucket: string): SampleSet => {
+    let set = s.buckets.get(bucket);
+    if (!set) {
+      set = new SampleSet();
+      s.buckets.set(bucket, set);
+    }
+    return set;
   };
 
   return {
     async upsertPeer(swarm, peer, buckets) {
       const s = swarmFor(swarm);
       const existing = s.peers.get(peer.peerId);
-      // Re-announces usually keep their buckets: then only the record changes.
-      const same = existing !== undefined && sameList(existing.buckets, buckets);
-      if (existing && !same)
-        for (const b of existing.buckets) if (!buckets.includes(b)) s.buckets.get(b)?.delete(peer.peerId);
-      for (const b of buckets) {
-        let set = s.buckets.get(b);
-        if (!set) {
-          set = new SampleSet();
-          s.buckets.set(b, set);
-        }
-        set.put(peer);
-      }
       // The store keeps the caller's object (no copy): callers hand over fresh records and never
       // mutate records they get back.
-      s.peers.set(peer.peerId, { record: peer, buckets: same ? existing.buckets : [...buckets] });
+      if (existing && sameList(existing.buckets, buckets)) {
+        existing.record = peer; // re-announces usually keep their buckets: only the record changes
+      } else {
+        if (existing) existing.sets.forEach((set, k) => set.remove(existing, k));
+        const entry: Entry = { record: peer, buckets: [...new Set(buckets)], sets: [], slots: [] };
+        entry.buckets.forEach((b, k) => {
+          const set = setFor(s, b);
+          entry.sets.push(set);
+          set.add(entry, k);
+        });
+        s.peers.set(peer.peerId, entry);
+      }
       s.bySeen.delete(peer.peerId);
       s.bySeen.set(peer.peerId, peer.lastSeen);
       return { swarmCreatedAt: s.createdAt };
