@@ -13,6 +13,7 @@
  */
 import { fork } from 'node:child_process';
 import dgram from 'node:dgram';
+import { cpus, loadavg } from 'node:os';
 import { createSeededRandom, createSilentLogger } from '../runtime/index.ts';
 import { createNodeClock, createNodeRandom, createNodeUdpNetwork } from '../runtime/node/index.ts';
 import { createVirtualNet, type LinkSpec } from '../test/transport/util/virtual-net.ts';
@@ -370,6 +371,8 @@ async function main(): Promise<void> {
   const rawRuns: Array<{ bps: number; cpuMsPerMB: number }> = [];
   const pzRuns: Array<{ bps: number; rttMs: number; cpuMsPerMB: number; senderCpuMsPerMB: number }> = [];
   const pairs = parts.has('1') ? Number(process.env.LOOPBACK_PAIRS ?? 3) : 0;
+  // Other work on the machine decides the loopback figures (both processes need CPU): record it.
+  const loadBefore = loadavg()[0]!;
   for (let i = 0; i < pairs; i++) {
     rawRuns.push(await rawBlast(2));
     pzRuns.push(await pzGoodput(3));
@@ -401,6 +404,7 @@ async function main(): Promise<void> {
             `${(rawRuns[i]!.bps / 1e6).toFixed(0)}/${(r.bps / 1e6).toFixed(0)}/${pairRatios[i]!.toFixed(2)}`,
         )
         .join(', ')}; figures are medians, the target is the median pair ratio.`,
+      `Loopback load: 1-minute load average ${loadBefore.toFixed(1)} before and ${loadavg()[0]!.toFixed(1)} after the pairs, on ${cpus().length} cores (a quiet machine is ~0-1).`,
     );
   figures.push(
     {
