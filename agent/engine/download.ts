@@ -213,11 +213,28 @@ export function createDownloadEngine(
     { clock, random, wake: () => requestSchedule() },
   );
 
+  /** An infrastructure request outstanding `infraStallMs` or longer: its source has stopped answering. */
+  const isStalled = (state: SourceState, index: number, now: number): boolean => {
+    const at = state.startedAt.get(index);
+    return isInfrastructure(state.source.kind) && at !== undefined && now - at >= options.infraStallMs;
+  };
+
+  /** Fetchers of a piece that still count: a piece held only by stalled requests is fair game. */
+  const liveFetchers = (index: number): number => {
+    const now = clock.now();
+    let n = 0;
+    for (const id of inFlight.get(index)?.keys() ?? []) {
+      const st = sources.get(id);
+      if (st && !isStalled(st, index, now)) n++;
+    }
+    return n;
+  };
+
   /** What the flash-crowd gate needs to know; computed only when it actually rolls. */
   const gateView = () => {
     let unclaimed = 0;
     for (let i = 0; i < pieceCount; i++)
-      if (!have.get(i) && !finishing.has(i) && !inFlight.has(i) && availability[i] === 0 && !peerSoon(i))
+      if (!have.get(i) && !finishing.has(i) && liveFetchers(i) === 0 && availability[i] === 0 && !peerSoon(i))
         unclaimed++;
     let downloading = 0;
     for (const s of sources.values())
@@ -261,7 +278,7 @@ export function createDownloadEngine(
     // restricted requests meanwhile: one stalled edge must not stop the device's infrastructure share.
     const gateOpen = (): boolean => infraUnrestricted || gate.open(gateView);
     const stalled = (st: SourceState): boolean => {
-      for (const at of st.startedAt.values()) if (now - at >= options.infraStallMs) return true;
+      for (const index of st.startedAt.keys()) if (isStalled(st, index, now)) return true;
       return false;
     };
     let gateChecked: boolean | undefined;
@@ -298,7 +315,7 @@ export function createDownloadEngine(
             pieceCount,
             have,
             peerCanSupply: (i) => availability[i]! > 0 || peerSoon(i),
-            inFlightCount: (i) => inFlight.get(i)?.size ?? 0,
+            inFlightCount: liveFetchers,
             inFlightFromSource: (i) => state.inFlight.has(i),
             finishing,
             anyPiece: infraUnrestricted,
@@ -402,7 +419,14 @@ export function createDownloadEngine(
     finishing.add(index);
     // Other sources still fetching this piece (endgame) are cancelled: the bytes are no longer needed.
     const others = inFlight.get(index);
-    if (others) for (const controller of others.values()) controller.abort('duplicate');
+    if (others)
+      for (const [id, controller] of others) {
+        // Overtaken while stalled: the source backs off like after an error, instead of getting the next piece.
+        const other = sources.get(id);
+        if (other && other !== state && isStalled(other, index, clock.now()))
+          onError(other, index, 'stalled');
+        controller.abort('duplicate');
+      }
     try {
       await store.writePiece(index, bytes);
     } catch (error) {

@@ -136,6 +136,34 @@ describe('download engine', () => {
     expect(elapsed).toBeLessThan(130_000);
   });
 
+  it('an edge that stops answering does not hold the infrastructure slot while peers are around', async () => {
+    const { data, layout } = makeRelease(20 * PIECE, PIECE, 11);
+    const { clock, engine } = setup(layout, {
+      infraStallMs: 3000,
+      requestTimeoutMs: 600_000,
+      peerRateFloorMs: 60_000,
+    });
+    const all = new Set(Array.from({ length: 20 }, (_, i) => i));
+    // A peer with half the pieces keeps the engine in restricted mode (one infrastructure request).
+    const half = new Set(Array.from({ length: 10 }, (_, i) => i));
+    engine.addSource(fakeSource({ id: 'p', kind: 'peer', data, layout, clock, rateBps: 1e6, pieces: half }));
+    const edge = fakeSource({ id: 'edge', kind: 'edge', data, layout, clock, rateBps: 1e6, stall: all });
+    const cdn = fakeSource({ id: 'cdn', kind: 'cdn', data, layout, clock, rateBps: 1e6 });
+    engine.addSource(edge);
+    engine.addSource(cdn);
+    let done = false;
+    void engine.run().then(() => {
+      done = true;
+    });
+    const elapsed = await clock.runUntil(() => done, 120_000);
+    expect(done).toBe(true);
+    // The edge never answered and, once overtaken, backed off; the CDN served the rest (the edge's
+    // stuck pieces included) within seconds, not at the 600 s request timeout or the rate floor.
+    expect(edge.requests.length).toBeLessThanOrEqual(2);
+    expect(cdn.requests.length).toBeGreaterThanOrEqual(9);
+    expect(elapsed).toBeLessThan(15_000);
+  });
+
   it('endgame: a stalled request does not hold up completion', async () => {
     const { data, layout } = makeRelease(10 * PIECE, PIECE, 6);
     const { clock, engine } = setup(layout, { requestTimeoutMs: 600_000 });
