@@ -11,13 +11,16 @@ interface Entry {
 }
 
 /**
- * A bucket: entries with O(1) insert, delete and uniform random pick (array + swap-remove). Entries
+ * A bucket: records with O(1) insert, delete and uniform random pick (array + swap-remove). Entries
  * remember their own slots, so no per-bucket index map is needed (with 100,000 peers in six buckets
- * each, those maps were most of the store's memory and of the collector's work), and a re-announce
- * that keeps its buckets only swaps the entry's record.
+ * each, those maps were much of the store's memory and of the collector's work), and a re-announce
+ * that keeps its buckets only overwrites its slots.
  */
 class SampleSet {
-  readonly items: Entry[] = [];
+  /** The records themselves, so sampling touches nothing else (this matters with 100,000 peers). */
+  readonly items: PeerRecord[] = [];
+  /** `owners[i]` is the entry of `items[i]`, for swap-remove bookkeeping. */
+  private readonly owners: Entry[] = [];
 
   get size(): number {
     return this.items.length;
@@ -25,14 +28,17 @@ class SampleSet {
 
   add(entry: Entry, k: number): void {
     entry.slots[k] = this.items.length;
-    this.items.push(entry);
+    this.items.push(entry.record);
+    this.owners.push(entry);
   }
 
   remove(entry: Entry, k: number): void {
     const at = entry.slots[k] as number;
-    const last = this.items.pop() as Entry;
+    const last = this.owners.pop() as Entry;
+    const lastRecord = this.items.pop() as PeerRecord;
     if (last !== entry) {
-      this.items[at] = last;
+      this.items[at] = lastRecord;
+      this.owners[at] = last;
       last.slots[last.sets.indexOf(this)] = at;
     }
   }
@@ -42,7 +48,7 @@ class SampleSet {
     const n = this.items.length;
     if (count <= 0 || n === 0) return [];
     if (count * 2 >= n) {
-      const copy = this.items.map((e) => e.record);
+      const copy = this.items.slice();
       for (let i = copy.length - 1; i > 0; i--) {
         const j = random.int(i + 1);
         [copy[i], copy[j]] = [copy[j] as PeerRecord, copy[i] as PeerRecord];
@@ -52,7 +58,7 @@ class SampleSet {
     const picked = new Set<number>();
     while (picked.size < count) picked.add(random.int(n));
     const out: PeerRecord[] = [];
-    for (const i of picked) out.push((this.items[i] as Entry).record);
+    for (const i of picked) out.push(this.items[i] as PeerRecord);
     return out;
   }
 }
@@ -117,7 +123,11 @@ export function createMemorySwarmStore(options: MemorySwarmStoreOptions): SwarmS
       // The store keeps the caller's object (no copy): callers hand over fresh records and never
       // mutate records they get back.
       if (existing && sameList(existing.buckets, buckets)) {
-        existing.record = peer; // re-announces usually keep their buckets: only the record changes
+        // Re-announces usually keep their buckets: only the record changes, slot by slot.
+        existing.record = peer;
+        existing.sets.forEach((set, k) => {
+          set.items[existing.slots[k] as number] = peer;
+        });
       } else {
         if (existing) existing.sets.forEach((set, k) => set.remove(existing, k));
         const entry: Entry = { record: peer, buckets: [...new Set(buckets)], sets: [], slots: [] };
