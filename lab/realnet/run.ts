@@ -341,9 +341,10 @@ export interface DoneLine {
 
 export function parseDone(line: string, strategy: StrategyName): DoneLine | undefined {
   if (strategy === 'plain-bittorrent') {
-    if (line.startsWith('ARIA2-DONE '))
-      return { bytesBySource: {}, path: line.slice('ARIA2-DONE '.length).trim() };
-    if (line.startsWith('ARIA2-ERROR')) return { bytesBySource: {}, error: line };
+    // The hook's line can share a line with aria2c's own console output (no newline before it).
+    const done = line.indexOf('ARIA2-DONE ');
+    if (done >= 0) return { bytesBySource: {}, path: line.slice(done + 'ARIA2-DONE '.length).trim() };
+    if (line.includes('ARIA2-ERROR')) return { bytesBySource: {}, error: line };
     return undefined;
   }
   const o = parseJson(line);
@@ -421,6 +422,7 @@ export function startAria2(
     '--bt-stop-timeout=0',
     '--check-integrity=true',
     '--summary-interval=0',
+    '--show-console-readout=false',
     '--console-log-level=warn',
     '--file-allocation=none',
     `--on-bt-download-complete=${hook}`,
