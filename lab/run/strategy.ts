@@ -103,7 +103,8 @@ export async function runStrategy(
   sim.onDeliver((event) => {
     if (infraNodes.has(event.from) && !infraNodes.has(event.to))
       infraSamples.push({ t: (sim.now() - start) / 1000, bytes: event.bytes });
-    else if (deviceNodes.has(event.from) && deviceNodes.has(event.to)) {
+    // A device reaching itself (its own public address, hairpinned back) is not peer traffic.
+    else if (event.from !== event.to && deviceNodes.has(event.from) && deviceNodes.has(event.to)) {
       if (event.from.ispIndex === event.to.ispIndex) peerWire.sameIsp += event.bytes;
       else peerWire.otherIsp += event.bytes;
     }
