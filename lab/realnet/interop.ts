@@ -95,7 +95,7 @@ export async function runInterop(
     const agentProcs = seeders.map((d) => {
       const stateDir = join(workDir, d.name);
       mkdirSync(stateDir, { recursive: true });
-      return { d, proc: startAgent(ctx, d, stateDir, infra), started: Date.now() };
+      return { d, proc: startAgent(ctx, d, stateDir, infra, { tcpWire: true }), started: Date.now() };
     });
     const agents = await Promise.all(
       agentProcs.map(async ({ d, proc, started }) => {

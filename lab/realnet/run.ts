@@ -361,12 +361,18 @@ async function sha256Of(d: RealDevice, path: string): Promise<string> {
   return out.split(/\s+/)[0] ?? '';
 }
 
-/** A real agent process on a device, configured as the strategy's devices are. */
+/**
+ * A real agent process on a device, configured as the strategy's devices are. `tcpWire` turns on
+ * the BitTorrent-over-TCP listener for stock clients: the interop run needs it; the strategies have
+ * no stock client among the agents, and with it on the thesis-general replay saved 36 % instead of
+ * 73 % (RESULTS.md), so they run PZ only.
+ */
 export function startAgent(
   ctx: Pick<StrategyContext, 'scenario' | 'strategy' | 'release' | 'device'>,
   d: RealDevice,
   stateDir: string,
   infra: Pick<Infra, 'edgeSpecs'>,
+  options: { tcpWire?: boolean } = {},
 ): LabProcess {
   const { scenario, strategy, release } = ctx;
   const deviceState = join(stateDir, 'device-state.json');
@@ -383,7 +389,7 @@ export function startAgent(
     network: {
       udpHost: d.ip,
       udpPort: agentUdpPort(d.index),
-      tcpPort: agentTcpPort(d.index),
+      ...(options.tcpWire ? { tcpPort: agentTcpPort(d.index) } : {}),
       isp: d.isp.name,
       region: d.isp.region,
     },
