@@ -11,8 +11,15 @@ import {
 import { createCdn, createEdgeNode, createMemoryPieceCache, type EdgeNode } from '../../edge/index.ts';
 import { createSilentLogger } from '../../runtime/index.ts';
 import { createNodeLogger } from '../../runtime/node/index.ts';
-import { buildTracker, createMemorySwarmStore, createPrefixTable } from '../../tracker/index.ts';
+import {
+  buildTracker,
+  createMemorySwarmStore,
+  createPrefixTable,
+  createRendezvousServer,
+  type RendezvousServer,
+} from '../../tracker/index.ts';
 import { createStoreCatalogue } from '../../tracker/store-catalogue.ts';
+import { createEndpoint, publicKeyOf } from '../../transport/index.ts';
 import { type StrategyName, UNRESOLVED_PEER } from '../report/results.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { createSimulation, type InjectableApp, type Simulation } from '../sim/index.ts';
@@ -66,6 +73,8 @@ export interface StrategyProgress {
 }
 
 const EDGE_PORT = 4433;
+/** The tracker's rendezvous + STUN UDP port (swarmlane only: a stock tracker has none). */
+const RENDEZVOUS_PORT = 3478;
 
 /**
  * Runs one strategy of a scenario on a fresh simulated network: the real tracker, CDN, edges and
@@ -112,9 +121,13 @@ export async function runStrategy(
 
   const useTracker = strategy !== 'client-server';
   const useEdges = strategy === 'swarmlane' && scenario.edges.length > 0;
+  let rendezvous: RendezvousServer | undefined;
+  /** HOST:PORT@KEY for the agents: the simulated UDP stack has no DNS, so the address, not "tracker". */
+  let rendezvousSpec: string | undefined;
   if (useTracker) {
     const trackerHost = topology.servers.tracker;
     const random = trackerHost.random;
+    const swarmStore = createMemorySwarmStore({ random, now: () => sim.clock.now() });
     const prefixes = createPrefixTable(
       scenario.isps.flatMap((isp) => {
         // The simulation's address plan gives ISP i the public /16 at (60 + i/256).(i % 256).
@@ -123,9 +136,30 @@ export async function runStrategy(
         return [{ cidr, asn: isp.asn, isp: isp.name, region: isp.region }];
       }),
     );
+    // swarmlane's tracker runs its rendezvous + STUN endpoint (as `swarmlane tracker --udp` does):
+    // without it agents get no hole punching and, with no edges, no STUN server to probe their NAT.
+    let rendezvousInfo: { port: number; publicKey: string } | null = null;
+    if (strategy === 'swarmlane') {
+      const socket = await trackerHost.udp.bind({ port: RENDEZVOUS_PORT });
+      const privateKey = random.bytes(32);
+      const endpoint = createEndpoint(
+        { staticPrivateKey: privateKey },
+        { socket, clock: sim.clock, random, logger },
+      );
+      rendezvous = createRendezvousServer(
+        { advertised: { host: trackerHost.address, port: RENDEZVOUS_PORT }, prefixes },
+        { endpoint, swarmStore, clock: sim.clock, random, logger },
+      );
+      rendezvousSpec = `${trackerHost.address}:${RENDEZVOUS_PORT}@${Buffer.from(publicKeyOf(privateKey)).toString('base64')}`;
+      rendezvousInfo = {
+        port: RENDEZVOUS_PORT,
+        publicKey: Buffer.from(publicKeyOf(privateKey)).toString('base64'),
+      };
+    }
     const app = buildTracker(
       {
         cdnBaseUrls: ['http://cdn'],
+        rendezvous: rendezvousInfo,
         prefixes: strategy === 'swarmlane' ? prefixes : null,
         rateLimit: null,
         selection: { bridgeEvery: 20, maxBridges: 3, oversample: 2 },
@@ -135,7 +169,7 @@ export async function runStrategy(
         clock: sim.clock,
         random,
         logger,
-        swarmStore: createMemorySwarmStore({ random, now: () => sim.clock.now() }),
+        swarmStore,
         catalogue: createStoreCatalogue(
           { trusted: release.trusted, refreshMs: 30_000 },
           { store, clock: sim.clock, logger },
@@ -208,6 +242,7 @@ export async function runStrategy(
           region: device.isp.region,
           // The plain-BitTorrent baseline has no NAT traversal: no STUN, no port mapping, no punching.
           ...(strategy === 'plain-bittorrent' ? { traversal: false, portMapping: false } : {}),
+          ...(rendezvousSpec ? { rendezvous: rendezvousSpec } : {}),
         },
         policy: {
           seedRatio: scenario.policies.seedRatio,
@@ -270,6 +305,7 @@ export async function runStrategy(
   for (const [i, agent] of agents.entries()) outcomes[i]!.uploaded = agent.uploaded();
   await Promise.all(agents.map((a) => sim.settle(a.stop('lab run over')).catch(() => undefined)));
   for (const edge of edges) await sim.settle(edge.close()).catch(() => undefined);
+  rendezvous?.close();
 
   const billing = cdn.billing();
   const edgeStats = edges.map((e) => e.server.stats());
