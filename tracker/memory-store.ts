@@ -102,7 +102,7 @@ export function createMemorySwarmStore(options: MemorySwarmStoreOptions): SwarmS
   const removeFrom = (s: MemorySwarm, peerId: string): void => {
     const existing = s.peers.get(peerId);
     if (!existing) return;
-    existing.sets.forEach((set, k) => set.remove(existing, k));
+    for (let k = 0; k < existing.sets.length; k++) existing.sets[k]?.remove(existing, k);
     s.peers.delete(peerId);
     s.bySeen.delete(peerId);
   };
@@ -129,7 +129,7 @@ export function createMemorySwarmStore(options: MemorySwarmStoreOptions): SwarmS
           set.items[existing.slots[k] as number] = peer;
         });
       } else {
-        if (existing) existing.sets.forEach((set, k) => set.remove(existing, k));
+        if (existing) for (let k = 0; k < existing.sets.length; k++) existing.sets[k]?.remove(existing, k);
         const entry: Entry = { record: peer, buckets: [...new Set(buckets)], sets: [], slots: [] };
         entry.buckets.forEach((b, k) => {
           const set = setFor(s, b);
