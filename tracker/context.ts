@@ -56,7 +56,7 @@ export async function authenticateDevice(
   ctx: TrackerContext,
   deviceId: string,
   token: string | undefined,
-): Promise<{ issuedToken?: string }> {
+): Promise<{ issuedToken?: string; release?: () => Promise<void> }> {
   if (token !== undefined) {
     const result = await ctx.swarmStore.claimDevice(deviceId, hashToken(token));
     if (result === 'mismatch')
@@ -67,5 +67,5 @@ export async function authenticateDevice(
   const result = await ctx.swarmStore.claimDevice(deviceId, hashToken(issued));
   if (result !== 'created')
     throw new TrackerError('DEVICE_ID_TAKEN', `device id ${deviceId} belongs to another device`);
-  return { issuedToken: issued };
+  return { issuedToken: issued, release: () => ctx.swarmStore.releaseDevice(deviceId, hashToken(issued)) };
 }

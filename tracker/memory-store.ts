@@ -174,6 +174,9 @@ export function createMemorySwarmStore(options: MemorySwarmStoreOptions): SwarmS
       }
       return held === tokenHash ? 'ok' : 'mismatch';
     },
+    async releaseDevice(deviceId, tokenHash) {
+      if (devices.get(deviceId) === tokenHash) devices.delete(deviceId);
+    },
     async putEdge(edge) {
       edges.set(edge.id, structuredClone(edge));
     },

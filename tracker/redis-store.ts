@@ -128,6 +128,16 @@ export function createRedisSwarmStore(options: RedisSwarmStoreOptions): SwarmSto
       if ((await redis.hsetnx(`${p}dev`, deviceId, tokenHash)) === 1) return 'created';
       return (await redis.hget(`${p}dev`, deviceId)) === tokenHash ? 'ok' : 'mismatch';
     },
+    async releaseDevice(deviceId, tokenHash) {
+      // Compare-and-delete in one step, so a claim another instance made meanwhile is never dropped.
+      await redis.eval(
+        "if redis.call('hget', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('hdel', KEYS[1], ARGV[1]) end return 0",
+        1,
+        `${p}dev`,
+        deviceId,
+        tokenHash,
+      );
+    },
     async putEdge(edge) {
       await redis.hset(`${p}edges`, edge.id, JSON.stringify(edge));
     },

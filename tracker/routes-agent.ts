@@ -69,97 +69,105 @@ export function registerAgentRoutes(app: FastifyInstance, ctx: TrackerContext): 
       const body = request.body;
       const release = await ctx.catalogue.byId(body.release);
       if (!release) throw new TrackerError('RELEASE_UNKNOWN', `unknown release ${body.release}`);
-      const { issuedToken } = await authenticateDevice(ctx, body.deviceId, body.deviceToken);
-      const now = clock.now();
-      const swarm = agentSwarm(release.id);
-      const locality = resolveLocality(request.ip, options.prefixes, body.ispHints);
-      const reach = classifyReachability(body.reachability);
-      const seeder =
-        body.progress.complete === true ||
-        (release.pieceCount > 0 && body.progress.have >= release.pieceCount);
-      const event = body.event ?? 'update';
-      countAnnounce(event);
+      const claim = await authenticateDevice(ctx, body.deviceId, body.deviceToken);
+      const issuedToken = claim.issuedToken;
+      try {
+        const now = clock.now();
+        const swarm = agentSwarm(release.id);
+        const locality = resolveLocality(request.ip, options.prefixes, body.ispHints);
+        const reach = classifyReachability(body.reachability);
+        const seeder =
+          body.progress.complete === true ||
+          (release.pieceCount > 0 && body.progress.have >= release.pieceCount);
+        const event = body.event ?? 'update';
+        countAnnounce(event);
 
-      let swarmCreatedAt = now;
-      if (event === 'stopped') {
-        await store.removePeer(swarm, body.deviceId);
-      } else {
-        // The validated body is ours: its candidate list goes into the record without a copy.
-        const peer: PeerRecord = {
-          peerId: body.deviceId,
-          address: { host: locality.publicIp, port: body.port },
-          isp: locality.isp,
-          region: locality.region,
-          asn: locality.asn,
-          reach,
-          seeder,
-          have: body.progress.have,
-          ...(body.progress.bitfield ? { bitfield: body.progress.bitfield } : {}),
-          candidates: withObserved(body.candidates, locality.publicIp, body.port),
-          publicKey: body.publicKey,
-          ...(body.tcpPort !== undefined ? { tcpPort: body.tcpPort } : {}),
-          load: body.load ?? 0,
-          uploadCapacity: body.uploadCapacity ?? 0,
-          lastSeen: now,
-        };
-        // Devices whose policy forbids uploading are counted but never handed out.
-        const uploads = body.state?.uploadAllowed !== false && body.uploadCapacity !== 0;
-        const buckets = bucketsOf(locality, reach, seeder, familiesOf(uploads, body.tcpPort));
-        if (uploads) prepareAnswerFragments(peer);
-        ({ swarmCreatedAt } = await store.upsertPeer(swarm, peer, buckets));
-      }
-      await store.pruneSwarm(swarm, now - options.peerTtlSec * 1000, options.pruneBatch);
+        let swarmCreatedAt = now;
+        if (event === 'stopped') {
+          await store.removePeer(swarm, body.deviceId);
+        } else {
+          // The validated body is ours: its candidate list goes into the record without a copy.
+          const peer: PeerRecord = {
+            peerId: body.deviceId,
+            address: { host: locality.publicIp, port: body.port },
+            isp: locality.isp,
+            region: locality.region,
+            asn: locality.asn,
+            reach,
+            seeder,
+            have: body.progress.have,
+            ...(body.progress.bitfield ? { bitfield: body.progress.bitfield } : {}),
+            candidates: withObserved(body.candidates, locality.publicIp, body.port),
+            publicKey: body.publicKey,
+            ...(body.tcpPort !== undefined ? { tcpPort: body.tcpPort } : {}),
+            load: body.load ?? 0,
+            uploadCapacity: body.uploadCapacity ?? 0,
+            lastSeen: now,
+          };
+          // Devices whose policy forbids uploading are counted but never handed out.
+          const uploads = body.state?.uploadAllowed !== false && body.uploadCapacity !== 0;
+          const buckets = bucketsOf(locality, reach, seeder, familiesOf(uploads, body.tcpPort));
+          if (uploads) prepareAnswerFragments(peer);
+          ({ swarmCreatedAt } = await store.upsertPeer(swarm, peer, buckets));
+        }
+        await store.pruneSwarm(swarm, now - options.peerTtlSec * 1000, options.pruneBatch);
 
-      const scope = options.scopes[release.product] ?? options.defaultScope;
-      const numwant =
-        event === 'stopped' ? 0 : Math.min(body.numwant ?? options.defaultNumwant, options.maxNumwant);
-      const requester = { peerId: body.deviceId, locality, reach, seeder, port: body.port };
-      const selection = { ...options.selection, scope, mode: options.selectionMode };
-      const selected = await selectPeers(store, swarm, requester, numwant, selection);
-      // Stock clients of the release (through GET /announce), for the agent's TCP wire.
-      const stock = await selectPeers(store, swarm, requester, numwant, { ...selection, families: ['bt'] });
-      const perTier = [0, 0, 0, 0, 0];
-      for (const s of selected) {
-        const i = tierIndex.get(s.tier) as number;
-        perTier[i] = (perTier[i] as number) + 1;
+        const scope = options.scopes[release.product] ?? options.defaultScope;
+        const numwant =
+          event === 'stopped' ? 0 : Math.min(body.numwant ?? options.defaultNumwant, options.maxNumwant);
+        const requester = { peerId: body.deviceId, locality, reach, seeder, port: body.port };
+        const selection = { ...options.selection, scope, mode: options.selectionMode };
+        const selected = await selectPeers(store, swarm, requester, numwant, selection);
+        // Stock clients of the release (through GET /announce), for the agent's TCP wire.
+        const stock = await selectPeers(store, swarm, requester, numwant, { ...selection, families: ['bt'] });
+        const perTier = [0, 0, 0, 0, 0];
+        for (const s of selected) {
+          const i = tierIndex.get(s.tier) as number;
+          perTier[i] = (perTier[i] as number) + 1;
+        }
+        for (let i = 0; i < perTier.length; i++)
+          if ((perTier[i] as number) > 0) tierCounters[i]?.inc(perTier[i] as number);
+        const [edges, seeders, leechers] = await Promise.all([
+          ctx.edges.best(locality.region, options.edgeLimit),
+          store.countBucket(swarm, SEEDER_BUCKET),
+          store.countBucket(swarm, LEECHER_BUCKET),
+        ]);
+        const young = now - swarmCreatedAt < options.youngSwarmSec * 1000;
+        let rare: number[] = [];
+        if (release.pieceCount > 0 && selected.some((s) => s.peer.bitfield !== undefined))
+          rare = rarestPieces(
+            release.pieceCount,
+            selected.map((s) => s.peer.bitfield),
+            body.progress.bitfield,
+            16,
+          );
+        reply.header('content-type', 'application/json; charset=utf-8');
+        return announceJson({
+          ...(issuedToken ? { deviceToken: issuedToken } : {}),
+          interval: young ? options.youngIntervalSec : options.announceIntervalSec,
+          minInterval: options.minIntervalSec,
+          peers: selected,
+          stockView,
+          btPeers: stock.map((s) => ({ host: s.peer.address.host, port: s.peer.address.port })),
+          edges,
+          cdnUrls: cdnUrlsFor(ctx, release.objectKey),
+          rarePieces: rare,
+          seeders,
+          leechers,
+          you: {
+            publicIp: locality.publicIp,
+            isp: locality.isp,
+            region: locality.region,
+            asn: locality.asn,
+            reach,
+          },
+        });
+      } catch (error) {
+        // The device never saw the token it was just issued: free its id so that its retry can claim
+        // it again (otherwise one failed first announce locks the device out for good).
+        await claim.release?.().catch(() => undefined);
+        throw error;
       }
-      for (let i = 0; i < perTier.length; i++)
-        if ((perTier[i] as number) > 0) tierCounters[i]?.inc(perTier[i] as number);
-      const [edges, seeders, leechers] = await Promise.all([
-        ctx.edges.best(locality.region, options.edgeLimit),
-        store.countBucket(swarm, SEEDER_BUCKET),
-        store.countBucket(swarm, LEECHER_BUCKET),
-      ]);
-      const young = now - swarmCreatedAt < options.youngSwarmSec * 1000;
-      let rare: number[] = [];
-      if (release.pieceCount > 0 && selected.some((s) => s.peer.bitfield !== undefined))
-        rare = rarestPieces(
-          release.pieceCount,
-          selected.map((s) => s.peer.bitfield),
-          body.progress.bitfield,
-          16,
-        );
-      reply.header('content-type', 'application/json; charset=utf-8');
-      return announceJson({
-        ...(issuedToken ? { deviceToken: issuedToken } : {}),
-        interval: young ? options.youngIntervalSec : options.announceIntervalSec,
-        minInterval: options.minIntervalSec,
-        peers: selected,
-        stockView,
-        btPeers: stock.map((s) => ({ host: s.peer.address.host, port: s.peer.address.port })),
-        edges,
-        cdnUrls: cdnUrlsFor(ctx, release.objectKey),
-        rarePieces: rare,
-        seeders,
-        leechers,
-        you: {
-          publicIp: locality.publicIp,
-          isp: locality.isp,
-          region: locality.region,
-          asn: locality.asn,
-          reach,
-        },
-      });
     },
   );
 

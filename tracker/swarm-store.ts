@@ -92,6 +92,11 @@ export interface SwarmStore {
 
   /** Binds a device id to a token hash on first use; later calls must present the same hash. */
   claimDevice(deviceId: string, tokenHash: string): Promise<ClaimResult>;
+  /**
+   * Undoes a claim that was `created` with this hash and never reached the device (its announce
+   * failed before the answer went out); a claim held under another hash stays.
+   */
+  releaseDevice(deviceId: string, tokenHash: string): Promise<void>;
 
   putEdge(edge: EdgeRecord): Promise<void>;
   getEdge(id: string): Promise<EdgeRecord | null>;

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { createSeededRandom } from '../../runtime/index.ts';
 import type { AnnounceResponse } from '../../tracker/api-schema.ts';
+import { createMemorySwarmStore } from '../../tracker/memory-store.ts';
+import type { SwarmStore } from '../../tracker/swarm-store.ts';
 import { announceBody, HARD, makeTracker, OTHER_RELEASE, PUNCHABLE, RELEASE } from './helpers.ts';
 
 async function announce(
@@ -31,6 +34,27 @@ describe('agent API: announce', () => {
       announceBody('device-0001', { deviceToken: 'x'.repeat(32) }),
     );
     expect(forged.json().error.code).toBe('DEVICE_ID_TAKEN');
+  });
+
+  it('frees a new device id when its first announce fails before the token reaches the device', async () => {
+    const store = createMemorySwarmStore({ random: createSeededRandom(3), now: () => 0 });
+    let failNext = true;
+    const flaky: SwarmStore = {
+      ...store,
+      upsertPeer: (...args) => {
+        if (failNext) {
+          failNext = false;
+          return Promise.reject(new Error('store hiccup'));
+        }
+        return store.upsertPeer(...args);
+      },
+    };
+    const { app } = makeTracker({}, { store: flaky });
+    const failed = await announce(app, '10.1.0.1', announceBody('device-0042'));
+    expect(failed.statusCode).toBe(500);
+    const retry = await announce(app, '10.1.0.1', announceBody('device-0042'));
+    expect(retry.statusCode).toBe(200);
+    expect((retry.json() as AnnounceResponse).deviceToken).toMatch(/^[A-Za-z0-9_-]{32}$/);
   });
 
   it('ranks same public address, then same ISP and region, and shows LAN candidates only on the LAN', async () => {

@@ -83,6 +83,14 @@ export function runSwarmStoreCompliance(
       expect(await store.claimDevice('dev1', 'h2')).toBe('mismatch');
     });
 
+    it('releases a claim only under the hash it was made with', async () => {
+      expect(await store.claimDevice('dev2', 'h1')).toBe('created');
+      await store.releaseDevice('dev2', 'h2');
+      expect(await store.claimDevice('dev2', 'h2')).toBe('mismatch');
+      await store.releaseDevice('dev2', 'h1');
+      expect(await store.claimDevice('dev2', 'h2')).toBe('created');
+    });
+
     it('keeps edges', async () => {
       const edge: EdgeRecord = {
         id: 'e1',
