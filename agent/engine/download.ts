@@ -286,11 +286,17 @@ export function createDownloadEngine(
     for (const s of sources.values())
       if (isInfrastructure(s.source.kind))
         for (const at of s.startedAt.values()) if (now - at < options.infraStallMs) infraBusy++;
+    // Restricted requests inject pieces nobody nearby has, so the swarm can only grow as fast as all
+    // infrastructure together serves them. A device cannot see the load others put on an edge: always
+    // choosing the edge first would leave the CDN idle while every device queues on the edge. Each
+    // device therefore sends its restricted request to one usable infrastructure source at random.
+    const usableInfra = restrictedInfraSources(now, infraUnrestricted, stalled);
+    const chosenInfra = usableInfra.length > 0 ? usableInfra[random.int(usableInfra.length)] : undefined;
     for (const state of ordered) {
       const source = state.source;
       if (state.cooldownUntil > now || !source.ready()) continue;
       const restricted = isInfrastructure(source.kind) && !infraUnrestricted;
-      if (restricted && stalled(state)) continue;
+      if (restricted && (stalled(state) || state !== chosenInfra)) continue;
       const limit = source.maxInFlight();
       while (state.inFlight.size < limit && !(restricted && infraBusy >= options.infraInFlight)) {
         let index: number | undefined;
@@ -329,6 +335,23 @@ export function createDownloadEngine(
         startRequest(state, index, infraUnrestricted);
       }
     }
+  };
+
+  /** Infrastructure sources that could take a restricted request now (none when unrestricted). */
+  const restrictedInfraSources = (
+    now: number,
+    unrestricted: boolean,
+    stalled: (st: SourceState) => boolean,
+  ): SourceState[] => {
+    if (unrestricted) return [];
+    return [...sources.values()].filter(
+      (st) =>
+        isInfrastructure(st.source.kind) &&
+        st.cooldownUntil <= now &&
+        st.source.ready() &&
+        !stalled(st) &&
+        st.inFlight.size < st.source.maxInFlight(),
+    );
   };
 
   /** Pieces a connected peer told us it is fetching from infrastructure (BEP 6 suggest). */

@@ -136,6 +136,28 @@ describe('download engine', () => {
     expect(elapsed).toBeLessThan(130_000);
   });
 
+  it('spreads restricted infrastructure requests over the edge and the CDN, not the edge alone', async () => {
+    const { data, layout } = makeRelease(60 * PIECE, PIECE, 12);
+    const { clock, engine } = setup(layout, { peerRateFloorMs: 600_000 });
+    // A peer with a few pieces keeps the engine restricted: one infrastructure request at a time.
+    const few = new Set(Array.from({ length: 4 }, (_, i) => i));
+    engine.addSource(fakeSource({ id: 'p', kind: 'peer', data, layout, clock, rateBps: 1e6, pieces: few }));
+    const edge = fakeSource({ id: 'edge', kind: 'edge', data, layout, clock, rateBps: 1e6 });
+    const cdn = fakeSource({ id: 'cdn', kind: 'cdn', data, layout, clock, rateBps: 1e6 });
+    engine.addSource(edge);
+    engine.addSource(cdn);
+    let done = false;
+    void engine.run().then(() => {
+      done = true;
+    });
+    await clock.runUntil(() => done, 120_000);
+    expect(done).toBe(true);
+    expect(edge.requests.length + cdn.requests.length).toBe(56);
+    // Edge-first would give the CDN nothing; a fair split gives each a good share of the 56.
+    expect(edge.requests.length).toBeGreaterThanOrEqual(15);
+    expect(cdn.requests.length).toBeGreaterThanOrEqual(15);
+  });
+
   it('an edge that stops answering does not hold the infrastructure slot while peers are around', async () => {
     const { data, layout } = makeRelease(20 * PIECE, PIECE, 11);
     const { clock, engine } = setup(layout, {
