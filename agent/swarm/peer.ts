@@ -19,7 +19,7 @@ const MAX_REQUEST = 128 * 1024;
  */
 const MAX_MESSAGE = 1024 * 1024;
 /** How long a "suggest" (peer fetching a piece from infrastructure) counts as "coming soon". */
-const SOON_MS = 30_000;
+export const SOON_MS = 30_000;
 
 /** The typed subset of bittorrent-protocol's Wire we use (its bundled typings are for v3). */
 interface WireLike {
@@ -89,6 +89,8 @@ export interface PeerConnection extends PieceSource {
   /** We are fetching `index` from infrastructure: peers may ask us for it soon (BEP 6 suggest). */
   announceSoon(index: number): void;
   soon(index: number): boolean;
+  /** The peer told us it is fetching `index` from infrastructure (so the swarm can relay the claim). */
+  onSoon(handler: (index: number) => void): void;
   /** Resolves after the handshake (bitfield sent), rejects if the stream dies first. */
   ready(): boolean;
   onClose(handler: () => void): void;
@@ -111,6 +113,7 @@ export function createPeerConnection(
   const changeHandlers = new Set<() => void>();
   const closeHandlers = new Set<() => void>();
   const interestHandlers = new Set<() => void>();
+  const soonHandlers = new Set<(index: number) => void>();
   const soonUntil = new Map<number, number>();
   const downloadRate = new RateEstimator(clock);
   const uploadRate = new RateEstimator(clock);
@@ -187,6 +190,7 @@ export function createPeerConnection(
     if (index >= 0 && index < layout.pieces.length) {
       soonUntil.set(index, clock.now() + SOON_MS);
       changed();
+      for (const h of soonHandlers) h(index);
     }
   }) as (...args: never[]) => void);
   for (const event of ['interested', 'uninterested'])
@@ -327,6 +331,9 @@ export function createPeerConnection(
     },
     onInterest(handler) {
       interestHandlers.add(handler);
+    },
+    onSoon(handler) {
+      soonHandlers.add(handler);
     },
   };
   return connection;

@@ -6,7 +6,7 @@ import type { PieceLayout } from '../engine/layout.ts';
 import type { PieceStore } from '../storage/piece-store.ts';
 import type { SourceClass } from '../types.ts';
 import { createChoker, DEFAULT_CHOKER_OPTIONS } from './choker.ts';
-import { createPeerConnection, type PeerConnection } from './peer.ts';
+import { createPeerConnection, type PeerConnection, SOON_MS } from './peer.ts';
 import { createUploadLimiter, type UploadLimiter } from './token-bucket.ts';
 
 export interface SwarmOptions {
@@ -72,9 +72,24 @@ export function createSwarm(options: SwarmOptions, components: SwarmComponents):
       uploadAllowed: () => components.uploadAllowed(),
     },
   );
+  // Infrastructure claims (BEP 6 suggest) are relayed one hop: a device hears only its direct peers, so
+  // without the relay a claim is invisible to the part of the swarm not connected to the claimer, and
+  // those devices fetch the same piece from infrastructure again. Each piece is relayed at most once per
+  // claim lifetime, which also stops relays from circling.
+  const relayedAt = new Map<number, number>();
+  const relayClaim = (index: number, from: string | undefined): void => {
+    const now = clock.now();
+    const last = relayedAt.get(index);
+    if (last !== undefined && now - last < SOON_MS) return;
+    relayedAt.set(index, now);
+    for (const p of peers.values()) if (p.id !== from) p.announceSoon(index);
+  };
   const unsubscribe = engine.on((event) => {
     if (event.type === 'piece') for (const p of peers.values()) p.announceHave(event.index);
-    else if (event.type === 'infra-request') for (const p of peers.values()) p.announceSoon(event.index);
+    else if (event.type === 'infra-request') {
+      relayedAt.delete(event.index);
+      relayClaim(event.index, undefined);
+    }
   });
   choker.start();
 
@@ -125,6 +140,9 @@ export function createSwarm(options: SwarmOptions, components: SwarmComponents):
         engine.removeSource(peer.id, 'peer closed');
       });
       connection.onInterest(() => choker.onInterest());
+      connection.onSoon((index) => {
+        if (!have.get(index)) relayClaim(index, peer.id);
+      });
       engine.addSource(connection);
       return connection;
     },

@@ -7,7 +7,7 @@ import type { PieceLayout } from '../../../agent/engine/layout.ts';
 import { createMemoryPieceStore } from '../../../agent/storage/piece-store.ts';
 import { createSwarm, createUploadLimiter } from '../../../agent/swarm/swarm.ts';
 import { createSeededRandom, createSilentLogger } from '../../../runtime/index.ts';
-import { fakeSource, ManualClock, makeRelease } from '../helpers.ts';
+import { fakeSource, flush, ManualClock, makeRelease } from '../helpers.ts';
 
 const PIECE = 32 * 1024;
 
@@ -123,6 +123,36 @@ describe('swarm over the BitTorrent wire (in-memory streams)', () => {
     expect(victim.swarm.hasPeer('evil')).toBe(false);
     expect(assembled(victim, release.layout).equals(Buffer.from(release.data))).toBe(true);
     for (const n of [evil, honest, victim]) n.swarm.close();
+  });
+
+  it('relays an infrastructure claim one hop, so a device not connected to the claimer hears it', async () => {
+    const release = makeRelease(16 * PIECE, PIECE, 34);
+    const clock = new ManualClock();
+    // a - b - c in a line: c never talks to a.
+    const a = makeNode('a', clock, release);
+    const b = makeNode('b', clock, release);
+    const c = makeNode('c', clock, release);
+    connect(a, b);
+    connect(b, c);
+    for (let i = 0; i < 5; i++) await flush();
+    const all = new Set(Array.from({ length: 16 }, (_, i) => i));
+    const cdn = fakeSource({
+      id: 'cdn',
+      kind: 'cdn',
+      data: release.data,
+      layout: release.layout,
+      clock,
+      rateBps: 256 * 1024,
+      stall: all,
+    });
+    a.engine.addSource(cdn);
+    await clock.runUntil(() => cdn.requests.length > 0, 2_000);
+    for (let i = 0; i < 5; i++) await flush();
+    const claimed = cdn.requests[0]!;
+    const cViaB = c.swarm.peers().find((p) => p.id === 'b')!;
+    expect(cViaB.soon(claimed)).toBe(true);
+    expect(cViaB.soon((claimed + 1) % 16)).toBe(false);
+    for (const n of [a, b, c]) n.swarm.close();
   });
 
   it('the CDN only serves what the swarm lacks', async () => {
