@@ -157,7 +157,7 @@ export const DEFAULT_POLICY: AgentPolicy = {
   wifiOnly: false,
   powerOnly: false,
   uploadRateBps: 0,
-  uploadSlots: 4,
+  uploadSlots: 8,
   maxPeers: 30,
   infrastructureShareCap: 1,
   peerRateFloorBps: 64 * 1024,

@@ -71,7 +71,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   infraInFlight: 1,
   infraStallMs: 3000,
   infraGateMs: 250,
-  infraRoundClaims: 8,
+  infraRoundClaims: 32,
   infraHoldMs: 0,
 };
 
