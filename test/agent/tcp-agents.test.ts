@@ -1,5 +1,4 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -12,19 +11,9 @@ import {
   createNodeLogger,
   createNodeTcpNetwork,
 } from '../../runtime/node/index.ts';
+import { freePort } from '../support/free-port.ts';
 import { startCdn } from './cdn-server.ts';
 import { publishFixture } from './fixture-release.ts';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 // No `udp` component: no PZ sessions, no edges: the TCP wire is the only way between the agents.
 const components = (seed: number) => ({

@@ -1,12 +1,12 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createSeededRandom } from '../../runtime/index.ts';
+import { freePort } from '../support/free-port.ts';
 
 /**
  * Interop with a stock BitTorrent client no one here wrote (Debian's aria2c), all real processes on
@@ -18,17 +18,6 @@ vi.setConfig({ testTimeout: 180_000, hookTimeout: 120_000 });
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'swarmlane.mjs');
 const SIZE = 3 * 1024 * 1024 + 12_345;
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 interface Proc {
   child: ChildProcess;

@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../release/index.ts';
@@ -9,18 +8,8 @@ import { createNodeClock } from '../../runtime/node/index.ts';
 import { buildTracker } from '../../tracker/app.ts';
 import { createMemorySwarmStore } from '../../tracker/memory-store.ts';
 import { createStoreCatalogue } from '../../tracker/store-catalogue.ts';
+import { freePort } from '../support/free-port.ts';
 import { createPublishedFixture, type PublishedFixture } from './published.ts';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 const ARIA_COMMON = [
   '--enable-dht=false',
