@@ -25,7 +25,7 @@ import { type Announcer, startAnnouncer } from './net/announcer.ts';
 import { createPeerNetwork, type PeerNetwork, peerIdOfKey } from './net/peer-network.ts';
 import { DEFAULT_TCP_WIRE_OPTIONS, startTcpWire, type TcpWire } from './net/tcp-wire.ts';
 import { createTrackerClient, type TrackerClient } from './net/tracker-client.ts';
-import { startTraversal, type Traversal } from './net/traversal.ts';
+import { startTraversal, type Traversal, UNKNOWN_REACHABILITY } from './net/traversal.ts';
 import { checkRelease, type VerifiedRelease } from './release-check.ts';
 import { createSeedingController, type SeedStopReason } from './seeding.ts';
 import { createCdnSource } from './sources/cdn.ts';
@@ -149,17 +149,6 @@ export function cdnBaseOf(url: string): string {
   const match = /^(.*?)\/releases\/[^/]+\/[^/]+\/[^/]+$/.exec(trimmed);
   return match ? match[1]! : trimmed;
 }
-
-const UNKNOWN_REACHABILITY: ReachabilityReport = {
-  public: false,
-  mapping: 'unknown',
-  filtering: 'unknown',
-  reflexive: null,
-  portMapping: null,
-  lan: [],
-  hairpin: null,
-  errors: [],
-};
 
 interface ActiveRelease {
   job: DownloadJob;

@@ -52,7 +52,8 @@ export interface Traversal {
   stop(): Promise<void>;
 }
 
-const UNKNOWN: ReachabilityReport = {
+/** What the agent reports before (or without) a NAT probe: nothing known, not public. */
+export const UNKNOWN_REACHABILITY: ReachabilityReport = {
   public: false,
   mapping: 'unknown',
   filtering: 'unknown',
@@ -82,7 +83,7 @@ export async function startTraversal(
   const { network, clock, logger } = components;
   const channel = channelFromEndpoint(network.endpoint);
   const port = network.localAddress().port;
-  let report: ReachabilityReport = { ...UNKNOWN, lan: options.lan };
+  let report: ReachabilityReport = { ...UNKNOWN_REACHABILITY, lan: options.lan };
   let mapper: PortMapper | null = null;
   let stopped = false;
 

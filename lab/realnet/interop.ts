@@ -9,18 +9,12 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  bundleScript,
-  cleanupStaleNamespaces,
-  createNetnsLab,
-  hasBinary,
-  netnsSupport,
-} from '../netns/index.ts';
+import { hasBinary, netnsSupport } from '../netns/index.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { RealnetError } from './errors.ts';
-import { CDN_URL, startInfra, TRACKER_URL } from './infra.ts';
-import { prepareRealRelease } from './release.ts';
+import { startInfra } from './infra.ts';
 import { parseDone, startAgent, startAria2 } from './run.ts';
+import { openRealnetSession, prepareRealnetArtifacts } from './session.ts';
 import { agentTcpPort, buildRealTopology } from './topology.ts';
 
 /** The interop scenario shipped with the lab (two seeding agents, one aria2c device, a slow CDN). */
@@ -57,26 +51,10 @@ export async function runInterop(
   const deadlineMs = (options.deadlineSeconds ?? scenario.deadlineSeconds) * 1000;
   const workDir = options.workDir ?? mkdtempSync(join(tmpdir(), 'sl-netns-interop-'));
   mkdirSync(workDir, { recursive: true });
-  await cleanupStaleNamespaces();
-  const lab = await createNetnsLab();
-  const onSignal = (signal: NodeJS.Signals) => {
-    void lab.teardown().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const session = await openRealnetSession();
+  const { lab } = session;
   try {
-    const release = await prepareRealRelease({
-      dir: workDir,
-      size: scenario.release.size,
-      pieceSize: scenario.release.pieceSize,
-      seed: scenario.seed,
-      trackerUrl: TRACKER_URL,
-      cdnUrl: CDN_URL,
-    });
-    const [cli, device] = await Promise.all([
-      bundleScript('cli/main.ts'),
-      bundleScript('lab/realnet/agents/device.ts'),
-    ]);
+    const { release, cli, device } = await prepareRealnetArtifacts(scenario, workDir);
     const topology = await buildRealTopology(lab, scenario, { workDir });
     const seeders = topology.devices.slice(0, -1);
     const client = topology.devices.at(-1);
@@ -167,9 +145,7 @@ export async function runInterop(
       aria2PeerLog,
     };
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    await lab.teardown();
+    await session.close();
     if (options.workDir === undefined) rmSync(workDir, { recursive: true, force: true });
   }
 }

@@ -15,14 +15,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  bundleScript,
-  cleanupStaleNamespaces,
-  createNetnsLab,
-  hasBinary,
-  type LabProcess,
-  netnsSupport,
-} from '../netns/index.ts';
+import { hasBinary, type LabProcess, netnsSupport } from '../netns/index.ts';
 import {
   completionStats,
   fluidLowerBoundSeconds,
@@ -35,7 +28,8 @@ import {
 import type { Scenario } from '../scenario/schema.ts';
 import { RealnetError } from './errors.ts';
 import { CDN_URL, type Infra, startInfra, TRACKER_URL } from './infra.ts';
-import { prepareRealRelease, REALNET_CHANNEL, REALNET_PRODUCT, type RealRelease } from './release.ts';
+import { REALNET_CHANNEL, REALNET_PRODUCT, type RealRelease } from './release.ts';
+import { openRealnetSession, prepareRealnetArtifacts } from './session.ts';
 import {
   agentTcpPort,
   agentUdpPort,
@@ -106,28 +100,11 @@ export async function runRealnetLab(
   mkdirSync(workDir, { recursive: true });
   const ownsWorkDir = options.workDir === undefined;
   const started = Date.now();
-  await cleanupStaleNamespaces();
-  const lab = await createNetnsLab();
-  // Ctrl-C or a kill: tear down before exiting (the registry sweep covers a SIGKILL).
-  const onSignal = (signal: NodeJS.Signals) => {
-    void lab.teardown().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const session = await openRealnetSession();
+  const { lab } = session;
   try {
     progress({ phase: 'setup', message: 'publishing the release', completed: 0, devices: 0 });
-    const release = await prepareRealRelease({
-      dir: workDir,
-      size: scenario.release.size,
-      pieceSize: scenario.release.pieceSize,
-      seed: scenario.seed,
-      trackerUrl: TRACKER_URL,
-      cdnUrl: CDN_URL,
-    });
-    const [cli, device] = await Promise.all([
-      bundleScript('cli/main.ts'),
-      bundleScript('lab/realnet/agents/device.ts'),
-    ]);
+    const { release, cli, device } = await prepareRealnetArtifacts(scenario, workDir);
     const topology = await buildRealTopology(lab, scenario, {
       workDir,
       onStep: (what) => progress({ phase: 'setup', message: `building ${what}`, completed: 0, devices: 0 }),
@@ -196,9 +173,7 @@ export async function runRealnetLab(
       },
     };
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    await lab.teardown();
+    await session.close();
     if (ownsWorkDir) rmSync(workDir, { recursive: true, force: true });
   }
 }
