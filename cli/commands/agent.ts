@@ -1,6 +1,6 @@
 import { networkInterfaces } from 'node:os';
 import { SingleBar } from 'cli-progress';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { AgentComponents } from '../../agent/agent.ts';
 import { AgentError } from '../../agent/errors.ts';
 import {
@@ -23,6 +23,8 @@ interface FetchFlags {
   json?: boolean;
   tracker?: string;
   cdn: string[];
+  trustedKey: string[];
+  /** Old name of --trusted-key, still accepted. */
   trust: string[];
   threshold?: string;
   state?: string;
@@ -53,7 +55,9 @@ export function registerAgentCommands(program: Command): void {
     .option('--json', 'print a JSON summary on stdout instead of a progress bar')
     .option('--tracker <url>', 'tracker base URL')
     .option('--cdn <url>', 'CDN base URL (repeatable)', collect, [])
-    .option('--trust <file.pub>', 'trusted publisher public key (repeatable)', collect, [])
+    .option('--trusted-key <file.pub>', 'trusted publisher Ed25519 public key (repeatable)', collect, [])
+    // The flag was called --trust before every command agreed on --trusted-key.
+    .addOption(new Option('--trust <file.pub>').hideHelp().argParser(collect).default([]))
     .option('--threshold <n>', 'signatures required from trusted keys (default 1)')
     .option('--state <dir>', 'state directory (downloads, resume state, device id)')
     .option('--edge <host:port@keyfile>', 'edge server with its static public key (repeatable)', collect, [])
@@ -154,10 +158,11 @@ export function registerAgentCommands(program: Command): void {
 /** Config from --config plus flag overrides, or from flags alone (the curl-like form). */
 function fetchConfig(flags: FetchFlags): AgentConfig {
   const base: AgentConfig | undefined = flags.config ? loadAgentConfig(flags.config) : undefined;
+  const trustedKeys = [...flags.trustedKey, ...flags.trust];
   if (!base) {
     const missing = [
       !flags.state && '--state',
-      flags.trust.length === 0 && '--trust',
+      trustedKeys.length === 0 && '--trusted-key',
       !flags.product && '--product',
       flags.cdn.length === 0 && !flags.tracker && flags.edge.length === 0 && '--cdn',
     ].filter(Boolean);
@@ -169,7 +174,7 @@ function fetchConfig(flags: FetchFlags): AgentConfig {
   }
   const raw = {
     trust: {
-      keys: flags.trust.length > 0 ? flags.trust : (base?.trust.keys ?? []),
+      keys: trustedKeys.length > 0 ? trustedKeys : (base?.trust.keys ?? []),
       threshold: flags.threshold ? Number(flags.threshold) : (base?.trust.threshold ?? 1),
     },
     stateDir: flags.state ?? base?.stateDir ?? '',

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { SwarmlaneError } from '../../runtime/index.ts';
 
 interface VerifyFlags {
@@ -6,7 +6,10 @@ interface VerifyFlags {
   s3Endpoint?: string;
   product: string;
   channel: string;
+  trustedKey: string[];
+  /** Old name of --trusted-key, still accepted. */
   pubkey: string[];
+  threshold: string;
   file?: string;
   json?: boolean;
 }
@@ -21,7 +24,15 @@ export function registerVerifyCommand(program: Command): void {
     .option('--s3-endpoint <url>', 'S3 endpoint URL (default: AWS_ENDPOINT_URL_S3 or AWS)')
     .requiredOption('--product <name>', 'product name')
     .option('--channel <name>', 'channel', 'stable')
-    .requiredOption('--pubkey <path>', 'trusted Ed25519 public key (SPKI PEM); repeat for several', collect)
+    .option(
+      '--trusted-key <file.pub>',
+      'trusted Ed25519 public key (SPKI PEM); repeat for several',
+      collect,
+      [],
+    )
+    .option('--threshold <n>', 'signatures required from the trusted keys', '1')
+    // The flag was called --pubkey before every command agreed on --trusted-key.
+    .addOption(new Option('--pubkey <file.pub>').hideHelp().argParser(collect).default([]))
     .option('--file <path>', 'check this local file instead of reading the stored blob')
     .option('--json', 'print the result as JSON on stdout')
     .action(async (flags: VerifyFlags) => {
@@ -37,12 +48,21 @@ export function registerVerifyCommand(program: Command): void {
         import('../../release/index.ts'),
         import('../../runtime/node/index.ts'),
       ]);
+      const keyPaths = [...flags.trustedKey, ...flags.pubkey];
+      if (keyPaths.length === 0)
+        throw new SwarmlaneError('CONFIG_INVALID', 'give at least one --trusted-key');
+      const threshold = Number(flags.threshold);
+      if (!Number.isInteger(threshold) || threshold < 1 || threshold > keyPaths.length)
+        throw new SwarmlaneError(
+          'CONFIG_INVALID',
+          `--threshold must be a whole number from 1 to the number of --trusted-key flags (${keyPaths.length})`,
+        );
       const env = createNodeEnv({ logger: { level: process.env.SWARMLANE_LOG_LEVEL ?? 'warn' } });
       const bar = createProgressBar(!flags.json, env.clock);
       try {
         const trusted = createTrustedKeys(
-          flags.pubkey.map((path) => loadPublicKey(path, 'ed25519')),
-          1,
+          keyPaths.map((path) => loadPublicKey(path, 'ed25519')),
+          threshold,
         );
         const store = openStore(flags.store, {
           env: env.vars,

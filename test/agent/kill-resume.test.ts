@@ -34,7 +34,7 @@ describe('kill -9 and resume (real processes, real CDN on 127.0.0.1)', () => {
     BIN,
     'agent',
     'fetch',
-    '--trust',
+    '--trusted-key',
     fixture.pubPath,
     '--cdn',
     cdn.url,

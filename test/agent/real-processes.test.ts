@@ -121,7 +121,7 @@ describe('agent fetch against a real tracker + edge + CDN + a second agent (127.
         cdn.url,
         '--edge',
         edgeSpec,
-        '--trust',
+        '--trusted-key',
         fixture.pubPath,
         '--product',
         'fw',

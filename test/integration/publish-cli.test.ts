@@ -244,7 +244,7 @@ describe.each(stores)('swarmlane publish / verify to %s', (_name, target) => {
 
   it('verify exits 0 for the stored blob and for a local copy', async () => {
     const [stored, local] = await Promise.all([
-      cli('verify', ...t.args, '--product', 'cam', '--pubkey', join(work, 'release.pub'), '--json'),
+      cli('verify', ...t.args, '--product', 'cam', '--trusted-key', join(work, 'release.pub'), '--json'),
       cli(
         'verify',
         ...t.args,
@@ -252,6 +252,7 @@ describe.each(stores)('swarmlane publish / verify to %s', (_name, target) => {
         'cam',
         '--channel',
         'stable',
+        // The old name of --trusted-key keeps working.
         '--pubkey',
         join(work, 'release.pub'),
         '--file',
@@ -460,7 +461,7 @@ describe('verify refuses a tampered or stale release', () => {
 
     const [m, c, e] = await Promise.all(
       [manifestCase, channelCase, expiredCase].map((s) =>
-        cli('verify', '--store', s.url, '--product', 'cam', '--pubkey', pub(), '--json'),
+        cli('verify', '--store', s.url, '--product', 'cam', '--trusted-key', pub(), '--json'),
       ),
     );
     expectRefused(m!, 'HASH_MISMATCH');
@@ -477,19 +478,31 @@ describe('verify refuses a tampered or stale release', () => {
     blob[2 * 65536 + 17]! ^= 1;
     writeFileSync(blobPath, blob);
     const [b, k] = await Promise.all([
-      cli('verify', '--store', blobCase.url, '--product', 'cam', '--pubkey', pub()),
+      cli('verify', '--store', blobCase.url, '--product', 'cam', '--trusted-key', pub()),
       cli(
         'verify',
         '--store',
         pathToFileURL(join(work, 'filestore')).href,
         '--product',
         'cam',
-        '--pubkey',
+        '--trusted-key',
         join(work, 'other.pub'),
       ),
     ]);
     expectRefused(b!, 'PIECE_HASH_MISMATCH');
     expect(b!.stderr).toMatch(/piece 2/);
     expectRefused(k!, 'THRESHOLD_NOT_MET');
+  });
+
+  it('verify without a trusted key, or with a threshold above the keys given, is a usage error', async () => {
+    const store = pathToFileURL(join(work, 'filestore')).href;
+    const [none, tooMany] = await Promise.all([
+      cli('verify', '--store', store, '--product', 'cam'),
+      cli('verify', '--store', store, '--product', 'cam', '--trusted-key', pub(), '--threshold', '2'),
+    ]);
+    expectRefused(none!, 'CONFIG_INVALID');
+    expect(none!.stderr).toMatch(/--trusted-key/);
+    expectRefused(tooMany!, 'CONFIG_INVALID');
+    expect(tooMany!.stderr).toMatch(/--threshold/);
   });
 });
