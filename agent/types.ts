@@ -30,6 +30,19 @@ export interface PieceSource {
   close(reason: string): void;
   /** Registers a callback for availability changes (have/bitfield/unchoke); returns an unsubscribe. */
   onChange?(handler: () => void): () => void;
+  /**
+   * Sources that see bytes arrive before a piece is whole (an edge session's blocks): when bytes last
+   * arrived and the typical gap between arrivals while busy. The engine judges a request stalled by
+   * silence, not by how long the whole piece takes, so a slow but steady link is never written off.
+   */
+  progress?(): SourceProgress | undefined;
+}
+
+export interface SourceProgress {
+  /** Clock time of the last bytes received from this source, for any request. */
+  lastAt: number;
+  /** Smoothed gap between arrivals while requests were outstanding (ms). */
+  intervalMs: number;
 }
 
 /** Bytes per source class, the shape reported to the tracker and printed by `agent fetch --json`. */

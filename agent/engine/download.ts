@@ -43,8 +43,16 @@ export interface EngineOptions {
    */
   peerGraceMs: number;
   infraInFlight: number;
-  /** A restricted infrastructure request outstanding this long stops counting against `infraInFlight`. */
+  /**
+   * An infrastructure request is stalled when its source has been silent this long (at least), so it
+   * stops counting against `infraInFlight` and its piece is fair game. Silence, not piece duration:
+   * for a source that reports progress (edge blocks) it is the time since its last bytes, stretched to
+   * `infraStallGaps` times its usual gap between arrivals; for a whole-piece source (HTTP range) it is
+   * the time since the request started, stretched to 3 times what its last piece took (before the
+   * first: the piece at `peerRateFloorBps`).
+   */
   infraStallMs: number;
+  infraStallGaps: number;
   /** Flash-crowd gate (infra-gate.ts): mean wait after a failed roll before rolling again. */
   infraGateMs: number;
   /** Flash-crowd gate: infrastructure requests the whole neighbourhood starts per round, in expectation. */
@@ -70,6 +78,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   peerGraceMs: 0,
   infraInFlight: 1,
   infraStallMs: 3000,
+  infraStallGaps: 8,
   infraGateMs: 250,
   infraRoundClaims: 32,
   infraHoldMs: 0,
@@ -113,6 +122,8 @@ interface SourceState {
   errors: number;
   cooldownUntil: number;
   rate: RateEstimator;
+  /** How long this source's last piece took, request to arrival (whole-piece stall check). */
+  lastPieceMs: number;
   /** What this source contributed to `availability` (peers only), so resets can be undone exactly. */
   counted: Set<number>;
   unsubscribe?: () => void;
@@ -213,10 +224,20 @@ export function createDownloadEngine(
     { clock, random, wake: () => requestSchedule() },
   );
 
-  /** An infrastructure request outstanding `infraStallMs` or longer: its source has stopped answering. */
+  /** An infrastructure request whose source has gone quiet (see `infraStallMs`): it has stopped answering. */
   const isStalled = (state: SourceState, index: number, now: number): boolean => {
     const at = state.startedAt.get(index);
-    return isInfrastructure(state.source.kind) && at !== undefined && now - at >= options.infraStallMs;
+    if (!isInfrastructure(state.source.kind) || at === undefined) return false;
+    const progress = state.source.progress?.();
+    if (progress)
+      return (
+        now - Math.max(at, progress.lastAt) >=
+        Math.max(options.infraStallMs, options.infraStallGaps * progress.intervalMs)
+      );
+    // Before its first piece, assume the rate floor: a slow first piece must not be written off at once.
+    const expectedMs =
+      state.lastPieceMs || (pieceBounds(layout, index).length * 1000) / Math.max(1, options.peerRateFloorBps);
+    return now - at >= Math.max(options.infraStallMs, 3 * expectedMs);
   };
 
   /** Fetchers of a piece that still count: a piece held only by stalled requests is fair game. */
@@ -285,7 +306,7 @@ export function createDownloadEngine(
     let infraBusy = 0;
     for (const s of sources.values())
       if (isInfrastructure(s.source.kind))
-        for (const at of s.startedAt.values()) if (now - at < options.infraStallMs) infraBusy++;
+        for (const index of s.startedAt.keys()) if (!isStalled(s, index, now)) infraBusy++;
     // Restricted requests inject pieces nobody nearby has, so the swarm can only grow as fast as all
     // infrastructure together serves them. A device cannot see the load others put on an edge: always
     // choosing the edge first would leave the CDN idle while every device queues on the edge. Each
@@ -378,9 +399,11 @@ export function createDownloadEngine(
     const timer = clock.setTimer(options.requestTimeoutMs, () =>
       controller.abort(new Error(`piece ${index} timed out after ${options.requestTimeoutMs} ms`)),
     );
+    const startedAt = clock.now();
     state.source.fetchPiece(index, controller.signal).then(
       (bytes) => {
         clock.clearTimer(timer);
+        state.lastPieceMs = clock.now() - startedAt;
         finishRequest(state, index);
         void onPiece(state, index, bytes);
       },
@@ -547,6 +570,7 @@ export function createDownloadEngine(
         badPieces: 0,
         errors: 0,
         cooldownUntil: 0,
+        lastPieceMs: 0,
         rate: new RateEstimator(clock),
         counted: new Set(),
       };

@@ -3,6 +3,7 @@ import type { ManifestSigned } from '../../release/index.ts';
 import type { Clock, Logger } from '../../runtime/index.ts';
 import type { Endpoint } from '../../transport/index.ts';
 import type { PieceSource } from '../types.ts';
+import { ProgressMeter } from './progress-meter.ts';
 
 export interface EdgeSourceOptions {
   manifest: ManifestSigned;
@@ -28,10 +29,14 @@ export async function connectEdgeSource(
     components,
   );
   let sessionId: string;
+  const meter = new ProgressMeter(components.clock);
   try {
     const session = await client.discoverEdges(options.candidates);
     sessionId = session.id;
     components.logger.info({ edge: session.id, rttMs: session.rttMs }, 'edge session up');
+    // Every block on the session is a sign of life: the engine's stall check follows these, not the
+    // time a whole piece takes (a device's share of a busy edge can be far below a piece per second).
+    session.connection.onBlock(() => meter.bytesArrived());
   } catch (error) {
     components.logger.warn({ err: (error as Error).message }, 'no edge: continuing with peers and CDN');
     client.close();
@@ -52,18 +57,22 @@ export async function connectEdgeSource(
           return;
         }
         signal.addEventListener('abort', onAbort, { once: true });
+        meter.requestStarted();
         client.fetchPiece(options.manifest, index).then(
           (bytes) => {
+            meter.requestEnded();
             signal.removeEventListener('abort', onAbort);
             resolve(bytes);
           },
           (error: unknown) => {
+            meter.requestEnded();
             signal.removeEventListener('abort', onAbort);
             reject(error);
           },
         );
       });
     },
+    progress: () => meter.progress(),
     close() {
       client.close();
     },

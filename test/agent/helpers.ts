@@ -76,6 +76,10 @@ export interface FakeSourceOptions {
   corrupt?: boolean | Set<number>;
   /** Never answers these pieces. */
   stall?: Set<number>;
+  /** Reports progress (like an edge's blocks) every this many ms while a request is outstanding. */
+  trickleMs?: number;
+  /** With `trickleMs`: each request goes silent this long after it started, and never completes. */
+  silentAfterMs?: number;
 }
 
 /** An in-memory piece source with a fixed rate, for engine unit tests. */
@@ -84,6 +88,18 @@ export function fakeSource(
 ): PieceSource & { requests: number[]; closed?: string; give(i: number): void } {
   const listeners = new Set<() => void>();
   const requests: number[] = [];
+  let lastAt: number | undefined;
+  const trickle = (startedAt: number, signal: AbortSignal): void => {
+    const step = o.trickleMs;
+    if (step === undefined) return;
+    const beat = (): void => {
+      if (signal.aborted) return;
+      if (o.silentAfterMs !== undefined && o.clock.now() - startedAt >= o.silentAfterMs) return;
+      lastAt = o.clock.now();
+      o.clock.setTimer(step, beat);
+    };
+    o.clock.setTimer(step, beat);
+  };
   const src = {
     id: o.id,
     kind: o.kind,
@@ -103,8 +119,9 @@ export function fakeSource(
       const bytes = o.data.slice(start, Math.min(o.layout.size, start + o.layout.pieceLength));
       const bad = o.corrupt === true || (o.corrupt instanceof Set && o.corrupt.has(index));
       if (bad) bytes[0] = (bytes[0]! + 1) & 0xff;
+      trickle(o.clock.now(), signal);
       return new Promise((resolve, reject) => {
-        if (o.stall?.has(index)) {
+        if (o.stall?.has(index) || o.silentAfterMs !== undefined) {
           signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true });
           return;
         }
@@ -122,6 +139,8 @@ export function fakeSource(
     close(reason: string) {
       src.closed = reason;
     },
+    progress: () =>
+      o.trickleMs !== undefined && lastAt !== undefined ? { lastAt, intervalMs: o.trickleMs } : undefined,
     onChange(handler: () => void) {
       listeners.add(handler);
       return () => listeners.delete(handler);

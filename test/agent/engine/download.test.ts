@@ -186,6 +186,68 @@ describe('download engine', () => {
     expect(elapsed).toBeLessThan(15_000);
   });
 
+  it('a slow but steady edge keeps its pieces: stall follows silence, not piece time', async () => {
+    const { data, layout } = makeRelease(16 * PIECE, PIECE, 13);
+    const { clock, engine } = setup(layout, { requestTimeoutMs: 600_000, peerRateFloorMs: 600_000 });
+    const half = new Set(Array.from({ length: 8 }, (_, i) => i));
+    engine.addSource(fakeSource({ id: 'p', kind: 'peer', data, layout, clock, rateBps: 1e6, pieces: half }));
+    // 10 s a piece (far over the 3 s stall floor), with a block every 100 ms like a thin edge share.
+    const edge = fakeSource({
+      id: 'edge',
+      kind: 'edge',
+      data,
+      layout,
+      clock,
+      rateBps: PIECE / 10,
+      trickleMs: 100,
+    });
+    const cdn = fakeSource({ id: 'cdn', kind: 'cdn', data, layout, clock, rateBps: 1e6 });
+    engine.addSource(edge);
+    engine.addSource(cdn);
+    let done = false;
+    void engine.run().then(() => {
+      done = true;
+    });
+    await clock.runUntil(() => done, 600_000);
+    expect(done).toBe(true);
+    expect(edge.requests.length).toBeGreaterThan(0);
+    // Nothing the edge was fetching was handed to the CDN as well, and every edge piece was kept.
+    expect(edge.requests.filter((i) => cdn.requests.includes(i))).toEqual([]);
+    expect(engine.progress().bytesBySource.edge).toBe(edge.requests.length * PIECE);
+    expect(engine.progress().wastedBytes).toBe(0);
+  });
+
+  it('an edge that goes silent mid-piece is freed a few seconds after its last block', async () => {
+    const { data, layout } = makeRelease(16 * PIECE, PIECE, 14);
+    const { clock, engine } = setup(layout, { requestTimeoutMs: 600_000, peerRateFloorMs: 600_000 });
+    const half = new Set(Array.from({ length: 8 }, (_, i) => i));
+    engine.addSource(fakeSource({ id: 'p', kind: 'peer', data, layout, clock, rateBps: 1e6, pieces: half }));
+    const edge = fakeSource({
+      id: 'edge',
+      kind: 'edge',
+      data,
+      layout,
+      clock,
+      rateBps: 1e6,
+      trickleMs: 100,
+      silentAfterMs: 1000,
+    });
+    const cdn = fakeSource({ id: 'cdn', kind: 'cdn', data, layout, clock, rateBps: 1e6 });
+    engine.addSource(edge);
+    engine.addSource(cdn);
+    let done = false;
+    void engine.run().then(() => {
+      done = true;
+    });
+    const elapsed = await clock.runUntil(() => done, 120_000);
+    expect(done).toBe(true);
+    expect(edge.requests.length).toBeGreaterThan(0);
+    // The CDN took over the edge's stuck pieces (1 s of blocks, then 3 s of silence each).
+    for (const i of edge.requests) expect(cdn.requests).toContain(i);
+    expect(engine.progress().bytesBySource.edge).toBe(0);
+    expect(elapsed).toBeLessThan(20_000);
+  });
+
   it('endgame: a stalled request does not hold up completion', async () => {
     const { data, layout } = makeRelease(10 * PIECE, PIECE, 6);
     const { clock, engine } = setup(layout, { requestTimeoutMs: 600_000 });
