@@ -21,10 +21,6 @@ function flat(text: string): string {
 
 const HOWS: readonly ReachableHow[] = ['lan', 'direct', 'reverse', 'punch'];
 
-/** `{"deviceId":...,"candidates":[...]` without LAN candidates: what devices elsewhere are shown. */
-const FRAGMENT = Symbol('announce-json fragment');
-type Cached = PeerRecord & { [FRAGMENT]?: string };
-
 function candidateJson(list: readonly PeerCandidate[]): string {
   let out = '[';
   for (let i = 0; i < list.length; i++) {
@@ -36,27 +32,31 @@ function candidateJson(list: readonly PeerCandidate[]): string {
 }
 
 const headOf = (peer: PeerRecord) =>
-  `{"deviceId":${JSON.stringify(peer.peerId)},"publicKey":${JSON.stringify(peer.publicKey ?? '')},"seeder":${peer.seeder},"have":${peer.have},"load":${peer.load},"candidates":`;
+  `{"deviceId":${JSON.stringify(peer.peerId)},"publicKey":${JSON.stringify(peer.publicKey ?? '')},"candidates":`;
 
 /**
- * Serialises a record's fragment now: the announce route calls it for the record it just stored, so
- * the work is paid once per announce of that peer instead of by whoever first gets it handed out.
+ * `{"deviceId":...,"publicKey":...,"candidates":[...]` without LAN candidates: what devices elsewhere
+ * are shown. Counters (seeder, have, load) are not part of it, so a re-announce that only moves them
+ * yields an equal fragment, which the store then keeps instead of the new copy.
+ */
+function buildFragment(peer: PeerRecord): string {
+  const hasHost = peer.candidates.some((c) => c.type === 'host');
+  return flat(
+    headOf(peer) +
+      candidateJson(hasHost ? peer.candidates.filter((c) => c.type !== 'host') : peer.candidates),
+  );
+}
+
+/**
+ * Serialises a record's fragment now: the announce route calls it for the record it stores, so the
+ * work is paid once per announce of that peer instead of by every answer that hands it out.
  */
 export function prepareAnswerFragments(peer: PeerRecord): void {
-  publicFragment(peer);
+  peer.answerFragment = buildFragment(peer);
 }
 
 function publicFragment(peer: PeerRecord): string {
-  let f = (peer as Cached)[FRAGMENT];
-  if (f === undefined) {
-    const hasHost = peer.candidates.some((c) => c.type === 'host');
-    f = flat(
-      headOf(peer) +
-        candidateJson(hasHost ? peer.candidates.filter((c) => c.type !== 'host') : peer.candidates),
-    );
-    (peer as Cached)[FRAGMENT] = f;
-  }
-  return f;
+  return peer.answerFragment ?? buildFragment(peer);
 }
 
 /**
@@ -67,17 +67,19 @@ function observedOnly(peer: PeerRecord): string {
   return `[{"type":"srflx","host":${JSON.stringify(peer.address.host)},"port":${peer.address.port}}]`;
 }
 
+const SEEDER = [',"seeder":false,"have":', ',"seeder":true,"have":'] as const;
+
 /** Appends a peer's JSON to `out` (pieces are joined once at the end: one flat string, no rope). */
 function pushPeer(out: string[], s: SelectedPeer, stockView: boolean): void {
-  const tail = TAIL[s.tier][s.how][s.bridge ? 1 : 0];
-  if (stockView) {
-    out.push(headOf(s.peer), observedOnly(s.peer), tail);
-    return;
-  }
+  const peer = s.peer;
+  if (stockView) out.push(headOf(peer), observedOnly(peer));
   // LAN answers are rare (same public address): their fragment is built when needed.
+  else if (s.how === 'lan') out.push(headOf(peer), candidateJson(peer.candidates));
+  else out.push(publicFragment(peer));
   out.push(
-    s.how === 'lan' ? headOf(s.peer) + candidateJson(s.peer.candidates) : publicFragment(s.peer),
-    tail,
+    SEEDER[peer.seeder ? 1 : 0],
+    `${peer.have},"load":${peer.load}`,
+    TAIL[s.tier][s.how][s.bridge ? 1 : 0],
   );
 }
 

@@ -44,6 +44,11 @@ export interface PeerRecord {
   /** Upload capacity in bytes/s as reported, 0 when unknown. */
   uploadCapacity: number;
   lastSeen: number;
+  /**
+   * This peer's part of agent answers that is the same for every requester (announce-json.ts), built
+   * once when it announces instead of by every answer that hands it out.
+   */
+  answerFragment?: string;
 }
 
 export interface EdgeRecord {
@@ -67,8 +72,8 @@ export type ClaimResult = 'created' | 'ok' | 'mismatch';
  * ids, edges, rollouts and byte counters. Selection only ever asks for bounded random samples of a
  * bucket, so announce cost does not depend on swarm size in either implementation.
  *
- * Records passed to `upsertPeer` are owned by the store afterwards (the memory store keeps them without
- * copying) and records it returns are read-only: callers build a fresh record per announce.
+ * Records passed to `upsertPeer` are owned by the store afterwards (the memory store keeps their
+ * candidate lists and strings without copying); records it returns are snapshots.
  *
  * Implementations: memory (embedded default) and Redis. Both pass test/tracker/swarm-store-compliance.
  */
