@@ -5,8 +5,10 @@ import { CloseCode, DecodeError } from './errors.ts';
 import { decodeGroup, encodeRepair, MAX_GROUP_SPAN, MAX_REPAIRS_PER_GROUP, PlaintextRing } from './fec.ts';
 import {
   blockFrameOverhead,
+  decodeFrame,
   decodeFrames,
   type Frame,
+  FrameType,
   frameLength,
   isAckEliciting,
   REPAIR_FRAME_OVERHEAD,
@@ -22,7 +24,6 @@ import {
   MIN_INITIAL_SIZE,
   type ParsedPacket,
   SHORT_HEADER_LENGTH,
-  type ShortHeader,
   TAG_LENGTH,
   writeHeader,
 } from './packet.ts';
@@ -31,7 +32,7 @@ import { type OutgoingBlock, type SentFrame, type SentPacket, SentPacketHandler 
 import { RttStats } from './rtt.ts';
 import { Slab } from './slab.ts';
 import { FlowControlError, RecvStream, SendStream } from './streams.ts';
-import { Writer } from './varint.ts';
+import { Reader, Writer } from './varint.ts';
 
 /**
  * One PZ session, sans-IO. The endpoint feeds it packets addressed to its connection ID and polls it
@@ -67,6 +68,17 @@ export const silentEvents: ConnectionEvents = {
   blockDrain: noop,
   closed: noop,
 };
+
+/**
+ * How a session tells its endpoint when to look at it: `wake` when it may have something to send now,
+ * `due` when a deadline moved earlier without anything becoming sendable (an ACK timer).
+ */
+export interface ConnectionScheduler {
+  wake(connection: ConnectionCore): void;
+  due(connection: ConnectionCore, at: number): void;
+}
+
+const unscheduled: ConnectionScheduler = { wake: noop, due: noop };
 
 /** Outgoing datagrams and delivered block copies come from slabs, not one allocation each. */
 const datagramSlab = new Slab();
@@ -283,6 +295,20 @@ export class ConnectionCore {
    */
   private quietUntil = Number.NEGATIVE_INFINITY;
 
+  /** The endpoint's bookkeeping: its deadline heap and its queue of sessions with work (endpoint-core.ts). */
+  deadline = 0;
+  heapIndex = -1;
+  ready = false;
+  /** Server side: key of the client's original destination CID in the endpoint's INITIAL map. */
+  initialKey: string | undefined;
+  scheduler: ConnectionScheduler = unscheduled;
+
+  /** Something may have become sendable: poll this session on the next pump. */
+  private touch(): void {
+    this.quietUntil = Number.NEGATIVE_INFINITY;
+    if (!this.ready) this.scheduler.wake(this);
+  }
+
   constructor(setup: ConnectionSetup) {
     this.role = setup.role;
     this.localCid = setup.localCid;
@@ -336,7 +362,7 @@ export class ConnectionCore {
   // ---------------------------------------------------------------- application API
 
   openStream(): number {
-    this.quietUntil = Number.NEGATIVE_INFINITY;
+    this.touch();
     const id = this.nextLocalStreamId;
     this.nextLocalStreamId += 2;
     this.sendStreams.set(id, new SendStream(id, INITIAL_STREAM_WINDOW));
@@ -350,12 +376,12 @@ export class ConnectionCore {
   }
 
   streamWrite(id: number, data: Uint8Array): void {
-    this.quietUntil = Number.NEGATIVE_INFINITY;
+    this.touch();
     this.sendStreams.get(id)?.write(data);
   }
 
   streamFinish(id: number): void {
-    this.quietUntil = Number.NEGATIVE_INFINITY;
+    this.touch();
     this.sendStreams.get(id)?.finish();
   }
 
@@ -365,7 +391,7 @@ export class ConnectionCore {
   }
 
   streamConsumed(id: number, bytes: number): void {
-    this.quietUntil = Number.NEGATIVE_INFINITY;
+    this.touch();
     const stream = this.recvStreams.get(id);
     if (stream) {
       const raised = stream.consume(bytes);
@@ -382,7 +408,7 @@ export class ConnectionCore {
   }
 
   streamReset(id: number, code: number): void {
-    this.quietUntil = Number.NEGATIVE_INFINITY;
+    this.touch();
     const send = this.sendStreams.get(id);
     if (send && !send.isDone) {
       send.resetCode = code;
@@ -393,7 +419,7 @@ export class ConnectionCore {
   }
 
   sendBlock(object: number, offset: number, data: Uint8Array): boolean {
-    this.quietUntil = Number.NEGATIVE_INFINITY;
+    this.touch();
     if (this.state === 'closing' || this.state === 'draining' || this.state === 'closed') return false;
     if (this.blockOutstanding > 0 && this.blockOutstanding + data.length > this.options.blockWindow) {
       this.blockDrainWanted = true;
@@ -405,7 +431,7 @@ export class ConnectionCore {
   }
 
   close(now: number, code: number, reason: string): void {
-    this.quietUntil = Number.NEGATIVE_INFINITY;
+    this.touch();
     if (this.state === 'closing' || this.state === 'draining' || this.state === 'closed') return;
     this.recordHistory();
     this.closeInfo = { code, reason, remote: false };
@@ -451,7 +477,7 @@ export class ConnectionCore {
 
   /** Client: the server's ANSWER. Returns false if it did not authenticate. */
   handleAnswer(now: number, from: Address, packet: ParsedPacket<AnswerHeader>, size: number): boolean {
-    this.quietUntil = Number.NEGATIVE_INFINITY;
+    this.touch();
     const client = this.client;
     if (!client) return false;
     if (this.state !== 'initial') {
@@ -509,7 +535,7 @@ export class ConnectionCore {
 
   /** Server: a repeated INITIAL (our answer was probably lost). */
   handleRepeatedInitial(size: number): void {
-    this.quietUntil = Number.NEGATIVE_INFINITY;
+    this.touch();
     if (this.state !== 'handshake') return;
     this.pathRecvBytes += size;
     this.handshakeDue = true;
@@ -517,14 +543,14 @@ export class ConnectionCore {
 
   /** Client: RETRY from the server; resend the INITIAL with its token. */
   handleRetry(token: Uint8Array): void {
-    this.quietUntil = Number.NEGATIVE_INFINITY;
+    this.touch();
     if (this.state !== 'initial' || !this.client || this.client.token.length > 0) return;
     this.client.token = new Uint8Array(token);
     this.handshakeDue = true;
   }
 
   handleVersionMismatch(now: number, versions: number[]): void {
-    this.quietUntil = Number.NEGATIVE_INFINITY;
+    this.touch();
     if (this.state !== 'initial') return;
     this.close(
       now,
@@ -533,11 +559,14 @@ export class ConnectionCore {
     );
   }
 
-  /** A short-header packet for this connection. Returns false when it was dropped. */
-  handleShort(now: number, from: Address, packet: ParsedPacket<ShortHeader>, size: number): boolean {
-    this.quietUntil = Number.NEGATIVE_INFINITY;
+  /**
+   * A short-header datagram for this connection (the endpoint has matched its CID and read `pn`).
+   * Returns false when it was dropped. This is the receive hot path: no header or frame objects,
+   * block frames are read in place, and a packet that only delivers data leaves the session quiet
+   * (no poll) unless an ACK is due now.
+   */
+  handleShort(now: number, from: Address, datagram: Uint8Array, pn: number, keyPhase: number): boolean {
     if (this.state === 'closed' || this.state === 'initial' || !this.recvKey) return false;
-    const { pn, keyPhase } = packet.header;
     if (this.received.has(pn)) {
       this.counters.replays++;
       return false;
@@ -554,7 +583,13 @@ export class ConnectionCore {
       rotating = true;
     }
     // Every consumer of frame data copies what it keeps, so one scratch buffer serves all packets.
-    const plain = open(key, pn, packet.headerBytes, packet.payload, this.plainScratch);
+    const plain = open(
+      key,
+      pn,
+      datagram.subarray(0, SHORT_HEADER_LENGTH),
+      datagram.subarray(SHORT_HEADER_LENGTH),
+      this.plainScratch,
+    );
     if (!plain) {
       this.counters.authFailures++;
       return false;
@@ -563,15 +598,19 @@ export class ConnectionCore {
       this.recvPrev = this.recvKey;
       this.recvKey = key;
       this.recvNext = undefined;
-      this.recvPhase = keyPhase;
+      this.recvPhase = keyPhase as 0 | 1;
       this.recvPhaseStartPn = pn;
     }
+    const size = datagram.length;
     this.counters.bytesReceived += size;
     this.counters.packetsReceived++;
     this.lastReceivedAt = now;
     if (this.state === 'draining') return true;
     if (this.state === 'closing') {
-      if (this.closeFramesSent < 4) this.closeFrameDue = true;
+      if (this.closeFramesSent < 4) {
+        this.closeFrameDue = true;
+        this.touch();
+      }
       return true;
     }
     const largestBefore = this.received.largest;
@@ -584,10 +623,16 @@ export class ConnectionCore {
       this.recvRing.store(pn, plain);
     }
 
+    // Anything but data, padding and pings may make something sendable: then the session is polled.
+    let wake = false;
     if (!sameAddress(from, this.path)) {
-      if (pn > largestBefore) this.migrate(now, from, size);
+      if (pn > largestBefore) {
+        this.migrate(now, from, size);
+        wake = true;
+      }
     } else if (!this.pathValidated) {
       this.pathRecvBytes += size;
+      wake = true;
     }
     if (this.state === 'handshake') {
       // Only the client that received our answer can produce this packet: handshake confirmed and
@@ -600,44 +645,68 @@ export class ConnectionCore {
         this.recvMaxData = this.options.connectionWindow;
         this.maxDataDirty = true;
       }
+      wake = true;
       this.events.established();
     }
 
-    let frames: Frame[];
+    let ackEliciting = false;
+    const r = new Reader(plain);
     try {
-      frames = decodeFrames(plain);
+      while (r.offset < plain.length && this.state === 'established') {
+        const type = plain[r.offset]!;
+        if (type === FrameType.BLOCK) {
+          r.offset++;
+          const seq = r.varint();
+          const object = r.varint();
+          const offset = r.varint();
+          const data = r.raw(r.varint());
+          ackEliciting = true;
+          if (this.blocksReceived.add(seq)) this.events.block(object, offset, blockSlab.copy(data));
+        } else if (type === FrameType.PADDING) {
+          r.offset++;
+          while (r.offset < plain.length && plain[r.offset] === 0) r.offset++;
+        } else {
+          const frame = decodeFrame(r);
+          if (isAckEliciting(frame)) ackEliciting = true;
+          if (frame.type !== 'ping') wake = true;
+          this.handleFrame(now, from, frame);
+        }
+      }
     } catch (error) {
-      this.close(
-        now,
-        CloseCode.PROTOCOL_VIOLATION,
-        error instanceof DecodeError ? error.message : 'bad frame',
-      );
+      if (!(error instanceof DecodeError)) throw error;
+      this.close(now, CloseCode.PROTOCOL_VIOLATION, error.message);
       return true;
     }
-    let ackEliciting = false;
-    for (const frame of frames) {
-      if (isAckEliciting(frame)) ackEliciting = true;
-      this.handleFrame(now, from, frame);
-      if (this.state !== 'established') break;
+    if (this.repairsToTry.size > 0) {
+      wake = true;
+      this.tryRepair(now);
     }
-    if (this.repairsToTry.size > 0) this.tryRepair(now);
-    if (ackEliciting) {
-      this.ackElicitingUnacked++;
-      if (pn !== largestBefore + 1) {
-        this.ackImmediate = true;
-      } else if (this.ackElicitingUnacked >= this.options.ackEveryPackets) {
-        // At high packet rates (an ACK already left this millisecond) batch up to 4x as many packets
-        // per ACK, but never hold one back for more than a millisecond: it halves the receiver's work.
-        if (now - this.lastAckSentAt >= 1 || this.ackElicitingUnacked >= 4 * this.options.ackEveryPackets) {
-          this.ackImmediate = true;
-        } else {
-          this.ackDeadline = Math.min(this.ackDeadline ?? Number.POSITIVE_INFINITY, this.lastAckSentAt + 1);
-        }
-      } else if (this.ackDeadline === undefined) {
-        this.ackDeadline = now + this.options.maxAckDelayMs;
-      }
+    if (ackEliciting) this.onAckEliciting(now, pn, largestBefore);
+    if (wake || this.ackImmediate || now >= this.quietUntil) {
+      this.touch();
+    } else if (this.ackDeadline !== undefined && this.ackDeadline < this.quietUntil) {
+      this.quietUntil = this.ackDeadline;
+      this.scheduler.due(this, this.ackDeadline);
     }
     return true;
+  }
+
+  /** ACK policy for an ack-eliciting packet that just arrived (RFC 9000 §13.2.1, with ACK decimation). */
+  private onAckEliciting(now: number, pn: number, largestBefore: number): void {
+    this.ackElicitingUnacked++;
+    if (pn !== largestBefore + 1) {
+      this.ackImmediate = true;
+    } else if (this.ackElicitingUnacked >= this.options.ackEveryPackets) {
+      // At high packet rates (an ACK already left this millisecond) batch up to 4x as many packets
+      // per ACK, but never hold one back for more than a millisecond: it halves the receiver's work.
+      if (now - this.lastAckSentAt >= 1 || this.ackElicitingUnacked >= 4 * this.options.ackEveryPackets) {
+        this.ackImmediate = true;
+      } else {
+        this.ackDeadline = Math.min(this.ackDeadline ?? Number.POSITIVE_INFINITY, this.lastAckSentAt + 1);
+      }
+    } else if (this.ackDeadline === undefined) {
+      this.ackDeadline = now + this.options.maxAckDelayMs;
+    }
   }
 
   private migrate(now: number, from: Address, size: number): void {
@@ -973,7 +1042,7 @@ export class ConnectionCore {
   }
 
   handleTimeout(now: number): void {
-    this.quietUntil = Number.NEGATIVE_INFINITY;
+    this.touch();
     if (this.state === 'closed') return;
     if ((this.state === 'closing' || this.state === 'draining') && this.closeDeadline !== undefined) {
       if (now >= this.closeDeadline) this.state = 'closed';

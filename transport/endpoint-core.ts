@@ -1,7 +1,8 @@
 import type { Address, Logger, Random } from '../runtime/index.ts';
 import type { RateHistory } from './congestion/index.ts';
-import { ConnectionCore, hexOf } from './connection.ts';
+import { ConnectionCore, type ConnectionScheduler, hexOf } from './connection.ts';
 import { dh, type KeyPair, keyPairFromSeed, open } from './crypto.ts';
+import { DeadlineHeap } from './deadline-heap.ts';
 import { CloseCode, TransportError } from './errors.ts';
 import { decodeFrames } from './frames.ts';
 import { initialKey, serverSessionKeys } from './handshake.ts';
@@ -17,7 +18,8 @@ import {
   type ParsedPacket,
   PZ_VERSION,
   parsePacket,
-  type ShortHeader,
+  SHORT_HEADER_LENGTH,
+  TAG_LENGTH,
 } from './packet.ts';
 import { createRetryTokens, type RetryTokens } from './retry-token.ts';
 
@@ -26,6 +28,11 @@ import { createRetryTokens, type RetryTokens } from './retry-token.ts';
  * datagrams by connection ID, creates server sessions from INITIALs (answering version mismatches and
  * issuing stateless retries under load), and multiplexes every session's output round-robin.
  * Datagrams whose first byte is below 0x40 (STUN, hole punching) are passed to `onRaw`.
+ *
+ * Cost stays proportional to the sessions that have something to do, not to the sessions held: a
+ * session is polled only while it is in the ready queue (something happened to it, or one of its
+ * timers fired), and its next deadline lives in an indexed heap, so an endpoint holding thousands of
+ * idle sessions touches none of them when one busy session's timer fires.
  */
 export interface EndpointCounters {
   datagramsReceived: number;
@@ -43,6 +50,8 @@ export interface EndpointCoreHooks {
   /** A server session was created from an INITIAL (the driver wraps it before it can emit events). */
   accepted(connection: ConnectionCore): void;
   raw(bytes: Uint8Array, from: Address): void;
+  /** A session reached `closed` and was forgotten. */
+  removed?(connection: ConnectionCore): void;
 }
 
 export interface Transmit {
@@ -67,8 +76,19 @@ export class EndpointCore {
   private readonly connections = new Map<number, ConnectionCore>();
   /** Server sessions by the client's original destination CID, to recognise repeated INITIALs. */
   private readonly byInitialDcid = new Map<string, ConnectionCore>();
-  private order: ConnectionCore[] = [];
-  private cursor = 0;
+  /** Server sessions still in their handshake (a superset: pruned when counted). */
+  private readonly halfOpenSessions = new Set<ConnectionCore>();
+  /** Sessions that may have something to send, in round-robin order from {@link readyHead}. */
+  private ready: ConnectionCore[] = [];
+  private readyHead = 0;
+  /** Every session's next deadline. */
+  private readonly timers = new DeadlineHeap<ConnectionCore>();
+  private readonly scheduler: ConnectionScheduler = {
+    wake: (connection) => this.markReady(connection),
+    due: (connection, at) => {
+      if (connection.heapIndex < 0 || at < connection.deadline) this.timers.set(connection, at);
+    },
+  };
   private readonly outbox: Transmit[] = [];
   private readonly retryTokens: RetryTokens;
   private readonly uplink: Pacer | undefined;
@@ -91,7 +111,6 @@ export class EndpointCore {
 
   /** Starts a client session; its INITIAL goes out on the next poll. */
   connect(now: number, remote: Address, remoteStatic: Uint8Array, initPayload: Uint8Array): ConnectionCore {
-    this.earliestDeadline = now;
     if (remoteStatic.length !== 32)
       throw new TransportError('KEY_INVALID', 'remote static key must be 32 bytes');
     if (initPayload.length > 1000)
@@ -149,14 +168,33 @@ export class EndpointCore {
 
   private add(connection: ConnectionCore): void {
     this.connections.set(cidKey(connection.localCid), connection);
-    this.order.push(connection);
+    connection.scheduler = this.scheduler;
+    this.markReady(connection);
+  }
+
+  private markReady(connection: ConnectionCore): void {
+    if (connection.ready) return;
+    connection.ready = true;
+    this.ready.push(connection);
+  }
+
+  /** Something is queued or some session is ready: the driver should pump now. */
+  get hasWork(): boolean {
+    return this.outbox.length > 0 || this.readyHead < this.ready.length;
   }
 
   /** Never throws: anything malformed is counted and dropped. */
   handleDatagram(now: number, from: Address, bytes: Uint8Array): void {
     this.counters.datagramsReceived++;
-    if (bytes.length === 0) return;
-    if (!isPzPacket(bytes[0]!)) {
+    const length = bytes.length;
+    if (length === 0) return;
+    const first = bytes[0]!;
+    // Short header (0x40, or 0x44 with the key-phase bit): the hot path, read in place.
+    if ((first & 0xfb) === 0x40 && length >= SHORT_HEADER_LENGTH + TAG_LENGTH) {
+      this.handleShort(now, from, bytes, first);
+      return;
+    }
+    if (!isPzPacket(first)) {
       this.counters.rawDatagrams++;
       try {
         this.hooks.raw(bytes, from);
@@ -181,23 +219,34 @@ export class EndpointCore {
     }
   }
 
+  private handleShort(now: number, from: Address, bytes: Uint8Array, first: number): void {
+    const connection = this.connections.get(cidKeyAt(bytes, 1));
+    if (connection === undefined || !sameCidAt(connection.localCid, bytes, 1)) {
+      this.counters.unknownConnection++;
+      return;
+    }
+    const pn = ((bytes[9]! << 24) | (bytes[10]! << 16) | (bytes[11]! << 8) | bytes[12]!) >>> 0;
+    const counters = connection.counters;
+    const auth = counters.authFailures;
+    const replays = counters.replays;
+    try {
+      connection.handleShort(now, from, bytes, pn, (first >>> 2) & 1);
+    } catch (error) {
+      // A bug in a handler must not take the endpoint down with it.
+      this.counters.malformed++;
+      this.logger.warn({ err: error }, 'datagram handling failed');
+    }
+    this.counters.authFailures += counters.authFailures - auth;
+    this.counters.replays += counters.replays - replays;
+  }
+
   private dispatch(now: number, from: Address, packet: ParsedPacket, size: number): void {
     const header = packet.header;
     switch (header.kind) {
-      case 'short': {
-        const connection = this.byCid(header.dcid);
-        if (!connection) {
-          this.counters.unknownConnection++;
-          return;
-        }
-        const before = connection.counters;
-        const auth = before.authFailures;
-        const replays = before.replays;
-        connection.handleShort(now, from, packet as ParsedPacket<ShortHeader>, size);
-        this.counters.authFailures += connection.counters.authFailures - auth;
-        this.counters.replays += connection.counters.replays - replays;
+      case 'short':
+        // Short headers take the fast path; only a malformed one gets here, and parsePacket threw.
+        this.counters.malformed++;
         return;
-      }
       case 'answer': {
         const connection = this.byCid(header.dcid);
         if (connection?.role !== 'client') {
@@ -339,21 +388,24 @@ export class EndpointCore {
       },
       ...this.smartStart(),
     });
+    connection.initialKey = dcidHex;
     this.add(connection);
     this.byInitialDcid.set(dcidHex, connection);
+    this.halfOpenSessions.add(connection);
     this.hooks.accepted(connection);
   }
 
   private halfOpen(): number {
-    let n = 0;
-    for (const connection of this.byInitialDcid.values()) if (connection.state === 'handshake') n++;
-    return n;
+    for (const connection of this.halfOpenSessions)
+      if (connection.state !== 'handshake') this.halfOpenSessions.delete(connection);
+    return this.halfOpenSessions.size;
   }
 
-  /** Next datagram to send, round-robin across sessions. */
+  /** Next datagram to send, round-robin across the sessions that have work. */
   pollTransmit(now: number): Transmit | undefined {
     const queued = this.outbox.shift();
     if (queued) return queued;
+    if (this.readyHead >= this.ready.length) return undefined;
     const uplinkRate = this.options.maxSendRateBps / 8;
     if (this.uplink) {
       const wait = this.uplink.delay(now, uplinkRate, 1200);
@@ -363,69 +415,80 @@ export class EndpointCore {
       }
       this.uplinkWakeAt = undefined;
     }
-    const n = this.order.length;
-    for (let i = 0; i < n; i++) {
-      if (this.cursor >= this.order.length) this.cursor = 0;
-      const connection = this.order[this.cursor]!;
-      this.cursor++;
+    const ready = this.ready;
+    while (this.readyHead < ready.length) {
+      const connection = ready[this.readyHead++]!;
       const bytes = connection.pollTransmit(now);
       if (bytes) {
+        // Round robin: it goes to the back of the queue with its next datagram.
+        ready.push(connection);
+        if (this.readyHead >= 1024 && this.readyHead * 2 >= ready.length) {
+          this.ready = ready.slice(this.readyHead);
+          this.readyHead = 0;
+        }
         this.uplink?.onSent(now, uplinkRate, bytes.length);
         return { to: connection.path, bytes };
       }
+      connection.ready = false;
+      this.settle(now, connection);
     }
+    ready.length = 0;
+    this.readyHead = 0;
     return undefined;
+  }
+
+  /** A session polled empty: forget it if it closed, else file its next deadline. */
+  private settle(now: number, connection: ConnectionCore): void {
+    if (connection.isClosed) {
+      this.forget(connection);
+      return;
+    }
+    let deadline = connection.nextTimeout();
+    if (deadline === undefined) {
+      this.timers.remove(connection);
+      return;
+    }
+    // Due but nothing could be sent (a limit holds it back): do not spin at this instant.
+    if (deadline <= now) deadline = now + 1;
+    this.timers.set(connection, deadline);
   }
 
   pollTimeout(): number | undefined {
     let earliest: number | undefined = this.uplinkWakeAt;
-    for (const connection of this.order) {
-      const t = connection.nextTimeout();
-      if (t !== undefined && (earliest === undefined || t < earliest)) earliest = t;
-    }
+    const next = this.timers.peek();
+    if (next !== undefined && (earliest === undefined || next.deadline < earliest)) earliest = next.deadline;
     // While the uplink cap holds everything back, work that is due (an ACK, a probe) cannot leave
     // before the cap allows it anyway: waking earlier would only spin.
     if (this.uplinkWakeAt !== undefined && earliest !== undefined && earliest < this.uplinkWakeAt) {
       earliest = this.uplinkWakeAt;
     }
-    this.earliestDeadline = earliest;
     return earliest;
   }
 
-  /** Deadline computed by the last pollTimeout; nothing timer-driven can be due before it. */
-  private earliestDeadline: number | undefined = 0;
-
+  /** Runs the timers of the sessions that are due (only those) and queues them for a poll. */
   handleTimeout(now: number): void {
-    if (this.earliestDeadline === undefined || now < this.earliestDeadline) return;
-    let removed = false;
-    for (const connection of this.order) {
-      const t = connection.nextTimeout();
-      if (t !== undefined && t <= now) connection.handleTimeout(now);
-      if (connection.isClosed) removed = true;
+    for (;;) {
+      const connection = this.timers.peek();
+      if (connection === undefined || connection.deadline > now) return;
+      this.timers.remove(connection);
+      connection.handleTimeout(now);
+      this.markReady(connection);
     }
-    if (removed) this.sweep();
   }
 
-  /** Forgets sessions that reached `closed`. */
-  sweep(): void {
-    const alive: ConnectionCore[] = [];
-    for (const connection of this.order) {
-      if (connection.isClosed) {
-        this.connections.delete(cidKey(connection.localCid));
-        for (const [key, value] of this.byInitialDcid)
-          if (value === connection) this.byInitialDcid.delete(key);
-      } else {
-        alive.push(connection);
-      }
-    }
-    this.order = alive;
-    if (this.cursor >= alive.length) this.cursor = 0;
+  private forget(connection: ConnectionCore): void {
+    this.timers.remove(connection);
+    const key = cidKey(connection.localCid);
+    if (this.connections.get(key) === connection) this.connections.delete(key);
+    if (connection.initialKey !== undefined && this.byInitialDcid.get(connection.initialKey) === connection)
+      this.byInitialDcid.delete(connection.initialKey);
+    this.halfOpenSessions.delete(connection);
+    this.hooks.removed?.(connection);
   }
 
   /** Closes every session (CONNECTION_CLOSE is still sent on the next polls). */
   closeAll(now: number, code: number = CloseCode.ENDPOINT_CLOSING, reason = 'endpoint closing'): void {
-    this.earliestDeadline = now;
-    for (const connection of this.order) connection.close(now, code, reason);
+    for (const connection of [...this.connections.values()]) connection.close(now, code, reason);
   }
 }
 
@@ -435,10 +498,19 @@ export class EndpointCore {
  * has. Lookups still compare the full CID.
  */
 function cidKey(cid: Uint8Array): number {
-  if (cid.length !== CID_LENGTH) return -1;
-  const hi = ((cid[0]! << 24) | (cid[1]! << 16) | (cid[2]! << 8) | cid[3]!) >>> 0;
-  const lo = ((cid[4]! << 24) | (cid[5]! << 16) | (cid[6]! << 8) | cid[7]!) >>> 0;
+  return cid.length === CID_LENGTH ? cidKeyAt(cid, 0) : -1;
+}
+
+/** {@link cidKey} of the CID_LENGTH bytes at `at` (read in place from a datagram). */
+function cidKeyAt(bytes: Uint8Array, at: number): number {
+  const hi = ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+  const lo = ((bytes[at + 4]! << 24) | (bytes[at + 5]! << 16) | (bytes[at + 6]! << 8) | bytes[at + 7]!) >>> 0;
   return hi * 2 ** 21 + (lo >>> 11);
+}
+
+function sameCidAt(cid: Uint8Array, bytes: Uint8Array, at: number): boolean {
+  for (let i = 0; i < CID_LENGTH; i++) if (cid[i] !== bytes[at + i]) return false;
+  return true;
 }
 
 function sameCid(a: Uint8Array, b: Uint8Array): boolean {

@@ -110,6 +110,12 @@ export function createEndpoint(options: EndpointOptions, components: EndpointCom
     raw(bytes, from) {
       for (const handler of rawHandlers) handler(bytes, from);
     },
+    removed(connection) {
+      const wrapper = wrappers.get(connection);
+      if (wrapper === undefined) return;
+      wrappers.delete(connection);
+      wrapper.finalize();
+    },
   });
 
   function schedule(): void {
@@ -129,12 +135,6 @@ export function createEndpoint(options: EndpointOptions, components: EndpointCom
       if (!transmit) break;
       socket.send(transmit.to, transmit.bytes);
       if (++sent >= MAX_BURST) break;
-    }
-    for (const [connectionCore, wrapper] of wrappers) {
-      if (connectionCore.isClosed) {
-        wrappers.delete(connectionCore);
-        wrapper.finalize();
-      }
     }
     if (sent >= MAX_BURST) {
       arm(now, now);
@@ -160,8 +160,15 @@ export function createEndpoint(options: EndpointOptions, components: EndpointCom
 
   const unsubscribe = socket.onMessage((bytes, from) => {
     if (closed) return;
-    core.handleDatagram(clock.now(), from, bytes);
-    schedule();
+    const now = clock.now();
+    core.handleDatagram(now, from, bytes);
+    // Most datagrams of a bulk transfer only deliver data: no pump unless a session has work now,
+    // only the timer for a deadline the datagram moved earlier (an ACK's).
+    if (core.hasWork) schedule();
+    else if (!pumpQueued) {
+      const deadline = core.pollTimeout();
+      if (deadline !== undefined) arm(now, deadline);
+    }
   });
 
   return {

@@ -223,104 +223,94 @@ export function writeFrame(w: Writer, frame: Frame): void {
 export function decodeFrames(payload: Uint8Array): Frame[] {
   const r = new Reader(payload);
   const frames: Frame[] = [];
-  while (r.remaining > 0) {
-    const type = r.u8();
-    switch (type) {
-      case FrameType.PADDING: {
-        let length = 1;
-        while (r.remaining > 0 && payload[r.offset] === 0) {
-          r.offset++;
-          length++;
-        }
-        frames.push({ type: 'padding', length });
-        break;
-      }
-      case FrameType.PING:
-        frames.push({ type: 'ping' });
-        break;
-      case FrameType.ACK: {
-        const largest = r.varint();
-        const delayUs = r.varint();
-        const count = r.varint();
-        if (count > 256) throw new DecodeError('too many ack ranges');
-        const firstLength = r.varint();
-        if (firstLength > largest) throw new DecodeError('ack range below zero');
-        const ranges: AckRange[] = [{ start: largest - firstLength, end: largest }];
-        let smallest = largest - firstLength;
-        for (let i = 0; i < count; i++) {
-          const gap = r.varint();
-          const length = r.varint();
-          const end = smallest - gap - 2;
-          const start = end - length;
-          if (start < 0) throw new DecodeError('ack range below zero');
-          ranges.push({ start, end });
-          smallest = start;
-        }
-        frames.push({ type: 'ack', largest, delayUs, ranges });
-        break;
-      }
-      case FrameType.STREAM:
-      case FrameType.STREAM_FIN: {
-        const id = r.varint();
-        const offset = r.varint();
-        const data = r.raw(r.varint());
-        frames.push({ type: 'stream', id, offset, data, fin: type === FrameType.STREAM_FIN });
-        break;
-      }
-      case FrameType.BLOCK: {
-        const seq = r.varint();
-        const object = r.varint();
-        const offset = r.varint();
-        const data = r.raw(r.varint());
-        frames.push({ type: 'block', seq, object, offset, data });
-        break;
-      }
-      case FrameType.MAX_DATA:
-        frames.push({ type: 'max-data', max: r.varint() });
-        break;
-      case FrameType.MAX_STREAM_DATA:
-        frames.push({ type: 'max-stream-data', id: r.varint(), max: r.varint() });
-        break;
-      case FrameType.RESET_STREAM:
-        frames.push({ type: 'reset-stream', id: r.varint(), code: r.varint() });
-        break;
-      case FrameType.PATH_CHALLENGE:
-        frames.push({ type: 'path-challenge', data: r.raw(8) });
-        break;
-      case FrameType.PATH_RESPONSE:
-        frames.push({ type: 'path-response', data: r.raw(8) });
-        break;
-      case FrameType.CONNECTION_CLOSE: {
-        const code = r.varint();
-        const reason = utf8Decoder.decode(r.raw(r.varint()));
-        frames.push({ type: 'close', code, reason });
-        break;
-      }
-      case FrameType.INIT: {
-        const staticKey = r.raw(32);
-        const payload = r.raw(r.varint());
-        frames.push({ type: 'init', staticKey, payload });
-        break;
-      }
-      case FrameType.INIT_REPLY: {
-        const has = r.u8();
-        if (has > 1) throw new DecodeError('bad init-reply flag');
-        frames.push({ type: 'init-reply', payload: has === 1 ? r.raw(r.varint()) : undefined });
-        break;
-      }
-      case FrameType.REPAIR: {
-        const firstPn = r.u32();
-        const span = r.u8();
-        const index = r.u8();
-        if (span === 0) throw new DecodeError('empty repair group');
-        frames.push({ type: 'repair', firstPn, span, index, symbol: r.rest() });
-        break;
-      }
-      default:
-        throw new DecodeError(`unknown frame type 0x${type.toString(16)}`);
-    }
-  }
+  while (r.remaining > 0) frames.push(decodeFrame(r));
   return frames;
+}
+
+/** Decodes the frame at the reader's position and moves past it (a run of PADDING is one frame). */
+export function decodeFrame(r: Reader): Frame {
+  const payload = r.bytes;
+  const type = r.u8();
+  switch (type) {
+    case FrameType.PADDING: {
+      let length = 1;
+      while (r.remaining > 0 && payload[r.offset] === 0) {
+        r.offset++;
+        length++;
+      }
+      return { type: 'padding', length };
+    }
+    case FrameType.PING:
+      return { type: 'ping' };
+    case FrameType.ACK: {
+      const largest = r.varint();
+      const delayUs = r.varint();
+      const count = r.varint();
+      if (count > 256) throw new DecodeError('too many ack ranges');
+      const firstLength = r.varint();
+      if (firstLength > largest) throw new DecodeError('ack range below zero');
+      const ranges: AckRange[] = [{ start: largest - firstLength, end: largest }];
+      let smallest = largest - firstLength;
+      for (let i = 0; i < count; i++) {
+        const gap = r.varint();
+        const length = r.varint();
+        const end = smallest - gap - 2;
+        const start = end - length;
+        if (start < 0) throw new DecodeError('ack range below zero');
+        ranges.push({ start, end });
+        smallest = start;
+      }
+      return { type: 'ack', largest, delayUs, ranges };
+    }
+    case FrameType.STREAM:
+    case FrameType.STREAM_FIN: {
+      const id = r.varint();
+      const offset = r.varint();
+      const data = r.raw(r.varint());
+      return { type: 'stream', id, offset, data, fin: type === FrameType.STREAM_FIN };
+    }
+    case FrameType.BLOCK: {
+      const seq = r.varint();
+      const object = r.varint();
+      const offset = r.varint();
+      const data = r.raw(r.varint());
+      return { type: 'block', seq, object, offset, data };
+    }
+    case FrameType.MAX_DATA:
+      return { type: 'max-data', max: r.varint() };
+    case FrameType.MAX_STREAM_DATA:
+      return { type: 'max-stream-data', id: r.varint(), max: r.varint() };
+    case FrameType.RESET_STREAM:
+      return { type: 'reset-stream', id: r.varint(), code: r.varint() };
+    case FrameType.PATH_CHALLENGE:
+      return { type: 'path-challenge', data: r.raw(8) };
+    case FrameType.PATH_RESPONSE:
+      return { type: 'path-response', data: r.raw(8) };
+    case FrameType.CONNECTION_CLOSE: {
+      const code = r.varint();
+      const reason = utf8Decoder.decode(r.raw(r.varint()));
+      return { type: 'close', code, reason };
+    }
+    case FrameType.INIT: {
+      const staticKey = r.raw(32);
+      const payload = r.raw(r.varint());
+      return { type: 'init', staticKey, payload };
+    }
+    case FrameType.INIT_REPLY: {
+      const has = r.u8();
+      if (has > 1) throw new DecodeError('bad init-reply flag');
+      return { type: 'init-reply', payload: has === 1 ? r.raw(r.varint()) : undefined };
+    }
+    case FrameType.REPAIR: {
+      const firstPn = r.u32();
+      const span = r.u8();
+      const index = r.u8();
+      if (span === 0) throw new DecodeError('empty repair group');
+      return { type: 'repair', firstPn, span, index, symbol: r.rest() };
+    }
+    default:
+      throw new DecodeError(`unknown frame type 0x${type.toString(16)}`);
+  }
 }
 
 /** Frames that oblige the peer to acknowledge the packet. */
