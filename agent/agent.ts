@@ -132,6 +132,7 @@ export interface Agent {
 /** Maps the validated policy onto engine tuning. */
 export function engineOptionsFromConfig(config: AgentConfig): Partial<EngineOptions> {
   return {
+    infrastructureMode: config.policy.infrastructure,
     infrastructureShareCap: config.policy.infrastructureShareCap,
     peerRateFloorBps: config.policy.peerRateFloorBps,
     peerRateFloorMs: config.policy.peerRateFloorSeconds * 1000,

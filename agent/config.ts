@@ -86,6 +86,13 @@ export const AgentConfigSchema = Type.Object(
           /** Peers unchoked at once (one of them optimistic). */
           uploadSlots: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
           maxPeers: Type.Optional(Type.Integer({ minimum: 0, maximum: 500 })),
+          /**
+           * How edges and the CDN are used. `swarm-first` (default): only for pieces no peer can supply
+           * soon, through the flash-crowd gate. `web-seed`: like a stock BitTorrent client's BEP 19 web
+           * seed, an ordinary source in rarest-first piece selection with no gate (the labs' plain
+           * BitTorrent baseline).
+           */
+          infrastructure: Type.Optional(Type.Union([Type.Literal('swarm-first'), Type.Literal('web-seed')])),
           /** Largest share of the file that may come from edges + CDN while peers are connected. */
           infrastructureShareCap: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
           /** Peer rate floor (bytes/s) and how long it must be missed before infrastructure serves anything. */
@@ -133,6 +140,8 @@ export interface EdgeSpec {
   publicKey: Uint8Array;
 }
 
+export type InfrastructureMode = 'swarm-first' | 'web-seed';
+
 export interface AgentPolicy {
   seedRatio: number | null;
   seedSeconds: number | null;
@@ -142,6 +151,7 @@ export interface AgentPolicy {
   uploadRateBps: number;
   uploadSlots: number;
   maxPeers: number;
+  infrastructure: InfrastructureMode;
   infrastructureShareCap: number;
   peerRateFloorBps: number;
   peerRateFloorSeconds: number;
@@ -159,6 +169,7 @@ export const DEFAULT_POLICY: AgentPolicy = {
   uploadRateBps: 0,
   uploadSlots: 8,
   maxPeers: 30,
+  infrastructure: 'swarm-first',
   infrastructureShareCap: 1,
   peerRateFloorBps: 64 * 1024,
   peerRateFloorSeconds: 10,

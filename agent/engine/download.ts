@@ -27,6 +27,13 @@ export interface EngineOptions {
   banAfterBadPieces: number;
   /** Consecutive fetch errors (not bad data) before a source is dropped. */
   dropAfterErrors: number;
+  /**
+   * `swarm-first`: edges and the CDN serve only pieces no peer can supply soon, one request at a time
+   * through the flash-crowd gate, with claims announced to peers. `web-seed`: they are ordinary sources
+   * that have every piece (BEP 19 as a stock client uses it): rarest-first/random like any peer, no
+   * gate, no claims.
+   */
+  infrastructureMode: 'swarm-first' | 'web-seed';
   /** Largest share of the file that may come from edges + CDN while peers exist (1 = no cap). */
   infrastructureShareCap: number;
   /** Peer download rate below which, sustained for `peerRateFloorMs`, infrastructure may serve any piece. */
@@ -70,6 +77,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   requestTimeoutMs: 30_000,
   banAfterBadPieces: 2,
   dropAfterErrors: 8,
+  infrastructureMode: 'swarm-first',
   infrastructureShareCap: 1,
   peerRateFloorBps: 64 * 1024,
   peerRateFloorMs: 10_000,
@@ -219,6 +227,7 @@ export function createDownloadEngine(
     });
   };
 
+  const webSeed = options.infrastructureMode === 'web-seed';
   const gate = createInfraGate(
     { holdMs: options.infraHoldMs, roundMs: options.infraGateMs, roundClaims: options.infraRoundClaims },
     { clock, random, wake: () => requestSchedule() },
@@ -292,7 +301,7 @@ export function createDownloadEngine(
       (a, b) => rank(a.source.kind) - rank(b.source.kind) || b.rate.bps() - a.rate.bps(),
     );
     const noPeers = peerCount() === 0 && now - runStartedAt >= options.peerGraceMs;
-    const infraUnrestricted = noPeers || starving();
+    const infraUnrestricted = webSeed || noPeers || starving();
     // While restricted, `infraInFlight` bounds the device's infrastructure requests across all edge and
     // CDN sources together, and the flash-crowd gate decides whether to start one at all. A request
     // outstanding longer than `infraStallMs` no longer holds its slot, and its source gets no more
@@ -321,7 +330,8 @@ export function createDownloadEngine(
       const limit = source.maxInFlight();
       while (state.inFlight.size < limit && !(restricted && infraBusy >= options.infraInFlight)) {
         let index: number | undefined;
-        if (source.kind === 'peer') {
+        if (source.kind === 'peer' || webSeed) {
+          if (source.kind !== 'peer' && !infraBudgetLeft()) break;
           index = pickPeerPiece({
             pieceCount,
             have,
@@ -394,7 +404,8 @@ export function createDownloadEngine(
     fetchers.set(state.source.id, controller);
     state.inFlight.add(index);
     state.startedAt.set(index, clock.now());
-    if (isInfrastructure(state.source.kind))
+    // A web seed is just another source: stock clients announce nothing about what they fetch from it.
+    if (isInfrastructure(state.source.kind) && !webSeed)
       emit({ type: 'infra-request', index, sourceId: state.source.id, unrestricted });
     const timer = clock.setTimer(options.requestTimeoutMs, () =>
       controller.abort(new Error(`piece ${index} timed out after ${options.requestTimeoutMs} ms`)),

@@ -2,7 +2,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_POLICY, loadAgentConfig, parseAgentConfig, parseEdgeSpec } from '../../agent/index.ts';
+import {
+  DEFAULT_POLICY,
+  engineOptionsFromConfig,
+  loadAgentConfig,
+  parseAgentConfig,
+  parseEdgeSpec,
+} from '../../agent/index.ts';
 import { generateKeyPair } from '../../release/index.ts';
 
 describe('agent config', () => {
@@ -34,6 +40,16 @@ describe('agent config', () => {
     ).toThrow(/deviceState\/path/);
     expect(() => parseAgentConfig({ trust: { keys: ['k'] }, stateDir: 's', bogus: 1 })).toThrow(
       /agent config/,
+    );
+  });
+
+  it('policy.infrastructure: swarm-first by default, web-seed reaches the engine, anything else is refused', () => {
+    const base = { trust: { keys: ['k'] }, stateDir: 's' };
+    expect(parseAgentConfig(base).policy.infrastructure).toBe('swarm-first');
+    const webSeed = parseAgentConfig({ ...base, policy: { infrastructure: 'web-seed' } });
+    expect(engineOptionsFromConfig(webSeed).infrastructureMode).toBe('web-seed');
+    expect(() => parseAgentConfig({ ...base, policy: { infrastructure: 'cdn-first' } })).toThrow(
+      /\/policy\/infrastructure/,
     );
   });
 

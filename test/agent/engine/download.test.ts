@@ -248,6 +248,35 @@ describe('download engine', () => {
     expect(elapsed).toBeLessThan(20_000);
   });
 
+  it('web-seed mode: the CDN is an ordinary source (no gate, no claims); swarm-first leaves it to the peer', async () => {
+    const { data, layout } = makeRelease(24 * PIECE, PIECE, 15);
+    const run = async (infrastructureMode: 'swarm-first' | 'web-seed') => {
+      const { clock, engine } = setup(layout, { infrastructureMode, peerRateFloorMs: 600_000 });
+      // A slow peer with every piece: swarm-first has nothing to inject, a web seed still serves.
+      engine.addSource(fakeSource({ id: 'p', kind: 'peer', data, layout, clock, rateBps: PIECE / 2 }));
+      const cdn = fakeSource({ id: 'cdn', kind: 'cdn', data, layout, clock, rateBps: 1e6 });
+      engine.addSource(cdn);
+      let claims = 0;
+      engine.on((e) => {
+        if (e.type === 'infra-request') claims++;
+      });
+      let done = false;
+      void engine.run().then(() => {
+        done = true;
+      });
+      const elapsed = await clock.runUntil(() => done, 600_000);
+      expect(done).toBe(true);
+      return { elapsed, cdn: cdn.requests.length, claims, bytes: engine.progress().bytesBySource };
+    };
+    const swarmFirst = await run('swarm-first');
+    expect(swarmFirst.cdn).toBe(0);
+    const webSeed = await run('web-seed');
+    expect(webSeed.cdn).toBeGreaterThanOrEqual(18);
+    expect(webSeed.claims).toBe(0);
+    expect(webSeed.bytes.cdn + webSeed.bytes['peer-same-isp']).toBe(layout.size);
+    expect(webSeed.elapsed).toBeLessThan(swarmFirst.elapsed / 4);
+  });
+
   it('endgame: a stalled request does not hold up completion', async () => {
     const { data, layout } = makeRelease(10 * PIECE, PIECE, 6);
     const { clock, engine } = setup(layout, { requestTimeoutMs: 600_000 });
