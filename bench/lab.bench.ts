@@ -8,6 +8,7 @@
  * `BENCH_LAB_SCENARIOS=thesis-ideal,thesis-worst` limits the run; `BENCH_LAB_OUT=lab-nat444` writes
  * bench/results/lab-nat444.json instead of lab.json (to run scenario groups side by side).
  */
+import { availableParallelism } from 'node:os';
 import { formatSummaryTable } from '../lab/report/html.ts';
 import { runLab } from '../lab/run/index.ts';
 import { loadScenario } from '../lab/scenario/load.ts';
@@ -22,6 +23,8 @@ const names = (process.env.BENCH_LAB_SCENARIOS ?? 'thesis-ideal,thesis-worst,the
   ',',
 );
 
+// The three strategies run side by side, one process each, up to one per core (BENCH_LAB_WORKERS=1: serial).
+const workers = Number(process.env.BENCH_LAB_WORKERS ?? Math.min(3, availableParallelism()));
 const figures: Figure[] = [];
 const targets: Target[] = [];
 const baseline: Record<string, Figure> = {};
@@ -31,6 +34,7 @@ for (const name of names) {
   const scenario = loadScenario(name);
   const started = Date.now();
   const results = await runLab(scenario, {
+    workers,
     onProgress: (p) =>
       process.stderr.write(
         `\r${name} ${p.strategy} ${p.completed}/${p.devices} t=${p.simSeconds.toFixed(0)}s   `,

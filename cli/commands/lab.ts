@@ -1,12 +1,22 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { type Command, InvalidArgumentError } from 'commander';
 import { formatSummaryTable, renderReportHtml } from '../../lab/report/html.ts';
-import type { LabResults } from '../../lab/report/results.ts';
+import { type LabResults, STRATEGIES } from '../../lab/report/results.ts';
 import { runLab } from '../../lab/run/index.ts';
 import { BUILTIN_SCENARIOS, deviceCount, loadScenario } from '../../lab/scenario/load.ts';
 import { registerLabNetnsCommand } from './lab-netns.ts';
+
+function parseWorkers(value: string): number {
+  if (!/^\d{1,2}$/.test(value) || Number(value) < 1)
+    throw new InvalidArgumentError('must be an integer >= 1');
+  return Number(value);
+}
+
+/** Strategies run side by side in child processes, one per core (there are three strategies). */
+const DEFAULT_WORKERS = Math.min(3, availableParallelism());
 
 function parseSeed(value: string): number {
   if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError('must be a non-negative integer');
@@ -48,53 +58,64 @@ export function registerLabCommands(program: Command): void {
     .option('--seed <n>', 'override the scenario seed', parseSeed)
     .option('--out <dir>', 'directory for results.json and report.html', '.lab-runs/<scenario>')
     .option('--json', 'print results.json to stdout instead of the summary')
-    .action(async (name: string, options: { seed?: number; out: string; json?: boolean }) => {
-      const scenario = loadScenario(name, options.seed === undefined ? {} : { seed: options.seed });
-      const outDir = resolve(options.out.replace('<scenario>', scenario.name));
-      mkdirSync(outDir, { recursive: true });
-      const bar =
-        process.stderr.isTTY && !options.json
-          ? new cliProgress.SingleBar(
-              {
-                format: '{strategy} [{bar}] {value}/{total} devices done | {simSeconds}s simulated',
-                hideCursor: true,
-              },
-              cliProgress.Presets.shades_classic,
-            )
-          : undefined;
-      bar?.start(deviceCount(scenario), 0, { strategy: '', simSeconds: 0 });
-      const started = Date.now();
-      let results: LabResults;
-      try {
-        results = await runLab(scenario, {
-          onProgress: (p) => {
-            if (bar) {
-              bar.setTotal(p.devices);
-              bar.update(p.completed, {
-                strategy: p.strategy.padEnd(16),
-                simSeconds: p.simSeconds.toFixed(0),
-              });
-            }
-          },
-        });
-      } finally {
-        bar?.stop();
-      }
-      results.wallSeconds = (Date.now() - started) / 1000;
-      const resultsPath = join(outDir, 'results.json');
-      const reportPath = join(outDir, 'report.html');
-      writeFileSync(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
-      writeFileSync(reportPath, await renderReportHtml(results));
-      if (options.json) {
-        process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
-        return;
-      }
-      process.stdout.write(
-        `${scenario.name}: ${results.devices} devices, release ${results.releaseBytes.toLocaleString('en')} bytes, seed ${results.seed}, ${results.wallSeconds.toFixed(1)} s wall\n\n`,
-      );
-      process.stdout.write(`${formatSummaryTable(results)}\n\n`);
-      process.stdout.write(`results: ${resultsPath}\nreport:  ${reportPath}\n`);
-    });
+    .option(
+      '--workers <n>',
+      'strategies run at once, each in its own process (figures do not depend on it)',
+      parseWorkers,
+      DEFAULT_WORKERS,
+    )
+    .action(
+      async (name: string, options: { seed?: number; out: string; json?: boolean; workers: number }) => {
+        const scenario = loadScenario(name, options.seed === undefined ? {} : { seed: options.seed });
+        const outDir = resolve(options.out.replace('<scenario>', scenario.name));
+        mkdirSync(outDir, { recursive: true });
+        const bar =
+          process.stderr.isTTY && !options.json
+            ? new cliProgress.SingleBar(
+                {
+                  format: '{strategy} [{bar}] {value}/{total} device runs done | {simSeconds}s simulated',
+                  hideCursor: true,
+                },
+                cliProgress.Presets.shades_classic,
+              )
+            : undefined;
+        // One bar over all strategies' devices: with --workers > 1 they progress side by side.
+        bar?.start(deviceCount(scenario) * STRATEGIES.length, 0, { strategy: '', simSeconds: 0 });
+        const done = new Map<string, number>();
+        const started = Date.now();
+        let results: LabResults;
+        try {
+          results = await runLab(scenario, {
+            workers: options.workers,
+            onProgress: (p) => {
+              if (bar) {
+                done.set(p.strategy, p.completed);
+                bar.update(
+                  [...done.values()].reduce((a, b) => a + b, 0),
+                  { strategy: p.strategy.padEnd(16), simSeconds: p.simSeconds.toFixed(0) },
+                );
+              }
+            },
+          });
+        } finally {
+          bar?.stop();
+        }
+        results.wallSeconds = (Date.now() - started) / 1000;
+        const resultsPath = join(outDir, 'results.json');
+        const reportPath = join(outDir, 'report.html');
+        writeFileSync(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
+        writeFileSync(reportPath, await renderReportHtml(results));
+        if (options.json) {
+          process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+          return;
+        }
+        process.stdout.write(
+          `${scenario.name}: ${results.devices} devices, release ${results.releaseBytes.toLocaleString('en')} bytes, seed ${results.seed}, ${results.wallSeconds.toFixed(1)} s wall\n\n`,
+        );
+        process.stdout.write(`${formatSummaryTable(results)}\n\n`);
+        process.stdout.write(`results: ${resultsPath}\nreport:  ${reportPath}\n`);
+      },
+    );
 
   registerLabNetnsCommand(lab);
 }

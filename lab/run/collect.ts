@@ -44,7 +44,7 @@ export function collectStrategy(
     originBytes: run.originBytes,
     peerBytes,
     bytesBySource,
-    savedVsClientServer: clientServerInfraBytes > 0 ? 1 - infraBytes / clientServerInfraBytes : 0,
+    savedVsClientServer: savedVs(infraBytes, clientServerInfraBytes),
     completed: completionTimes.length,
     devices: devices.length,
     completion: completionStats(completionTimes),
@@ -84,4 +84,9 @@ function connectionMatrix(run: StrategyRun): ConnectionCell[] {
     }
   }
   return [...cells.values()].sort((a, b) => (a.from + a.to).localeCompare(b.from + b.to));
+}
+
+/** Share of the client-server baseline's infrastructure bytes a strategy did not need. */
+export function savedVs(infraBytes: number, clientServerInfraBytes: number): number {
+  return clientServerInfraBytes > 0 ? 1 - infraBytes / clientServerInfraBytes : 0;
 }

@@ -25,6 +25,14 @@ export interface LabRelease {
   trusted: TrustedKeys;
   manifest: ManifestSigned;
   signingKey: KeyObject;
+  /** What another process needs to open the same release (parallel runs). */
+  files: LabReleaseFiles;
+}
+
+export interface LabReleaseFiles {
+  storeDir: string;
+  publicPem: string;
+  privatePem: string;
 }
 
 /**
@@ -53,7 +61,6 @@ export async function prepareLabRelease(scenario: Scenario, dir: string): Promis
   await writeSeededFile(file, scenario.release.size, scenario.seed);
   const pair = generateKeyPair('ed25519');
   const signingKey = createPrivateKey(pair.privatePem);
-  const trusted = createTrustedKeys([createPublicKey(pair.publicPem)]);
   const storeDir = join(dir, 'store');
   const store = openStore(`file://${storeDir}`);
   const clock = { now: () => DEFAULT_START_TIME, setTimer: () => ({ id: 0 }), clearTimer: () => {} };
@@ -70,8 +77,22 @@ export async function prepareLabRelease(scenario: Scenario, dir: string): Promis
     },
     { store, signingKeys: [signingKey], clock, logger: createSilentLogger() },
   );
+  return openLabRelease({ storeDir, publicPem: pair.publicPem, privatePem: pair.privatePem });
+}
+
+/** Opens a release prepareLabRelease published (in this process or another) through the real verifier. */
+export async function openLabRelease(files: LabReleaseFiles): Promise<LabRelease> {
+  const store = openStore(`file://${files.storeDir}`);
+  const trusted = createTrustedKeys([createPublicKey(files.publicPem)]);
   const current = await readCurrentRelease(store, LAB_PRODUCT, LAB_CHANNEL, trusted, {
     now: DEFAULT_START_TIME,
   });
-  return { store, storeDir, trusted, manifest: current.manifest, signingKey };
+  return {
+    store,
+    storeDir: files.storeDir,
+    trusted,
+    manifest: current.manifest,
+    signingKey: createPrivateKey(files.privatePem),
+    files,
+  };
 }

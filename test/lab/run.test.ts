@@ -50,8 +50,8 @@ describe('lab run (ci-small, real components in virtual time)', () => {
     expect(first.strategies['plain-bittorrent'].edgeBytes).toBe(0);
   });
 
-  it('the same seed gives an identical results.json; another seed does not', async () => {
-    const again = await runLab(scenario);
+  it('the same seed gives an identical results.json (also with strategies in child processes); another seed does not', async () => {
+    const again = await runLab(scenario, { workers: 2 });
     expect(JSON.stringify(again)).toBe(JSON.stringify(first));
     const other = await runLab({ ...scenario, seed: scenario.seed + 1 });
     expect(JSON.stringify(other)).not.toBe(JSON.stringify(first));

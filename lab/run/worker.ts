@@ -1,0 +1,53 @@
+/**
+ * Child-process entry of a parallel lab run (see parallel.ts): runs one strategy of a scenario on its
+ * own simulated network and sends back the figures. Each strategy already runs on a fresh simulation
+ * with the scenario's seed, so where it runs does not change its figures.
+ */
+import type { StrategyName, StrategyResult } from '../report/results.ts';
+import type { Scenario } from '../scenario/schema.ts';
+import { collectStrategy } from './collect.ts';
+import { openLabRelease } from './release.ts';
+import { runStrategy, type StrategyProgress } from './strategy.ts';
+
+export interface WorkerRequest {
+  scenario: Scenario;
+  strategy: StrategyName;
+  workDir: string;
+  release: { storeDir: string; publicPem: string; privatePem: string };
+}
+
+export type WorkerMessage =
+  | { kind: 'progress'; progress: StrategyProgress }
+  | { kind: 'done'; result: StrategyResult; infraBytes: number }
+  | { kind: 'failed'; message: string };
+
+function send(message: WorkerMessage): Promise<void> {
+  return new Promise((resolve) => process.send!(message, undefined, {}, () => resolve()));
+}
+
+process.once('message', (request: WorkerRequest) => {
+  void (async () => {
+    try {
+      const release = await openLabRelease(request.release);
+      const run = await runStrategy(
+        request.scenario,
+        request.strategy,
+        release,
+        request.workDir,
+        (progress) => {
+          void send({ kind: 'progress', progress });
+        },
+      );
+      // savedVsClientServer is filled in by the parent, which has the client-server figure.
+      const result = collectStrategy(request.scenario, run, 0);
+      await send({ kind: 'done', result, infraBytes: run.cdnBytes + run.edgeBytes });
+    } catch (error) {
+      await send({
+        kind: 'failed',
+        message: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      });
+    }
+    // The simulation may leave idle handles behind (servers of the run); the figures are sent.
+    process.exit(0);
+  })();
+});
