@@ -96,13 +96,7 @@ export function tierOf(a: Locality, b: Pick<PeerRecord, 'address' | 'isp' | 'reg
 export type BucketFamily = 'pz' | 'bt' | 'tcp';
 const FAMILY_PREFIX: Record<BucketFamily, string> = { pz: '', bt: 'bt/', tcp: 'tcp/' };
 
-/** Bucket holding peers of one reach class at one tier, as seen from `loc`; null if `loc` lacks the key. */
-export function bucketFor(
-  tier: Tier,
-  loc: Locality,
-  reach: ReachClass,
-  family: BucketFamily = 'pz',
-): string | null {
+function buildBucketName(tier: Tier, loc: Locality, reach: ReachClass, family: BucketFamily): string | null {
   const f = FAMILY_PREFIX[family];
   switch (tier) {
     case 'lan':
@@ -116,6 +110,55 @@ export function bucketFor(
     case 'internet':
       return `${f}*:${reach}`;
   }
+}
+
+const FAMILIES: readonly BucketFamily[] = ['pz', 'bt', 'tcp'];
+const REACH_CLASSES: readonly ReachClass[] = ['open', 'punchable', 'hard'];
+const TIER_INDEX: Record<Tier, number> = { lan: 0, 'isp-region': 1, isp: 2, region: 3, internet: 4 };
+const FAMILY_INDEX: Record<BucketFamily, number> = { pz: 0, bt: 1, tcp: 2 };
+const REACH_INDEX: Record<ReachClass, number> = { open: 0, punchable: 1, hard: 2 };
+/** Every announce names a dozen buckets twice (filing, then sampling): names are built once per ISP and region. */
+const nameCache = new Map<string, Map<string, ReadonlyArray<string | null>>>();
+const NAME_CACHE_LIMIT = 4_096;
+let cachedNames = 0;
+
+function namesFor(isp: string | null, region: string | null): ReadonlyArray<string | null> {
+  let byRegion = nameCache.get(isp ?? '');
+  const names = byRegion?.get(region ?? '');
+  if (names) return names;
+  // Agent hints can name any ISP: the cache is bounded, and simply starts over when full.
+  if (cachedNames >= NAME_CACHE_LIMIT) {
+    nameCache.clear();
+    cachedNames = 0;
+    byRegion = undefined;
+  }
+  const loc: Locality = { publicIp: '', isp, region, asn: null };
+  const built: Array<string | null> = [];
+  for (const tier of TIERS)
+    for (const family of FAMILIES)
+      for (const reach of REACH_CLASSES)
+        built.push(tier === 'lan' ? null : buildBucketName(tier, loc, reach, family));
+  if (!byRegion) {
+    byRegion = new Map();
+    nameCache.set(isp ?? '', byRegion);
+  }
+  byRegion.set(region ?? '', built);
+  cachedNames++;
+  return built;
+}
+
+/** Bucket holding peers of one reach class at one tier, as seen from `loc`; null if `loc` lacks the key. */
+export function bucketFor(
+  tier: Tier,
+  loc: Locality,
+  reach: ReachClass,
+  family: BucketFamily = 'pz',
+): string | null {
+  if (tier === 'lan') return buildBucketName(tier, loc, reach, family);
+  // The cache keys null as '': a real empty name (should one ever come) bypasses the cache.
+  if (loc.isp === '' || loc.region === '') return buildBucketName(tier, loc, reach, family);
+  const names = namesFor(loc.isp, loc.region);
+  return names[TIER_INDEX[tier] * 9 + FAMILY_INDEX[family] * 3 + REACH_INDEX[reach]] as string | null;
 }
 
 export const SEEDER_BUCKET = 'seeders';

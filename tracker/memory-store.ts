@@ -1,6 +1,6 @@
 import type { Random } from '../runtime/index.ts';
 import { PeerSlots } from './peer-slots.ts';
-import type { ClaimResult, EdgeRecord, SwarmStore } from './swarm-store.ts';
+import type { ClaimResult, EdgeRecord, LocalPeerReader, SwarmStore } from './swarm-store.ts';
 
 export interface MemorySwarmStoreOptions {
   /** Sampling randomness; seed it for reproducible selection. */
@@ -26,7 +26,13 @@ export function createMemorySwarmStore(options: MemorySwarmStoreOptions): SwarmS
     return s;
   };
 
+  const local: LocalPeerReader = {
+    samplePeers: (swarm, bucket, count) => swarms.get(swarm)?.sample(bucket, count, options.random) ?? [],
+    countBucket: (swarm, bucket) => swarms.get(swarm)?.count(bucket) ?? 0,
+  };
+
   return {
+    local,
     async upsertPeer(swarm, peer, buckets) {
       const s = swarmFor(swarm);
       s.upsert(peer, buckets);
@@ -39,10 +45,10 @@ export function createMemorySwarmStore(options: MemorySwarmStoreOptions): SwarmS
       return swarms.get(swarm)?.get(peerId) ?? null;
     },
     async samplePeers(swarm, bucket, count) {
-      return swarms.get(swarm)?.sample(bucket, count, options.random) ?? [];
+      return local.samplePeers(swarm, bucket, count);
     },
     async countBucket(swarm, bucket) {
-      return swarms.get(swarm)?.count(bucket) ?? 0;
+      return local.countBucket(swarm, bucket);
     },
     async pruneSwarm(swarm, cutoff, max) {
       return swarms.get(swarm)?.prune(cutoff, max) ?? 0;

@@ -94,16 +94,104 @@ const WIDEST: Record<BucketFamily, string> = {
   tcp: bucketFor('internet', anywhere, 'open', 'tcp') as string,
 };
 
-async function nonEmptyFamilies(
-  store: SwarmStore,
-  swarm: string,
+/** What the selection plan asks of the store: a sample of a bucket, or its size. */
+type Ask = { bucket: string; count: number } | { bucket: string; count: -1 };
+/** The plan yields asks and is resumed with the answer (peers for a sample, a number for a size). */
+type Plan = Generator<Ask, SelectedPeer[], PeerRecord[] | number>;
+
+function* countOf(bucket: string): Generator<Ask, number, PeerRecord[] | number> {
+  return (yield { bucket, count: -1 }) as number;
+}
+
+function* sampleOf(bucket: string, count: number): Generator<Ask, PeerRecord[], PeerRecord[] | number> {
+  return (yield { bucket, count }) as PeerRecord[];
+}
+
+/**
+ * Runs a plan against a store: synchronously when the store reads locally (the memory store), so an
+ * answer costs no promise per bucket; with one round trip per ask otherwise (Redis).
+ */
+async function run(store: SwarmStore, swarm: string, plan: Plan): Promise<SelectedPeer[]> {
+  const local = store.local;
+  let step = plan.next();
+  while (!step.done) {
+    const { bucket, count } = step.value;
+    let answer: PeerRecord[] | number;
+    if (local)
+      answer = count < 0 ? local.countBucket(swarm, bucket) : local.samplePeers(swarm, bucket, count);
+    else
+      answer =
+        count < 0 ? await store.countBucket(swarm, bucket) : await store.samplePeers(swarm, bucket, count);
+    step = plan.next(answer);
+  }
+  return step.value;
+}
+
+function* nonEmptyFamilies(
   families: readonly BucketFamily[],
-): Promise<readonly BucketFamily[]> {
+): Generator<Ask, readonly BucketFamily[], PeerRecord[] | number> {
   if (families.length === 1 && families[0] === 'pz') return families;
   const out: BucketFamily[] = [];
   for (const family of families)
-    if (family === 'pz' || (await store.countBucket(swarm, WIDEST[family])) > 0) out.push(family);
+    if (family === 'pz' || (yield* countOf(WIDEST[family])) > 0) out.push(family);
   return out;
+}
+
+/** One answer being assembled. */
+interface Pick {
+  requester: Requester;
+  self: { reach: ReachClass; address: { host: string; port: number } };
+  chosen: SelectedPeer[];
+  seen: Set<string>;
+}
+
+/**
+ * Keeps the least loaded usable peers of a sample. Buckets outside the `lan` tier only hold reach
+ * classes the requester can reach (reachPreference), so only `lan` samples need the reach check:
+ * with 100,000 peers, every field read of a sampled record is a likely cache miss.
+ */
+function take(pick: Pick, sample: PeerRecord[], limit: number, bridge: boolean, checkReach: boolean): void {
+  const { requester, self, chosen, seen } = pick;
+  const room = limit - chosen.length;
+  if (room <= 0) return;
+  const usable: PeerRecord[] = [];
+  for (const peer of sample) {
+    if (requester.seeder && peer.seeder) continue; // seeders have nothing to give each other
+    if (seen.has(peer.peerId)) continue;
+    if (checkReach && reachableHow(self, peer) === null) continue;
+    usable.push(peer);
+  }
+  usable.sort(byLoad); // least loaded first, also within the answer
+  const n = Math.min(room, usable.length);
+  for (let i = 0; i < n; i++) {
+    const peer = usable[i] as PeerRecord;
+    const how = reachableHow(self, peer);
+    if (how === null) continue; // cannot happen outside `lan` samples; kept as a guard
+    seen.add(peer.peerId);
+    chosen.push({ peer, tier: tierOf(requester.locality, peer), how, bridge });
+  }
+}
+
+const byLoad = (a: PeerRecord, b: PeerRecord) => a.load - b.load;
+
+function* fill(
+  pick: Pick,
+  quota: number,
+  tiers: readonly Tier[],
+  families: readonly BucketFamily[],
+  oversample: number,
+): Generator<Ask, void, PeerRecord[] | number> {
+  const { requester, chosen } = pick;
+  for (const tier of tiers)
+    for (const family of families)
+      for (const reach of classesAt(family, tier, requester.reach)) {
+        const need = quota - chosen.length;
+        if (need <= 0) return;
+        const bucket = bucketFor(tier, requester.locality, reach, family);
+        if (bucket === null) continue;
+        const sample = yield* sampleOf(bucket, Math.ceil(need * oversample) + 1);
+        take(pick, sample, quota, false, tier === 'lan');
+      }
 }
 
 /**
@@ -112,67 +200,36 @@ async function nonEmptyFamilies(
  * few cross-ISP bridges. Only bounded bucket samples are read, so the cost does not grow with the
  * swarm. Randomness comes from the store's sampling (seeded in the memory store).
  */
-export async function selectPeers(
+export function selectPeers(
   store: SwarmStore,
   swarm: string,
   requester: Requester,
   numwant: number,
   options: SelectionOptions,
 ): Promise<SelectedPeer[]> {
-  const chosen: SelectedPeer[] = [];
-  if (numwant <= 0) return chosen;
-  if (options.mode === 'random') return selectRandom(store, swarm, requester, numwant, options);
-  const seen = new Set<string>([requester.peerId]);
+  if (numwant <= 0) return Promise.resolve([]);
+  const plan =
+    options.mode === 'random'
+      ? planRandom(requester, numwant, options)
+      : planLocality(requester, numwant, options);
+  return run(store, swarm, plan);
+}
+
+function* planLocality(requester: Requester, numwant: number, options: SelectionOptions): Plan {
+  const pick: Pick = {
+    requester,
+    self: { reach: requester.reach, address: { host: requester.locality.publicIp, port: requester.port } },
+    chosen: [],
+    seen: new Set<string>([requester.peerId]),
+  };
+  const { chosen } = pick;
   const tiers = SCOPE_TIERS[options.scope];
-  const families = await nonEmptyFamilies(store, swarm, options.families ?? PZ_ONLY);
-  const self = {
-    reach: requester.reach,
-    address: { host: requester.locality.publicIp, port: requester.port },
-  };
-
-  /**
-   * Keeps the least loaded usable peers of a sample. Buckets outside the `lan` tier only hold reach
-   * classes the requester can reach (reachPreference), so only `lan` samples need the reach check:
-   * with 100,000 peers, every field read of a sampled record is a likely cache miss.
-   */
-  const take = (sample: PeerRecord[], limit: number, bridge: boolean, checkReach: boolean): void => {
-    const room = limit - chosen.length;
-    if (room <= 0) return;
-    const usable: PeerRecord[] = [];
-    for (const peer of sample) {
-      if (requester.seeder && peer.seeder) continue; // seeders have nothing to give each other
-      if (seen.has(peer.peerId)) continue;
-      if (checkReach && reachableHow(self, peer) === null) continue;
-      usable.push(peer);
-    }
-    usable.sort((a, b) => a.load - b.load); // least loaded first, also within the answer
-    const n = Math.min(room, usable.length);
-    for (let i = 0; i < n; i++) {
-      const peer = usable[i] as PeerRecord;
-      const how = reachableHow(self, peer);
-      if (how === null) continue; // cannot happen outside `lan` samples; kept as a guard
-      seen.add(peer.peerId);
-      chosen.push({ peer, tier: tierOf(requester.locality, peer), how, bridge });
-    }
-  };
-
-  const fill = async (quota: number): Promise<void> => {
-    for (const tier of tiers)
-      for (const family of families)
-        for (const reach of classesAt(family, tier, requester.reach)) {
-          const need = quota - chosen.length;
-          if (need <= 0) return;
-          const bucket = bucketFor(tier, requester.locality, reach, family);
-          if (bucket === null) continue;
-          const sample = await store.samplePeers(swarm, bucket, Math.ceil(need * options.oversample) + 1);
-          take(sample, quota, false, tier === 'lan');
-        }
-  };
+  const families = yield* nonEmptyFamilies(options.families ?? PZ_ONLY);
 
   const crossIsp =
     requester.locality.isp !== null && (options.scope === 'internet' || options.scope === 'region');
   const bridges = crossIsp ? Math.min(options.maxBridges, Math.ceil(numwant / options.bridgeEvery)) : 0;
-  await fill(numwant - bridges);
+  yield* fill(pick, numwant - bridges, tiers, families, options.oversample);
 
   if (bridges > 0) {
     const wanted = chosen.length + bridges;
@@ -183,13 +240,13 @@ export async function selectPeers(
           if (chosen.length >= wanted) break;
           const bucket = bucketFor(tier, requester.locality, reach, family);
           if (bucket === null) continue;
-          const sample = await store.samplePeers(swarm, bucket, bridges * 4);
+          const sample = yield* sampleOf(bucket, bridges * 4);
           const other = sample.filter((p) => p.isp !== requester.locality.isp);
-          take(other, wanted, true, false);
+          take(pick, other, wanted, true, false);
         }
   }
   // Not enough bridges (or locals) found: top up from the ordinary tiers.
-  if (chosen.length < numwant) await fill(numwant);
+  if (chosen.length < numwant) yield* fill(pick, numwant, tiers, families, options.oversample);
   return chosen;
 }
 
@@ -199,13 +256,7 @@ export async function selectPeers(
  * locality or reachability reasoning. Every peer is presented the stock way: tier `internet`, dialled
  * `direct` at the address the tracker observed (the route drops all other candidates).
  */
-async function selectRandom(
-  store: SwarmStore,
-  swarm: string,
-  requester: Requester,
-  numwant: number,
-  options: SelectionOptions,
-): Promise<SelectedPeer[]> {
+function* planRandom(requester: Requester, numwant: number, options: SelectionOptions): Plan {
   const tiers = SCOPE_TIERS[options.scope];
   const widest = tiers[tiers.length - 1] as Tier;
   const buckets: Array<{ bucket: string; size: number }> = [];
@@ -214,7 +265,7 @@ async function selectRandom(
     for (const reach of family === 'pz' ? ALL_CLASSES : OPEN_ONLY) {
       const bucket = bucketFor(widest, requester.locality, reach, family);
       if (bucket === null) continue;
-      const size = await store.countBucket(swarm, bucket);
+      const size = yield* countOf(bucket);
       if (size === 0) continue;
       buckets.push({ bucket, size });
       total += size;
@@ -245,13 +296,12 @@ async function selectRandom(
   };
   const pool: PeerRecord[] = [];
   for (const [i, { bucket }] of buckets.entries())
-    for (const peer of await store.samplePeers(swarm, bucket, shares[i] as number)) pool.push(peer);
+    for (const peer of yield* sampleOf(bucket, shares[i] as number)) pool.push(peer);
   admit(pool);
   // Seeders skipped for a seeding requester: top up from full-size samples.
   if (out.length < numwant && requester.seeder) {
     const more: PeerRecord[] = [];
-    for (const { bucket } of buckets)
-      for (const peer of await store.samplePeers(swarm, bucket, numwant)) more.push(peer);
+    for (const { bucket } of buckets) for (const peer of yield* sampleOf(bucket, numwant)) more.push(peer);
     admit(more);
   }
   return out;

@@ -67,6 +67,12 @@ export interface EdgeRecord {
 
 export type ClaimResult = 'created' | 'ok' | 'mismatch';
 
+/** Sampling and counting without a round trip, for stores whose swarms live in this process. */
+export interface LocalPeerReader {
+  samplePeers(swarm: string, bucket: string, count: number): PeerRecord[];
+  countBucket(swarm: string, bucket: string): number;
+}
+
 /**
  * Shared state of the tracker, so several instances behind a load balancer agree on swarms, device
  * ids, edges, rollouts and byte counters. Selection only ever asks for bounded random samples of a
@@ -92,6 +98,11 @@ export interface SwarmStore {
   /** Up to `count` distinct random members of a bucket. */
   samplePeers(swarm: string, bucket: string, count: number): Promise<PeerRecord[]>;
   countBucket(swarm: string, bucket: string): Promise<number>;
+  /**
+   * The same two reads, synchronous, when the store can answer them without I/O (the memory store):
+   * selection then needs no await per bucket (a dozen per answer). Absent for remote stores.
+   */
+  readonly local?: LocalPeerReader;
   /** Removes up to `max` peers last seen before `cutoff`; returns how many went. */
   pruneSwarm(swarm: string, cutoff: number, max: number): Promise<number>;
 
