@@ -1,10 +1,10 @@
-import { createHash, hkdfSync } from 'node:crypto';
 import sodium from 'sodium-native';
 import { TAG_LENGTH } from './packet.ts';
 
 /**
  * Cryptographic primitives of the PZ protocol: X25519 (sodium crypto_scalarmult), HKDF-SHA256
- * (node:crypto, handshake only) and ChaCha20-Poly1305 IETF (sodium, every packet).
+ * (RFC 5869 over sodium's SHA-256, handshake and key updates) and ChaCha20-Poly1305 IETF (sodium,
+ * every packet).
  */
 export interface KeyPair {
   privateKey: Uint8Array;
@@ -38,14 +38,52 @@ export function dh(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array | 
   return acc === 0 ? undefined : out;
 }
 
-export function hkdf(ikm: Uint8Array, salt: Uint8Array, info: string, length: number): Uint8Array {
-  return new Uint8Array(hkdfSync('sha256', ikm, salt, info, length));
+/** SHA-256 over the concatenation of `parts`. */
+export function sha256(...parts: Uint8Array[]): Uint8Array {
+  const state = new Uint8Array(sodium.crypto_hash_sha256_STATEBYTES);
+  sodium.crypto_hash_sha256_init(state);
+  for (const part of parts) sodium.crypto_hash_sha256_update(state, part);
+  const out = new Uint8Array(32);
+  sodium.crypto_hash_sha256_final(state, out);
+  return out;
 }
 
-export function sha256(...parts: Uint8Array[]): Uint8Array {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p);
-  return new Uint8Array(h.digest());
+const BLOCK = 64;
+const IPAD = new Uint8Array(BLOCK).fill(0x36);
+const OPAD = new Uint8Array(BLOCK).fill(0x5c);
+
+/** HMAC-SHA256 (RFC 2104) of the concatenation of `parts`. */
+function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
+  const k = new Uint8Array(BLOCK);
+  k.set(key.length > BLOCK ? sha256(key) : key);
+  const inner = new Uint8Array(BLOCK);
+  const outer = new Uint8Array(BLOCK);
+  for (let i = 0; i < BLOCK; i++) {
+    inner[i] = k[i]! ^ IPAD[i]!;
+    outer[i] = k[i]! ^ OPAD[i]!;
+  }
+  return sha256(outer, sha256(inner, ...parts));
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * HKDF-SHA256 (RFC 5869): extract with `salt` (empty = 32 zero bytes), expand with `info`. Written
+ * over sodium's SHA-256 because node:crypto's hkdfSync costs tens of microseconds per call, which
+ * adds up to a large share of a handshake (about ten derivations per side).
+ */
+export function hkdf(ikm: Uint8Array, salt: Uint8Array, info: string, length: number): Uint8Array {
+  if (length > 255 * 32) throw new RangeError('HKDF output too long');
+  const prk = hmacSha256(salt.length > 0 ? salt : new Uint8Array(32), ikm);
+  const infoBytes = encoder.encode(info);
+  const out = new Uint8Array(length);
+  let previous: Uint8Array = new Uint8Array(0);
+  for (let offset = 0, counter = 1; offset < length; counter++) {
+    previous = hmacSha256(prk, previous, infoBytes, Uint8Array.of(counter));
+    out.set(previous.subarray(0, Math.min(32, length - offset)), offset);
+    offset += 32;
+  }
+  return out;
 }
 
 /** One direction's packet protection key: AEAD key plus IV (nonce = IV xor packet number). */

@@ -18,7 +18,15 @@ declare module 'sodium-native' {
     npub: Uint8Array,
     k: Uint8Array,
   ): number;
+  export const crypto_hash_sha256_STATEBYTES: number;
+  export function crypto_hash_sha256_init(state: Uint8Array): void;
+  export function crypto_hash_sha256_update(state: Uint8Array, input: Uint8Array): void;
+  export function crypto_hash_sha256_final(state: Uint8Array, out: Uint8Array): void;
   const sodium: {
+    crypto_hash_sha256_STATEBYTES: number;
+    crypto_hash_sha256_init: typeof crypto_hash_sha256_init;
+    crypto_hash_sha256_update: typeof crypto_hash_sha256_update;
+    crypto_hash_sha256_final: typeof crypto_hash_sha256_final;
     crypto_scalarmult: typeof crypto_scalarmult;
     crypto_scalarmult_base: typeof crypto_scalarmult_base;
     crypto_aead_chacha20poly1305_ietf_encrypt: typeof crypto_aead_chacha20poly1305_ietf_encrypt;

@@ -1,17 +1,40 @@
+import { createHash, hkdfSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createSeededRandom } from '../../runtime/index.ts';
 import {
   dh,
+  hkdf,
   keyPairFromSeed,
   nextPacketKey,
   open,
   packetKeyFromSecret,
   seal,
+  sha256,
 } from '../../transport/crypto.ts';
 import { clientSessionKeys, serverSessionKeys } from '../../transport/handshake.ts';
 import { createRetryTokens } from '../../transport/retry-token.ts';
 
 const random = createSeededRandom(11);
+
+describe('key derivation', () => {
+  it('HKDF-SHA256 and SHA-256 agree with node:crypto (empty salt, long keys, multi-block output)', () => {
+    expect(Buffer.from(hkdf(random.bytes(32), new Uint8Array(0), 'pz key', 32))).toHaveLength(32);
+    const ikm = random.bytes(32);
+    expect(Buffer.from(hkdf(ikm, new Uint8Array(0), 'pz key', 32))).toEqual(
+      Buffer.from(hkdfSync('sha256', ikm, new Uint8Array(0), 'pz key', 32)),
+    );
+    for (let i = 0; i < 50; i++) {
+      const key = random.bytes(1 + random.int(150));
+      const s = random.bytes(random.int(80));
+      const length = 1 + random.int(100);
+      const label = `pz test ${i}`;
+      expect(Buffer.from(hkdf(key, s, label, length))).toEqual(
+        Buffer.from(hkdfSync('sha256', key, s, label, length)),
+      );
+      expect(Buffer.from(sha256(key, s))).toEqual(createHash('sha256').update(key).update(s).digest());
+    }
+  });
+});
 
 describe('packet protection', () => {
   it('opens what it sealed and rejects any tampering', () => {
