@@ -34,29 +34,32 @@ function candidateJson(list: readonly PeerCandidate[]): string {
 const headOf = (peer: PeerRecord) =>
   `{"deviceId":${JSON.stringify(peer.peerId)},"publicKey":${JSON.stringify(peer.publicKey ?? '')},"candidates":`;
 
+const SEEDER = [',"seeder":false,"have":', ',"seeder":true,"have":'] as const;
+
+/** `,"seeder":...,"have":...,"load":...`: the counters of a peer's part of an answer. */
+const countersOf = (peer: PeerRecord) => `${SEEDER[peer.seeder ? 1 : 0]}${peer.have},"load":${peer.load}`;
+
 /**
- * `{"deviceId":...,"publicKey":...,"candidates":[...]` without LAN candidates: what devices elsewhere
- * are shown. Counters (seeder, have, load) are not part of it, so a re-announce that only moves them
- * yields an equal fragment, which the store then keeps instead of the new copy.
+ * A peer's part of an answer up to its tier: `{"deviceId":...,"candidates":[...],"seeder":...}`
+ * without LAN candidates, what devices elsewhere are shown. Built once per announce of that peer;
+ * the store keeps the stored copy when the new one is equal (a re-announce that changes nothing).
  */
 function buildFragment(peer: PeerRecord): string {
   const hasHost = peer.candidates.some((c) => c.type === 'host');
   return flat(
     headOf(peer) +
-      candidateJson(hasHost ? peer.candidates.filter((c) => c.type !== 'host') : peer.candidates),
+      candidateJson(hasHost ? peer.candidates.filter((c) => c.type !== 'host') : peer.candidates) +
+      countersOf(peer),
   );
 }
 
 /**
  * Serialises a record's fragment now: the announce route calls it for the record it stores, so the
- * work is paid once per announce of that peer instead of by every answer that hands it out.
+ * work (number formatting included) is paid once per announce of that peer instead of by every
+ * answer that hands it out.
  */
 export function prepareAnswerFragments(peer: PeerRecord): void {
   peer.answerFragment = buildFragment(peer);
-}
-
-function publicFragment(peer: PeerRecord): string {
-  return peer.answerFragment ?? buildFragment(peer);
 }
 
 /**
@@ -67,20 +70,14 @@ function observedOnly(peer: PeerRecord): string {
   return `[{"type":"srflx","host":${JSON.stringify(peer.address.host)},"port":${peer.address.port}}]`;
 }
 
-const SEEDER = [',"seeder":false,"have":', ',"seeder":true,"have":'] as const;
-
 /** Appends a peer's JSON to `out` (pieces are joined once at the end: one flat string, no rope). */
 function pushPeer(out: string[], s: SelectedPeer, stockView: boolean): void {
   const peer = s.peer;
-  if (stockView) out.push(headOf(peer), observedOnly(peer));
+  const tail = TAIL[s.tier][s.how][s.bridge ? 1 : 0];
+  if (stockView) out.push(headOf(peer), observedOnly(peer), countersOf(peer), tail);
   // LAN answers are rare (same public address): their fragment is built when needed.
-  else if (s.how === 'lan') out.push(headOf(peer), candidateJson(peer.candidates));
-  else out.push(publicFragment(peer));
-  out.push(
-    SEEDER[peer.seeder ? 1 : 0],
-    `${peer.have},"load":${peer.load}`,
-    TAIL[s.tier][s.how][s.bridge ? 1 : 0],
-  );
+  else if (s.how === 'lan') out.push(headOf(peer), candidateJson(peer.candidates), countersOf(peer), tail);
+  else out.push(peer.answerFragment ?? buildFragment(peer), tail);
 }
 
 /** `,"tier":...,"reachableHow":...,"bridge":...}` for every combination, built once. */

@@ -15,12 +15,13 @@ import {
   bucketsOf,
   classifyReachability,
   LEECHER_BUCKET,
+  type PeeringScope,
   resolveLocality,
   SEEDER_BUCKET,
   TIERS,
 } from './locality.ts';
 import { rarestPieces } from './rarity.ts';
-import { selectPeers } from './selection.ts';
+import { type SelectionOptions, selectPeers } from './selection.ts';
 import { recordReport, releaseStats } from './stats.ts';
 import type { PeerCandidate, PeerRecord } from './swarm-store.ts';
 
@@ -59,6 +60,27 @@ export function registerAgentRoutes(app: FastifyInstance, ctx: TrackerContext): 
   const stockView = options.selectionMode === 'random';
   const familiesOf = (uploads: boolean, tcpPort: number | undefined): BucketFamily[] =>
     uploads ? (tcpPort === undefined ? ['pz'] : ['pz', 'tcp']) : [];
+  // Per scope, built once: agent peers (PZ) and the stock clients handed to an agent's TCP wire.
+  const selectionFor = new Map<PeeringScope, { pz: SelectionOptions; bt: SelectionOptions }>();
+  const selectionOf = (scope: PeeringScope) => {
+    let s = selectionFor.get(scope);
+    if (!s) {
+      const pz: SelectionOptions = { ...options.selection, scope, mode: options.selectionMode };
+      s = { pz, bt: { ...pz, families: ['bt'] } };
+      selectionFor.set(scope, s);
+    }
+    return s;
+  };
+  const cdnUrlCache = new Map<string, string[]>();
+  const cdnUrlsOf = (objectKey: string) => {
+    let urls = cdnUrlCache.get(objectKey);
+    if (!urls) {
+      if (cdnUrlCache.size >= 1_000) cdnUrlCache.clear();
+      urls = cdnUrlsFor(ctx, objectKey);
+      cdnUrlCache.set(objectKey, urls);
+    }
+    return urls;
+  };
 
   // The answer is written by announce-json.ts (cached per-peer fragments), so no response schema here;
   // AnnounceResponse in api-schema.ts is the contract and the tests hold the text to it.
@@ -116,10 +138,10 @@ export function registerAgentRoutes(app: FastifyInstance, ctx: TrackerContext): 
         const numwant =
           event === 'stopped' ? 0 : Math.min(body.numwant ?? options.defaultNumwant, options.maxNumwant);
         const requester = { peerId: body.deviceId, locality, reach, seeder, port: body.port };
-        const selection = { ...options.selection, scope, mode: options.selectionMode };
-        const selected = await selectPeers(store, swarm, requester, numwant, selection);
+        const selection = selectionOf(scope);
+        const selected = await selectPeers(store, swarm, requester, numwant, selection.pz);
         // Stock clients of the release (through GET /announce), for the agent's TCP wire.
-        const stock = await selectPeers(store, swarm, requester, numwant, { ...selection, families: ['bt'] });
+        const stock = await selectPeers(store, swarm, requester, numwant, selection.bt);
         const perTier = [0, 0, 0, 0, 0];
         for (const s of selected) {
           const i = tierIndex.get(s.tier) as number;
@@ -150,7 +172,7 @@ export function registerAgentRoutes(app: FastifyInstance, ctx: TrackerContext): 
           stockView,
           btPeers: stock.map((s) => ({ host: s.peer.address.host, port: s.peer.address.port })),
           edges,
-          cdnUrls: cdnUrlsFor(ctx, release.objectKey),
+          cdnUrls: cdnUrlsOf(release.objectKey),
           rarePieces: rare,
           seeders,
           leechers,

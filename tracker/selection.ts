@@ -99,14 +99,6 @@ type Ask = { bucket: string; count: number } | { bucket: string; count: -1 };
 /** The plan yields asks and is resumed with the answer (peers for a sample, a number for a size). */
 type Plan = Generator<Ask, SelectedPeer[], PeerRecord[] | number>;
 
-function* countOf(bucket: string): Generator<Ask, number, PeerRecord[] | number> {
-  return (yield { bucket, count: -1 }) as number;
-}
-
-function* sampleOf(bucket: string, count: number): Generator<Ask, PeerRecord[], PeerRecord[] | number> {
-  return (yield { bucket, count }) as PeerRecord[];
-}
-
 /**
  * Runs a plan against a store: synchronously when the store reads locally (the memory store), so an
  * answer costs no promise per bucket; with one round trip per ask otherwise (Redis).
@@ -133,7 +125,7 @@ function* nonEmptyFamilies(
   if (families.length === 1 && families[0] === 'pz') return families;
   const out: BucketFamily[] = [];
   for (const family of families)
-    if (family === 'pz' || (yield* countOf(WIDEST[family])) > 0) out.push(family);
+    if (family === 'pz' || ((yield { bucket: WIDEST[family], count: -1 }) as number) > 0) out.push(family);
   return out;
 }
 
@@ -189,7 +181,7 @@ function* fill(
         if (need <= 0) return;
         const bucket = bucketFor(tier, requester.locality, reach, family);
         if (bucket === null) continue;
-        const sample = yield* sampleOf(bucket, Math.ceil(need * oversample) + 1);
+        const sample = (yield { bucket, count: Math.ceil(need * oversample) + 1 }) as PeerRecord[];
         take(pick, sample, quota, false, tier === 'lan');
       }
 }
@@ -240,7 +232,7 @@ function* planLocality(requester: Requester, numwant: number, options: Selection
           if (chosen.length >= wanted) break;
           const bucket = bucketFor(tier, requester.locality, reach, family);
           if (bucket === null) continue;
-          const sample = yield* sampleOf(bucket, bridges * 4);
+          const sample = (yield { bucket, count: bridges * 4 }) as PeerRecord[];
           const other = sample.filter((p) => p.isp !== requester.locality.isp);
           take(pick, other, wanted, true, false);
         }
@@ -265,7 +257,7 @@ function* planRandom(requester: Requester, numwant: number, options: SelectionOp
     for (const reach of family === 'pz' ? ALL_CLASSES : OPEN_ONLY) {
       const bucket = bucketFor(widest, requester.locality, reach, family);
       if (bucket === null) continue;
-      const size = yield* countOf(bucket);
+      const size = (yield { bucket, count: -1 }) as number;
       if (size === 0) continue;
       buckets.push({ bucket, size });
       total += size;
@@ -296,12 +288,13 @@ function* planRandom(requester: Requester, numwant: number, options: SelectionOp
   };
   const pool: PeerRecord[] = [];
   for (const [i, { bucket }] of buckets.entries())
-    for (const peer of yield* sampleOf(bucket, shares[i] as number)) pool.push(peer);
+    for (const peer of (yield { bucket, count: shares[i] as number }) as PeerRecord[]) pool.push(peer);
   admit(pool);
   // Seeders skipped for a seeding requester: top up from full-size samples.
   if (out.length < numwant && requester.seeder) {
     const more: PeerRecord[] = [];
-    for (const { bucket } of buckets) for (const peer of yield* sampleOf(bucket, numwant)) more.push(peer);
+    for (const { bucket } of buckets)
+      for (const peer of (yield { bucket, count: numwant }) as PeerRecord[]) more.push(peer);
     admit(more);
   }
   return out;
