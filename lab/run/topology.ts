@@ -87,6 +87,14 @@ function arrivals(scenario: Scenario, count: number, random: () => number): numb
   }
 }
 
+/** Fisher-Yates, in place, from a seeded stream. */
+function shuffle<T>(items: T[], random: { int(maxExclusive: number): number }): void {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = random.int(i + 1);
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+}
+
 /**
  * Builds the scenario's network: regions, ISPs (with a CGN when any of their homes sit behind one),
  * home gateways, devices and the operator's servers (tracker and CDN in the CDN's region, edges in
@@ -143,6 +151,10 @@ export function buildTopology(sim: Simulation, scenario: Scenario): LabTopology 
   const devices: LabDevice[] = [];
   const total = scenario.devices.reduce((n, g) => n + g.count, 0);
   const arrivalTimes = arrivals(scenario, total, () => random.float());
+  // Devices are built group by group; without a shuffle a ramp or Poisson process would hand its
+  // first arrivals to the first group only, and each ISP's crowd would arrive on its own, one after
+  // another, instead of all of them together. (A stream of its own leaves placement draws unchanged.)
+  shuffle(arrivalTimes, sim.random('lab-arrivals'));
   for (const [groupIndex, group] of scenario.devices.entries()) {
     const ispSpec = scenario.isps.find((i) => i.name === group.isp)!;
     const isp = isps.get(group.isp)!;
