@@ -52,11 +52,15 @@ class StoreLimitError extends SwarmlaneError {
   }
 }
 
-/** Slot numbers of one bucket; `ks[i]` is which of its buckets `slots[i]`'s membership entry is. */
+/**
+ * Slot numbers of one bucket; `ks[i]` is which of its buckets `slots[i]`'s membership entry is. Plain
+ * arrays of small integers, not typed arrays: most buckets (one per public address) hold a peer or
+ * two, and 100,000 tiny ArrayBuffers cost the collector more than the integers they hold.
+ */
 interface Bucket {
-  slots: Int32Array;
-  ks: Uint8Array;
-  size: number;
+  name: string;
+  slots: number[];
+  ks: number[];
 }
 
 function sameCandidates(a: readonly PeerCandidate[], b: readonly PeerCandidate[]): boolean {
@@ -88,9 +92,11 @@ export class PeerSlots {
   private readonly free: number[] = [];
   private readonly byId = new Map<string, number>();
   private readonly bucketByName = new Map<string, number>();
-  private readonly buckets: Bucket[] = [];
-  /** Scratch for one upsert's bucket numbers (no allocation per announce). */
-  private readonly wanted = new Int32Array(MAX_BUCKETS_PER_PEER);
+  private readonly buckets: Array<Bucket | undefined> = [];
+  /** Numbers of buckets that emptied and were dropped (addresses come and go: no bucket outlives its peers). */
+  private readonly freeBuckets: number[] = [];
+  /** Scratch for one upsert's distinct bucket names. */
+  private readonly names: string[] = [];
 
   constructor(createdAt: number) {
     this.createdAt = createdAt;
@@ -99,6 +105,11 @@ export class PeerSlots {
 
   get size(): number {
     return this.byId.size;
+  }
+
+  /** Buckets with at least one member (empty ones are dropped). */
+  get bucketCount(): number {
+    return this.bucketByName.size;
   }
 
   private grow(to: number): void {
@@ -127,8 +138,8 @@ export class PeerSlots {
     let b = this.bucketByName.get(name);
     if (b === undefined) {
       if (!create) return NONE;
-      b = this.buckets.length;
-      this.buckets.push({ slots: new Int32Array(16), ks: new Uint8Array(16), size: 0 });
+      b = this.freeBuckets.pop() ?? this.buckets.length;
+      this.buckets[b] = { name, slots: [], ks: [] };
       this.bucketByName.set(name, b);
     }
     return b;
@@ -136,34 +147,29 @@ export class PeerSlots {
 
   private fileUnder(slot: number, k: number, b: number): void {
     const bucket = this.buckets[b] as Bucket;
-    if (bucket.size === bucket.slots.length) {
-      const slots = new Int32Array(bucket.size * 2);
-      slots.set(bucket.slots);
-      bucket.slots = slots;
-      const ks = new Uint8Array(bucket.size * 2);
-      ks.set(bucket.ks);
-      bucket.ks = ks;
-    }
     const at = slot * MAX_BUCKETS_PER_PEER + k;
     this.memberBucket[at] = b;
-    this.memberPos[at] = bucket.size;
-    bucket.slots[bucket.size] = slot;
-    bucket.ks[bucket.size] = k;
-    bucket.size++;
+    this.memberPos[at] = bucket.slots.length;
+    bucket.slots.push(slot);
+    bucket.ks.push(k);
   }
 
   /** Swap-remove: the bucket's last member takes the freed position. */
   private unfile(slot: number, k: number): void {
     const at = slot * MAX_BUCKETS_PER_PEER + k;
-    const bucket = this.buckets[this.memberBucket[at] as number] as Bucket;
+    const b = this.memberBucket[at] as number;
+    const bucket = this.buckets[b] as Bucket;
     const pos = this.memberPos[at] as number;
-    const last = --bucket.size;
-    if (pos !== last) {
-      const movedSlot = bucket.slots[last] as number;
-      const movedK = bucket.ks[last] as number;
+    const movedSlot = bucket.slots.pop() as number;
+    const movedK = bucket.ks.pop() as number;
+    if (pos !== bucket.slots.length) {
       bucket.slots[pos] = movedSlot;
       bucket.ks[pos] = movedK;
       this.memberPos[movedSlot * MAX_BUCKETS_PER_PEER + movedK] = pos;
+    } else if (pos === 0) {
+      this.bucketByName.delete(bucket.name);
+      this.buckets[b] = undefined;
+      this.freeBuckets.push(b);
     }
   }
 
@@ -190,15 +196,12 @@ export class PeerSlots {
   }
 
   upsert(peer: PeerRecord, bucketNames: readonly string[]): void {
-    let count = 0;
-    for (const name of bucketNames) {
-      const b = this.bucketNumber(name, true);
-      let dup = false;
-      for (let i = 0; i < count; i++) if (this.wanted[i] === b) dup = true;
-      if (dup) continue;
-      if (count === MAX_BUCKETS_PER_PEER)
-        throw new StoreLimitError(`a peer may be filed under at most ${MAX_BUCKETS_PER_PEER} buckets`);
-      this.wanted[count++] = b;
+    const names = this.names;
+    for (const name of bucketNames) if (!names.includes(name)) names.push(name);
+    const count = names.length;
+    if (count > MAX_BUCKETS_PER_PEER) {
+      names.length = 0;
+      throw new StoreLimitError(`a peer may be filed under at most ${MAX_BUCKETS_PER_PEER} buckets`);
     }
     let slot = this.byId.get(peer.peerId);
     if (slot === undefined) {
@@ -215,12 +218,15 @@ export class PeerSlots {
     const base = slot * MAX_BUCKETS_PER_PEER;
     const had = this.memberCount[slot] as number;
     let same = had === count;
-    for (let k = 0; same && k < count; k++) same = this.memberBucket[base + k] === this.wanted[k];
+    for (let k = 0; same && k < count; k++)
+      same = this.memberBucket[base + k] === this.bucketByName.get(names[k] as string);
     if (!same) {
+      // Leave first (a bucket this peer was alone in is dropped), then join by name.
       for (let k = 0; k < had; k++) this.unfile(slot, k);
-      for (let k = 0; k < count; k++) this.fileUnder(slot, k, this.wanted[k] as number);
+      for (let k = 0; k < count; k++) this.fileUnder(slot, k, this.bucketNumber(names[k] as string, true));
       this.memberCount[slot] = count;
     }
+    names.length = 0;
     const n = slot * NUM;
     const num = this.num;
     num[n + N_FLAGS] = reachCode(peer.reach) | (peer.seeder ? F_SEEDER : 0) | (peer.stock ? F_STOCK : 0);
@@ -293,7 +299,7 @@ export class PeerSlots {
 
   count(bucketName: string): number {
     const b = this.bucketNumber(bucketName, false);
-    return b === NONE ? 0 : (this.buckets[b] as Bucket).size;
+    return b === NONE ? 0 : (this.buckets[b] as Bucket).slots.length;
   }
 
   /** Up to `count` distinct random members of a bucket, cost O(count). */
@@ -301,8 +307,7 @@ export class PeerSlots {
     const b = this.bucketNumber(bucketName, false);
     if (b === NONE || count <= 0) return [];
     const bucket = this.buckets[b] as Bucket;
-    const n = bucket.size;
-    if (n === 0) return [];
+    const n = bucket.slots.length;
     const out: PeerRecord[] = [];
     if (count * 2 >= n) {
       // Partial Fisher-Yates over a copy: the bucket's order is swap-remove bookkeeping, not to be touched.

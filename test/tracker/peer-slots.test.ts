@@ -48,6 +48,9 @@ describe('PeerSlots', () => {
       }
     }
     expect(slots.size).toBe(model.size);
+    expect(slots.bucketCount).toBe(
+      names.filter((n) => [...model.values()].some((m) => m.buckets.includes(n))).length,
+    );
     for (const name of names) {
       const members = [...model].filter(([, m]) => m.buckets.includes(name)).map(([k]) => k);
       expect(slots.count(name)).toBe(members.length);
@@ -60,6 +63,20 @@ describe('PeerSlots', () => {
       expect(got?.lastSeen).toBe(m.seen);
       expect(got?.tcpPort).toBe(m.have % 2 ? m.have : undefined);
     }
+  });
+
+  it('drops buckets that empty, also when a peer moves from a bucket it was alone in', () => {
+    const slots = new PeerSlots(0);
+    slots.upsert(record('p1', 1), ['a', 'b']);
+    slots.upsert(record('p1', 2), ['a2', 'b', 'c']);
+    expect(slots.count('a')).toBe(0);
+    expect(slots.count('b')).toBe(1);
+    expect(slots.bucketCount).toBe(3);
+    slots.upsert(record('p2', 3), ['a', 'c']);
+    expect(slots.count('c')).toBe(2);
+    expect(slots.remove('p1')).toBe(true);
+    expect(slots.bucketCount).toBe(2);
+    expect(slots.sample('c', 5, createSeededRandom(1)).map((p) => p.peerId)).toEqual(['p2']);
   });
 
   it('keeps the stored strings and candidate list when a re-announce repeats them', () => {
