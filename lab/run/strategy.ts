@@ -250,6 +250,9 @@ export async function runStrategy(
           wifiOnly: scenario.policies.uploadOnlyOnWifiAndPower,
           powerOnly: scenario.policies.uploadOnlyOnWifiAndPower,
           infrastructureShareCap: scenario.policies.infrastructureShareCap,
+          // A stock client uses the CDN as a BEP 19 web seed, one source among the peers, with no
+          // flash-crowd gate holding it back.
+          ...(strategy === 'plain-bittorrent' ? { infrastructure: 'web-seed' as const } : {}),
         },
       },
       dir,
