@@ -89,6 +89,11 @@ export const INITIAL_STREAM_WINDOW = 256 * 1024;
 export const INITIAL_CONNECTION_WINDOW = 1024 * 1024;
 const MAX_PLAINTEXT = MAX_DATAGRAM - SHORT_HEADER_LENGTH - TAG_LENGTH;
 const AMPLIFICATION_FACTOR = 3;
+/**
+ * Most ack-eliciting packets one ACK covers at high packet rates (~77 KB): far below any window the
+ * controllers keep at such rates (BBR: at least 2 x rate x 4 ms), so the sender is never starved.
+ */
+const ACK_DECIMATION = 64;
 /** Pacing waits this short are rounding noise: the packet goes now. */
 const PACING_SLACK_MS = 0.05;
 /**
@@ -228,6 +233,8 @@ export class ConnectionCore {
   private lastAckSentAt = Number.NEGATIVE_INFINITY;
   private readonly plainScratch = new Uint8Array(2048);
   private readonly sealScratch = new Uint8Array(MAX_PLAINTEXT);
+  private readonly sealWriter = new Writer(this.sealScratch);
+  private readonly frameReader = new Reader(new Uint8Array(0));
 
   // Handshake timers.
   private handshakeDue = true;
@@ -650,7 +657,7 @@ export class ConnectionCore {
     }
 
     let ackEliciting = false;
-    const r = new Reader(plain);
+    const r = this.frameReader.reset(plain);
     try {
       while (r.offset < plain.length && this.state === 'established') {
         const type = plain[r.offset]!;
@@ -697,9 +704,10 @@ export class ConnectionCore {
     if (pn !== largestBefore + 1) {
       this.ackImmediate = true;
     } else if (this.ackElicitingUnacked >= this.options.ackEveryPackets) {
-      // At high packet rates (an ACK already left this millisecond) batch up to 4x as many packets
-      // per ACK, but never hold one back for more than a millisecond: it halves the receiver's work.
-      if (now - this.lastAckSentAt >= 1 || this.ackElicitingUnacked >= 4 * this.options.ackEveryPackets) {
+      // At high packet rates (an ACK already left this millisecond) batch up to ACK_DECIMATION
+      // packets per ACK, but never hold one back for more than a millisecond: every ACK costs the
+      // receiver a datagram and the sender an ACK to process.
+      if (now - this.lastAckSentAt >= 1 || this.ackElicitingUnacked >= ACK_DECIMATION) {
         this.ackImmediate = true;
       } else {
         this.ackDeadline = Math.min(this.ackDeadline ?? Number.POSITIVE_INFINITY, this.lastAckSentAt + 1);
@@ -973,9 +981,9 @@ export class ConnectionCore {
           break;
         }
         case 'block':
-          if (!frame.block.acked) {
-            frame.block.acked = true;
-            this.blockOutstanding -= frame.block.data.length;
+          if (!frame.acked) {
+            frame.acked = true;
+            this.blockOutstanding -= frame.data.length;
             if (this.blockDrainWanted && this.blockOutstanding <= this.options.blockWindow / 2) {
               this.blockDrainWanted = false;
               this.events.blockDrain();
@@ -995,9 +1003,9 @@ export class ConnectionCore {
           this.sendStreams.get(frame.id)?.onLost(frame.offset, frame.length, frame.fin);
           break;
         case 'block':
-          if (!frame.block.acked && !frame.block.queued) {
-            frame.block.queued = true;
-            this.blockRetransmit.push(frame.block);
+          if (!frame.acked && !frame.queued) {
+            frame.queued = true;
+            this.blockRetransmit.push(frame);
           }
           break;
         case 'max-data':
@@ -1229,7 +1237,8 @@ export class ConnectionCore {
     // Plaintext is consumed by seal() right away, so one scratch buffer serves every packet (the
     // datagram itself must be fresh: the socket may still hold the previous one).
     const plain = this.sealScratch;
-    const pw = new Writer(plain);
+    const pw = this.sealWriter;
+    pw.offset = 0;
     for (const frame of frames) writeFrame(pw, frame);
     let plainLength = pw.offset;
     if (padTo > 0)
@@ -1238,7 +1247,13 @@ export class ConnectionCore {
     if (plainLength > pw.offset) plain.fill(0, pw.offset, plainLength);
     this.sendRing?.store(pn, plain.subarray(0, plainLength));
     const out = datagramSlab.take(SHORT_HEADER_LENGTH + plainLength + TAG_LENGTH);
-    writeHeader(new Writer(out), { kind: 'short', keyPhase: this.sendPhase, dcid: this.remoteCid, pn });
+    // Short header written in place: first byte, destination CID, packet number (PROTOCOL.md).
+    out[0] = 0x40 | (this.sendPhase << 2);
+    out.set(this.remoteCid, 1);
+    out[9] = pn >>> 24;
+    out[10] = (pn >>> 16) & 0xff;
+    out[11] = (pn >>> 8) & 0xff;
+    out[12] = pn & 0xff;
     seal(
       this.sendKey!,
       pn,
@@ -1268,6 +1283,7 @@ export class ConnectionCore {
   }
 
   private hasStreamData(): boolean {
+    if (this.sendStreams.size === 0) return false;
     const credit = this.peerMaxData - this.sentNewBytes;
     for (const stream of this.sendStreams.values()) {
       if (stream.hasRetransmit || stream.wantsFinOnly || stream.newDataAvailable(credit) > 0) return true;
@@ -1306,7 +1322,9 @@ export class ConnectionCore {
   private buildShort(now: number): Uint8Array | undefined {
     if (!this.sendKey) return undefined;
     const tx = this.tx;
-    tx.frames = [];
+    // Frames are written out by seal() before the next packet is built; the sent records are kept
+    // with the packet, so they need a fresh array.
+    tx.frames.length = 0;
     tx.sent = [];
     const armed = this.repairArmed();
     tx.space = armed ? REPAIR_SYMBOL : MAX_PLAINTEXT;
@@ -1591,10 +1609,8 @@ export class ConnectionCore {
       }
       this.blockRetransmit.shift();
       block.queued = false;
-      this.add(
-        { type: 'block', seq: block.seq, object: block.object, offset: block.offset, data: block.data },
-        { type: 'block', block },
-      );
+      // The block is its own frame and its own sent record: no objects per packet besides it.
+      this.add(block, block);
     }
     while (this.blockQueue.length > 0 && this.tx.space > 40) {
       const head = this.blockQueue[0]!;
@@ -1607,8 +1623,16 @@ export class ConnectionCore {
       head.pos += length;
       if (head.pos >= head.data.length) this.blockQueue.shift();
       this.blockSeq++;
-      const block: OutgoingBlock = { seq, object: head.object, offset, data, acked: false, queued: false };
-      this.add({ type: 'block', seq, object: head.object, offset, data }, { type: 'block', block });
+      const block: OutgoingBlock = {
+        type: 'block',
+        seq,
+        object: head.object,
+        offset,
+        data,
+        acked: false,
+        queued: false,
+      };
+      this.add(block, block);
     }
   }
 }

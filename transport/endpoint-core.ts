@@ -282,6 +282,12 @@ export class EndpointCore {
       this.counters.malformed++;
       return;
     }
+    // Our short header carries CID_LENGTH-byte connection IDs: a client choosing another length
+    // could never be answered.
+    if (header.scid.length !== CID_LENGTH) {
+      this.counters.malformed++;
+      return;
+    }
     if (header.version !== this.options.version) {
       this.counters.versionNegotiations++;
       this.outbox.push({

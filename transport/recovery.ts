@@ -12,7 +12,7 @@ export const PACKET_THRESHOLD = 3;
 /** What a packet carried that matters if it is lost or acknowledged. */
 export type SentFrame =
   | { type: 'stream'; id: number; offset: number; length: number; fin: boolean }
-  | { type: 'block'; block: OutgoingBlock }
+  | OutgoingBlock
   | { type: 'max-data' }
   | { type: 'max-stream-data'; id: number }
   | { type: 'reset-stream'; id: number; code: number }
@@ -21,7 +21,9 @@ export type SentFrame =
   | { type: 'repair' }
   | { type: 'ack'; largest: number };
 
+/** A block as sent: it is also the BLOCK frame written and the record kept with the packet. */
 export interface OutgoingBlock {
+  type: 'block';
   seq: number;
   object: number;
   offset: number;

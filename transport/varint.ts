@@ -73,7 +73,14 @@ export class Writer {
 /** Sequential reader; every read past the end or of a malformed value throws DecodeError. */
 export class Reader {
   offset = 0;
-  constructor(readonly bytes: Uint8Array) {}
+  constructor(public bytes: Uint8Array) {}
+
+  /** Starts over on `bytes` (one reader serves every packet of a session). */
+  reset(bytes: Uint8Array): this {
+    this.bytes = bytes;
+    this.offset = 0;
+    return this;
+  }
 
   get remaining(): number {
     return this.bytes.length - this.offset;

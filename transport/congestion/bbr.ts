@@ -71,11 +71,15 @@ export function createBbr(ctx: ControllerContext, options: BbrOptions = {}): Con
     cwndGain = 2;
   }
 
-  const maxFilter = (): number => {
+  // The filter's maximum, recomputed only when the samples change (cwnd and pacing rate are read
+  // for every packet sent).
+  let maxBw = 0;
+  const refreshMax = (): void => {
     let best = 0;
     for (const s of samples) if (s.rate > best) best = s.rate;
-    return best;
+    maxBw = best;
   };
+  const maxFilter = (): number => maxBw;
 
   const bandwidth = (): number => {
     const measured = maxFilter();
@@ -107,6 +111,7 @@ export function createBbr(ctx: ControllerContext, options: BbrOptions = {}): Con
   const onRoundStart = (now: number, sample: RateSample): void => {
     round++;
     while (samples.length > 0 && samples[0]!.round <= round - BW_WINDOW_ROUNDS) samples.shift();
+    refreshMax();
     if (seed !== undefined && round >= SEED_ROUNDS) {
       if (!seedProbeChecked) seedProbeChecked = true;
       seed = undefined;
@@ -166,6 +171,7 @@ export function createBbr(ctx: ControllerContext, options: BbrOptions = {}): Con
         const last = samples[samples.length - 1];
         if (last !== undefined && last.round === round) last.rate = Math.max(last.rate, sample.deliveryRate);
         else samples.push({ round, rate: sample.deliveryRate });
+        if (sample.deliveryRate > maxBw) maxBw = sample.deliveryRate;
       }
       if (sample.priorDelivered >= nextRoundDelivered) {
         nextRoundDelivered = sample.delivered;
@@ -185,6 +191,7 @@ export function createBbr(ctx: ControllerContext, options: BbrOptions = {}): Con
     onPersistentCongestion() {
       // Every packet over several PTOs was lost: the model is stale, start measuring again.
       samples.length = 0;
+      maxBw = 0;
       seed = undefined;
       filledPipe = false;
       fullBw = 0;
