@@ -10,6 +10,7 @@ import { generateKeyPair } from '../../release/index.ts';
 import { hasBinary, type LabProcess, type Namespace } from '../netns/index.ts';
 import type { EdgeSpec } from '../scenario/schema.ts';
 import { RealnetError } from './errors.ts';
+import { prioritized } from './priority.ts';
 import type { RealRelease } from './release.ts';
 import { INET_IP } from './topology.ts';
 
@@ -65,8 +66,10 @@ async function waitHttp(ns: Namespace, url: string, proc: LabProcess, timeoutMs:
 
 export async function startInfra(inet: Namespace, options: InfraOptions): Promise<Infra> {
   mkdirSync(options.dir, { recursive: true });
-  const node = (args: string[]) => inet.spawn(process.execPath, [options.cli, ...args]);
+  const node = (args: string[]) => inet.spawn(...prioritized(process.execPath, [options.cli, ...args]));
   const procs: LabProcess[] = [];
+  /** Process name per entry of `procs`: their output is kept as <dir>/<name>.log for diagnosis. */
+  const names: string[] = [];
   const { release } = options;
   const reportPath = join(options.dir, 'cdn-billing.json');
   const cdn = node([
@@ -83,6 +86,7 @@ export async function startInfra(inet: Namespace, options: InfraOptions): Promis
     '1',
   ]);
   procs.push(cdn);
+  names.push('cdn');
   let tracker: LabProcess | undefined;
   if (options.tracker) {
     const args = [
@@ -114,24 +118,28 @@ export async function startInfra(inet: Namespace, options: InfraOptions): Promis
     if (options.allowUnknownTorrents) args.push('--allow-unknown-torrents');
     tracker = node(args);
     procs.push(tracker);
+    names.push('tracker');
   }
   if (hasBinary('turnserver')) {
     // A stock STUN server next to ours (agents get STUN from the tracker's UDP endpoint).
     procs.push(
-      inet.spawn('turnserver', [
-        '-n',
-        '--stun-only',
-        '--no-cli',
-        '--no-tls',
-        '--no-dtls',
-        '--listening-ip',
-        INET_IP,
-        '--listening-port',
-        String(STUN_PORT),
-        '--log-file',
-        'stdout',
-      ]),
+      inet.spawn(
+        ...prioritized('turnserver', [
+          '-n',
+          '--stun-only',
+          '--no-cli',
+          '--no-tls',
+          '--no-dtls',
+          '--listening-ip',
+          INET_IP,
+          '--listening-port',
+          String(STUN_PORT),
+          '--log-file',
+          'stdout',
+        ]),
+      ),
     );
+    names.push('turnserver');
   }
   await waitHttp(inet, `${CDN_URL}/`, cdn, 30_000);
   if (tracker) await waitHttp(inet, `${TRACKER_URL}/`, tracker, 30_000);
@@ -167,6 +175,7 @@ export async function startInfra(inet: Namespace, options: InfraOptions): Promis
       ...(options.tracker ? ['--tracker', TRACKER_URL, '--id', `edge-${i}`] : []),
     ]);
     procs.push(edge);
+    names.push(`edge-${i}`);
     await waitHttp(inet, `http://${metrics}/healthz`, edge, 30_000);
     edgeSpecs.push(`${INET_IP}:${port}@${pubPath}`);
     edgeMetrics.push(metrics);
@@ -210,6 +219,7 @@ export async function startInfra(inet: Namespace, options: InfraOptions): Promis
       }
       // SIGTERM: the CDN writes its final billing report on the way out.
       await Promise.all(procs.map((p) => p.stop(3000)));
+      for (const [i, p] of procs.entries()) writeFileSync(join(options.dir, `${names[i]}.log`), p.output());
       const cdnBytes = readReport();
       cdnSamples.push({ t: (Date.now() - started) / 1000, totalBytes: cdnBytes });
       return { cdnBytes, edgeBytes, cdnClients: readClients() };

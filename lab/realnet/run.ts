@@ -28,6 +28,7 @@ import {
 import type { Scenario } from '../scenario/schema.ts';
 import { RealnetError } from './errors.ts';
 import { CDN_URL, type Infra, startInfra, TRACKER_URL } from './infra.ts';
+import { prioritized } from './priority.ts';
 import { REALNET_CHANNEL, REALNET_PRODUCT, type RealRelease } from './release.ts';
 import { openRealnetSession, prepareRealnetArtifacts } from './session.ts';
 import {
@@ -379,7 +380,9 @@ export function startAgent(
   };
   const configPath = join(stateDir, 'agent.json');
   writeFileSync(configPath, JSON.stringify(config, null, 2));
-  return d.ns.spawn(process.execPath, [ctx.device, configPath, REALNET_PRODUCT, REALNET_CHANNEL]);
+  return d.ns.spawn(
+    ...prioritized(process.execPath, [ctx.device, configPath, REALNET_PRODUCT, REALNET_CHANNEL]),
+  );
 }
 
 /** Stock aria2c on a device: the release's .torrent, our tracker's standard announce, the CDN web seed. */
@@ -392,24 +395,26 @@ export function startAria2(
   // aria2c runs the hook when the download is verified (piece hashes) and keeps seeding.
   const hook = join(stateDir, 'done.sh');
   writeFileSync(hook, '#!/bin/sh\necho "ARIA2-DONE $3"\n', { mode: 0o755 });
-  return d.ns.spawn('aria2c', [
-    `--dir=${stateDir}`,
-    '--enable-dht=false',
-    '--enable-dht6=false',
-    '--bt-enable-lpd=false',
-    '--enable-peer-exchange=true',
-    `--listen-port=${agentTcpPort(d.index)}`,
-    '--seed-ratio=0',
-    '--bt-stop-timeout=0',
-    '--check-integrity=true',
-    '--summary-interval=0',
-    '--show-console-readout=false',
-    '--console-log-level=warn',
-    '--file-allocation=none',
-    `--on-bt-download-complete=${hook}`,
-    ...extraArgs,
-    release.torrentPath,
-  ]);
+  return d.ns.spawn(
+    ...prioritized('aria2c', [
+      `--dir=${stateDir}`,
+      '--enable-dht=false',
+      '--enable-dht6=false',
+      '--bt-enable-lpd=false',
+      '--enable-peer-exchange=true',
+      `--listen-port=${agentTcpPort(d.index)}`,
+      '--seed-ratio=0',
+      '--bt-stop-timeout=0',
+      '--check-integrity=true',
+      '--summary-interval=0',
+      '--show-console-readout=false',
+      '--console-log-level=warn',
+      '--file-allocation=none',
+      `--on-bt-download-complete=${hook}`,
+      ...extraArgs,
+      release.torrentPath,
+    ]),
+  );
 }
 
 function collect(

@@ -6,7 +6,11 @@
  * stdout, one JSON object per line:
  *   {"event":"done","summary":FetchSummary,"wallMs":n} | {"event":"error","message":"..."}
  *   {"event":"stopped","uploaded":n}   (after SIGTERM)
+ *   {"event":"trace","cpuMs":n,"loopMaxMs":n,"loopMeanMs":n}   (each second, with SWARMLANE_LAB_AGENT_TRACE=1)
+ * The trace shows whether a device process keeps up on a loaded machine: CPU it used in the last
+ * second and how late its event loop ran (a late loop reads datagrams late, which peers see as RTT).
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createAgent, loadAgentConfig } from '../../../agent/index.ts';
 import { createNodeEnv, createNodeTcpNetwork } from '../../../runtime/node/index.ts';
 
@@ -34,6 +38,23 @@ const stop = async () => {
 };
 process.on('SIGTERM', () => void stop());
 process.on('SIGINT', () => void stop());
+
+if (process.env.SWARMLANE_LAB_AGENT_TRACE === '1') {
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  let cpu = process.cpuUsage();
+  setInterval(() => {
+    const used = process.cpuUsage(cpu);
+    cpu = process.cpuUsage();
+    say({
+      event: 'trace',
+      cpuMs: Math.round((used.user + used.system) / 1000),
+      loopMaxMs: Math.round(loop.max / 1e6),
+      loopMeanMs: Math.round(loop.mean / 1e6),
+    });
+    loop.reset();
+  }, 1000).unref();
+}
 
 const started = performance.now();
 agent.fetch({ product: product ?? '', channel: channel ?? 'stable' }, { seed: true }).then(
