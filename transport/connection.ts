@@ -88,6 +88,16 @@ const blockSlab = new Slab();
 export const INITIAL_STREAM_WINDOW = 256 * 1024;
 export const INITIAL_CONNECTION_WINDOW = 1024 * 1024;
 const MAX_PLAINTEXT = MAX_DATAGRAM - SHORT_HEADER_LENGTH - TAG_LENGTH;
+/**
+ * Scratch buffers shared by every session of the process (thousands of sessions must not each hold
+ * their own): plaintexts are sealed as soon as they are written, and a received packet's plaintext is
+ * used only while that packet is handled. The receive scratch is lent out, so a nested receive (which
+ * no driver does: datagrams are never delivered from inside a handler) would get a fresh buffer.
+ */
+const sealScratch = new Uint8Array(MAX_PLAINTEXT);
+const sealWriter = new Writer(sealScratch);
+let receiveScratch: Uint8Array | undefined = new Uint8Array(2048);
+
 const AMPLIFICATION_FACTOR = 3;
 /**
  * Most ack-eliciting packets one ACK covers at high packet rates (~77 KB): far below any window the
@@ -231,9 +241,6 @@ export class ConnectionCore {
   private ackImmediate = false;
   private ackDeadline: number | undefined;
   private lastAckSentAt = Number.NEGATIVE_INFINITY;
-  private readonly plainScratch = new Uint8Array(2048);
-  private readonly sealScratch = new Uint8Array(MAX_PLAINTEXT);
-  private readonly sealWriter = new Writer(this.sealScratch);
   private readonly frameReader = new Reader(new Uint8Array(0));
 
   // Handshake timers.
@@ -573,6 +580,23 @@ export class ConnectionCore {
    * (no poll) unless an ACK is due now.
    */
   handleShort(now: number, from: Address, datagram: Uint8Array, pn: number, keyPhase: number): boolean {
+    const scratch = receiveScratch ?? new Uint8Array(2048);
+    receiveScratch = undefined;
+    try {
+      return this.receiveShort(now, from, datagram, pn, keyPhase, scratch);
+    } finally {
+      receiveScratch = scratch;
+    }
+  }
+
+  private receiveShort(
+    now: number,
+    from: Address,
+    datagram: Uint8Array,
+    pn: number,
+    keyPhase: number,
+    scratch: Uint8Array,
+  ): boolean {
     if (this.state === 'closed' || this.state === 'initial' || !this.recvKey) return false;
     if (this.received.has(pn)) {
       this.counters.replays++;
@@ -595,7 +619,7 @@ export class ConnectionCore {
       pn,
       datagram.subarray(0, SHORT_HEADER_LENGTH),
       datagram.subarray(SHORT_HEADER_LENGTH),
-      this.plainScratch,
+      scratch,
     );
     if (!plain) {
       this.counters.authFailures++;
@@ -1236,8 +1260,8 @@ export class ConnectionCore {
     const pn = this.nextPn++;
     // Plaintext is consumed by seal() right away, so one scratch buffer serves every packet (the
     // datagram itself must be fresh: the socket may still hold the previous one).
-    const plain = this.sealScratch;
-    const pw = this.sealWriter;
+    const plain = sealScratch;
+    const pw = sealWriter;
     pw.offset = 0;
     for (const frame of frames) writeFrame(pw, frame);
     let plainLength = pw.offset;
