@@ -31,7 +31,7 @@ import {
   type NetnsLab,
   netnsSupport,
 } from '../lab/netns/index.ts';
-import { emulatedWire, type LinkProfile } from '../lab/realnet/index.ts';
+import { emulatedWire, type LinkProfile, prioritized } from '../lab/realnet/index.ts';
 import { keyPairFromSeed } from '../transport/index.ts';
 import { type Figure, type Target, writeBenchReport } from './lib/report.ts';
 
@@ -46,11 +46,11 @@ const BLOCK_WINDOW = 16 * 1024 * 1024;
 const HTTPS_PORT = 8443;
 const SEED = '5a'.repeat(32);
 /**
- * Both endpoints of both protocols run at raised priority. TCP's congestion control, pacing and
- * retransmission run in the kernel (softirq), ahead of every user process; PZ's run in a Node
- * process. On a machine busy with other work that would measure the scheduler, not the protocols.
+ * Both endpoints of both protocols run at the lab's real-time priority (lab/realnet/priority.ts). TCP's
+ * congestion control, pacing and retransmission run in the kernel (softirq), ahead of every user
+ * process; PZ's run in a Node process. On a machine busy with other work that would measure the
+ * scheduler, not the protocols.
  */
-const NICE = ['nice', '-n', '-10'];
 
 interface PathCase {
   key: string;
@@ -85,7 +85,7 @@ async function curl(client: Namespace, path: string, capS: number): Promise<Curl
   // Through sh so a --max-time abort (exit 28) still returns curl's timing line.
   const out = await client.exec('sh', [
     '-c',
-    `${NICE.join(' ')} curl -sk -o /dev/null --max-time ${capS} -w '%{time_starttransfer} %{time_total} %{size_download} %{http_code}' https://${SERVER}:${HTTPS_PORT}${path}; true`,
+    `${prioritized('curl', []).flat().join(' ')} -sk -o /dev/null --max-time ${capS} -w '%{time_starttransfer} %{time_total} %{size_download} %{http_code}' https://${SERVER}:${HTTPS_PORT}${path}; true`,
   ]);
   const [ttfb, total, size] = out.trim().split(' ').map(Number);
   const ms = (total ?? 0) * 1000;
@@ -116,34 +116,29 @@ async function measure(c: PathCase, pzScript: string, httpsScript: string, certD
     await server.addAddress('eth0', `${SERVER}/24`);
     await client.addAddress('eth0', '10.77.0.2/24');
     const pub = Buffer.from(keyPairFromSeed(Buffer.from(SEED, 'hex')).publicKey).toString('hex');
-    const pz = server.spawn(
-      'nice',
-      [...NICE.slice(1), 'node', pzScript, 'serve', String(PZ_PORT), SEED, CC],
-      {
-        env: { ...process.env, PZ_BLOCK_WINDOW: String(BLOCK_WINDOW) },
-      },
-    );
+    const pz = server.spawn(...prioritized('node', [pzScript, 'serve', String(PZ_PORT), SEED, CC]), {
+      env: { ...process.env, PZ_BLOCK_WINDOW: String(BLOCK_WINDOW) },
+    });
     const pzDefault = server.spawn(
-      'nice',
-      [...NICE.slice(1), 'node', pzScript, 'serve', String(PZ_DEFAULT_WINDOW_PORT), SEED, CC],
+      ...prioritized('node', [pzScript, 'serve', String(PZ_DEFAULT_WINDOW_PORT), SEED, CC]),
       {
         env: { ...process.env, PZ_BLOCK_WINDOW: '' },
       },
     );
-    const https = server.spawn('nice', [
-      ...NICE.slice(1),
-      'node',
-      httpsScript,
-      'serve',
-      String(HTTPS_PORT),
-      join(certDir, 'key.pem'),
-      join(certDir, 'cert.pem'),
-    ]);
+    const https = server.spawn(
+      ...prioritized('node', [
+        httpsScript,
+        'serve',
+        String(HTTPS_PORT),
+        join(certDir, 'key.pem'),
+        join(certDir, 'cert.pem'),
+      ]),
+    );
     const ready = (l: string) => (l === 'listening' ? true : undefined);
     // Waiters see only lines printed after they attach, so attach both before either can print.
     await Promise.all([pz, pzDefault, https].map((p) => p.waitForLine(ready, 15_000)));
     const pzRun = async (...args: string[]) =>
-      JSON.parse(await client.exec('nice', [...NICE.slice(1), 'node', pzScript, ...args.map(String), CC]));
+      JSON.parse(await client.exec(...prioritized('node', [pzScript, ...args.map(String), CC])));
 
     // Warm-up: ARP and the servers' first-request costs are not what we measure.
     await pzRun('small', SERVER, String(PZ_PORT), pub);

@@ -53,6 +53,7 @@ export function registerLabNetnsCommand(lab: Command): void {
       'wall-clock limit per strategy (default: scenario deadline, at most 900)',
       parsePositive,
     )
+    .option('--tcp-wire', 'agents also run the TCP BitTorrent wire for stock clients (default: PZ only)')
     .option('--keep-work', 'keep the scratch directory (store, device state, process logs) under --out/work')
     .option('--json', 'print results.json to stdout instead of the summary')
     .action(
@@ -64,6 +65,7 @@ export function registerLabNetnsCommand(lab: Command): void {
           strategies?: StrategyName[];
           deadline?: number;
           keepWork?: boolean;
+          tcpWire?: boolean;
           json?: boolean;
         },
       ) => {
@@ -108,11 +110,14 @@ export function registerLabNetnsCommand(lab: Command): void {
             mkdirSync(outDir, { recursive: true });
             process.stderr.write(`${scenarioName} ...\n`);
             const results = await runRealnetLab(scenario, {
+              ...(options.strategies ? { strategies: options.strategies } : {}),
+              ...(options.tcpWire ? { tcpWire: true } : {}),
               ...(options.deadline ? { deadlineSeconds: options.deadline } : {}),
               ...(options.keepWork ? { workDir: join(outDir, 'work') } : {}),
             });
             writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-            writeFileSync(join(outDir, 'report.html'), await renderReportHtml(results));
+            if (STRATEGIES.every((s) => results.strategies[s] !== undefined))
+              writeFileSync(join(outDir, 'report.html'), await renderReportHtml(results));
             all.push(results);
           }
           const table = formatThesisTable(all);
@@ -129,6 +134,7 @@ export function registerLabNetnsCommand(lab: Command): void {
         let last = '';
         const results: RealnetResults = await runRealnetLab(scenario, {
           ...(options.strategies ? { strategies: options.strategies } : {}),
+          ...(options.tcpWire ? { tcpWire: true } : {}),
           ...(options.deadline ? { deadlineSeconds: options.deadline } : {}),
           ...(options.keepWork ? { workDir: join(outDir, 'work') } : {}),
           onProgress: (p) => {

@@ -3,6 +3,7 @@ export * from './errors.ts';
 export * from './infra.ts';
 export * from './interop.ts';
 export * from './link.ts';
+export * from './priority.ts';
 export * from './release.ts';
 export * from './run.ts';
 export * from './thesis.ts';

@@ -54,6 +54,12 @@ export interface RunRealnetOptions {
   onProgress?: (p: RealnetProgress) => void;
   /** Keep the scratch directory (store, logs, device state) here instead of a removed temp dir. */
   workDir?: string;
+  /**
+   * Agents also run the TCP BitTorrent wire (listener + tcpPort in announces), as `swarmlane agent`
+   * does when its config sets network.tcpPort. Default off: no stock client takes part in the
+   * strategies (interop turns it on).
+   */
+  tcpWire?: boolean;
 }
 
 interface DeviceOutcome {
@@ -136,6 +142,7 @@ export async function runRealnetLab(
           device,
           workDir,
           deadline,
+          tcpWire: options.tcpWire ?? false,
           progress,
         }),
       );
@@ -188,6 +195,7 @@ interface StrategyContext {
   device: string;
   workDir: string;
   deadline: number;
+  tcpWire: boolean;
   progress: (p: RealnetProgress) => void;
 }
 
@@ -240,7 +248,7 @@ async function runStrategy(ctx: StrategyContext): Promise<RealnetStrategyRun> {
       const proc =
         strategy === 'plain-bittorrent'
           ? startAria2(d, stateDir, release)
-          : startAgent(ctx, d, stateDir, infra);
+          : startAgent(ctx, d, stateDir, infra, { tcpWire: ctx.tcpWire });
       procs.push(proc);
       void proc
         .waitForLine((line) => parseDone(line, strategy), ctx.deadline * 1000)
