@@ -64,21 +64,35 @@ export function canReach(a: ReachClass, b: ReachClass): boolean {
 
 export type ReachableHow = 'lan' | 'direct' | 'reverse' | 'punch';
 
-/** How `requester` gets a session with `peer`, or null when it cannot. */
+/** 32-bit FNV-1a of an address, so "same public address" can usually be ruled out without the string. */
+export function hostKeyOf(host: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < host.length; i++) h = Math.imul(h ^ host.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/**
+ * How `requester` gets a session with `peer`, or null when it cannot. `sameAddress` may be passed when
+ * the caller already knows whether both are behind one public address.
+ */
 export function reachableHow(
   requester: Pick<PeerRecord, 'reach' | 'address'>,
   peer: PeerRecord,
+  sameAddress = requester.address.host === peer.address.host,
 ): ReachableHow | null {
-  if (requester.address.host === peer.address.host && peer.candidates.some((c) => c.type === 'host'))
-    return 'lan';
+  if (sameAddress && peer.candidates.some((c) => c.type === 'host')) return 'lan';
   if (peer.reach === 'open') return 'direct';
   if (requester.reach === 'open') return 'reverse';
   if (requester.reach === 'punchable' && peer.reach === 'punchable') return 'punch';
   return null;
 }
 
-export function tierOf(a: Locality, b: Pick<PeerRecord, 'address' | 'isp' | 'region'>): Tier {
-  if (a.publicIp === b.address.host) return 'lan';
+export function tierOf(
+  a: Locality,
+  b: Pick<PeerRecord, 'address' | 'isp' | 'region'>,
+  sameAddress = a.publicIp === b.address.host,
+): Tier {
+  if (sameAddress) return 'lan';
   const sameIsp = a.isp !== null && a.isp === b.isp;
   const sameRegion = a.region !== null && a.region === b.region;
   if (sameIsp && sameRegion) return 'isp-region';

@@ -35,8 +35,8 @@ export function createMemorySwarmStore(options: MemorySwarmStoreOptions): SwarmS
     local,
     async upsertPeer(swarm, peer, buckets) {
       const s = swarmFor(swarm);
-      s.upsert(peer, buckets);
-      return { swarmCreatedAt: s.createdAt };
+      const storeKey = s.upsert(peer, buckets);
+      return { swarmCreatedAt: s.createdAt, storeKey };
     },
     async removePeer(swarm, peerId) {
       swarms.get(swarm)?.remove(peerId);

@@ -1,5 +1,6 @@
 import type { Random } from '../runtime/index.ts';
 import { SwarmlaneError } from '../runtime/index.ts';
+import { hostKeyOf } from './locality.ts';
 import type { PeerCandidate, PeerRecord, ReachClass } from './swarm-store.ts';
 
 /**
@@ -18,9 +19,10 @@ const NUM = 8;
 const N_FLAGS = 0;
 const N_LOAD = 1;
 const N_HAVE = 2;
-const N_PORT = 3;
-/** -1 when the peer has no TCP-wire port. */
-const N_TCP = 4;
+/** port * 2^17 + (TCP-wire port + 1), the latter 0 when the peer has none. */
+const N_PORTS = 3;
+/** hostKeyOf(address.host). */
+const N_HOSTKEY = 4;
 const N_UPLOAD = 5;
 const N_SEEN = 6;
 /** -1 for a null ASN. */
@@ -37,6 +39,7 @@ const R_FRAGMENT = 5;
 const R_ISP = 6;
 const R_REGION = 7;
 
+const PORT_SHIFT = 2 ** 17;
 const F_SEEDER = 4;
 const F_STOCK = 8;
 const REACHES: readonly ReachClass[] = ['open', 'punchable', 'hard'];
@@ -195,7 +198,8 @@ export class PeerSlots {
     if (this.refs[at] !== value) this.refs[at] = value;
   }
 
-  upsert(peer: PeerRecord, bucketNames: readonly string[]): void {
+  /** Stores a peer; returns its slot (its `storeKey` while it stays). */
+  upsert(peer: PeerRecord, bucketNames: readonly string[]): number {
     const names = this.names;
     for (const name of bucketNames) if (!names.includes(name)) names.push(name);
     const count = names.length;
@@ -232,8 +236,8 @@ export class PeerSlots {
     num[n + N_FLAGS] = reachCode(peer.reach) | (peer.seeder ? F_SEEDER : 0) | (peer.stock ? F_STOCK : 0);
     num[n + N_LOAD] = peer.load;
     num[n + N_HAVE] = peer.have;
-    num[n + N_PORT] = peer.address.port;
-    num[n + N_TCP] = peer.tcpPort ?? -1;
+    num[n + N_PORTS] = peer.address.port * PORT_SHIFT + (peer.tcpPort ?? -1) + 1;
+    num[n + N_HOSTKEY] = hostKeyOf(peer.address.host);
     num[n + N_UPLOAD] = peer.uploadCapacity;
     num[n + N_SEEN] = peer.lastSeen;
     num[n + N_ASN] = peer.asn ?? -1;
@@ -247,6 +251,7 @@ export class PeerSlots {
     this.setRef(r + R_FRAGMENT, peer.answerFragment);
     this.setRef(r + R_ISP, peer.isp);
     this.setRef(r + R_REGION, peer.region);
+    return slot;
   }
 
   remove(peerId: string): boolean {
@@ -264,21 +269,26 @@ export class PeerSlots {
 
   get(peerId: string): PeerRecord | null {
     const slot = this.byId.get(peerId);
-    return slot === undefined ? null : this.record(slot);
+    return slot === undefined ? null : this.record(slot, false);
   }
 
-  /** A fresh record of a slot's current state (callers may keep it; the slot may be reused later). */
-  private record(slot: number): PeerRecord {
+  /**
+   * A fresh record of a slot's current state (callers may keep it; the slot may be reused later).
+   * Samples are stamped with the slot and address hash for selection; `get` answers the record as stored.
+   */
+  private record(slot: number, stamped = true): PeerRecord {
     const n = slot * NUM;
     const r = slot * REF;
     const num = this.num;
     const refs = this.refs;
     const flags = num[n + N_FLAGS] as number;
-    const tcp = num[n + N_TCP] as number;
+    const ports = num[n + N_PORTS] as number;
+    const port = Math.floor(ports / PORT_SHIFT);
+    const tcp = ports - port * PORT_SHIFT - 1;
     const asn = num[n + N_ASN] as number;
     return {
       peerId: refs[r + R_ID] as string,
-      address: { host: refs[r + R_HOST] as string, port: num[n + N_PORT] as number },
+      address: { host: refs[r + R_HOST] as string, port },
       isp: refs[r + R_ISP] as string | null,
       region: refs[r + R_REGION] as string | null,
       asn: asn < 0 ? null : asn,
@@ -294,6 +304,8 @@ export class PeerSlots {
       uploadCapacity: num[n + N_UPLOAD] as number,
       lastSeen: num[n + N_SEEN] as number,
       answerFragment: refs[r + R_FRAGMENT] as string | undefined,
+      storeKey: stamped ? slot : undefined,
+      hostKey: stamped ? (num[n + N_HOSTKEY] as number) : undefined,
     };
   }
 

@@ -89,12 +89,14 @@ export function createRedisSwarmStore(options: RedisSwarmStoreOptions): SwarmSto
   return {
     async upsertPeer(swarm, peer, buckets) {
       const base = sw(swarm);
+      // Keys another store stamped on a record mean nothing here.
+      const { storeKey: _slot, hostKey: _hash, ...record } = peer;
       const createdAt = await scripts.slUpsert(
         `${base}peers`,
         `${base}seen`,
         `${base}meta`,
         peer.peerId,
-        JSON.stringify({ r: peer, b: buckets }),
+        JSON.stringify({ r: record, b: buckets }),
         peer.lastSeen,
         peer.lastSeen,
         `${base}b:`,

@@ -105,6 +105,7 @@ export function registerAgentRoutes(app: FastifyInstance, ctx: TrackerContext): 
         countAnnounce(event);
 
         let swarmCreatedAt = now;
+        let storeKey: number | undefined;
         if (event === 'stopped') {
           await store.removePeer(swarm, body.deviceId);
         } else {
@@ -130,14 +131,14 @@ export function registerAgentRoutes(app: FastifyInstance, ctx: TrackerContext): 
           const uploads = body.state?.uploadAllowed !== false && body.uploadCapacity !== 0;
           const buckets = bucketsOf(locality, reach, seeder, familiesOf(uploads, body.tcpPort));
           if (uploads) prepareAnswerFragments(peer);
-          ({ swarmCreatedAt } = await store.upsertPeer(swarm, peer, buckets));
+          ({ swarmCreatedAt, storeKey } = await store.upsertPeer(swarm, peer, buckets));
         }
         await store.pruneSwarm(swarm, now - options.peerTtlSec * 1000, options.pruneBatch);
 
         const scope = options.scopes[release.product] ?? options.defaultScope;
         const numwant =
           event === 'stopped' ? 0 : Math.min(body.numwant ?? options.defaultNumwant, options.maxNumwant);
-        const requester = { peerId: body.deviceId, locality, reach, seeder, port: body.port };
+        const requester = { peerId: body.deviceId, storeKey, locality, reach, seeder, port: body.port };
         const selection = selectionOf(scope);
         const selected = await selectPeers(store, swarm, requester, numwant, selection.pz);
         // Stock clients of the release (through GET /announce), for the agent's TCP wire.

@@ -90,7 +90,11 @@ export function registerBtRoutes(app: FastifyInstance, ctx: TrackerContext): voi
           lastSeen: now,
           stock: true,
         };
-        await store.upsertPeer(swarm, record, bucketsOf(locality, 'open', seeder, ['bt']));
+        const { storeKey } = await store.upsertPeer(
+          swarm,
+          record,
+          bucketsOf(locality, 'open', seeder, ['bt']),
+        );
         if (announce.event === 'completed') await store.addCounters(`${swarm}:downloads`, { downloaded: 1 });
         await store.pruneSwarm(swarm, now - options.peerTtlSec * 1000, options.pruneBatch);
         const scope = (product && options.scopes[product]) || options.defaultScope;
@@ -98,7 +102,7 @@ export function registerBtRoutes(app: FastifyInstance, ctx: TrackerContext): voi
         const selected = await selectPeers(
           store,
           swarm,
-          { peerId, locality, reach: 'open', seeder, port: announce.port },
+          { peerId, storeKey, locality, reach: 'open', seeder, port: announce.port },
           announce.numwant,
           { ...options.selection, scope, mode: options.selectionMode, families: ['bt', 'tcp'] },
         );

@@ -1,6 +1,7 @@
 import {
   type BucketFamily,
   bucketFor,
+  hostKeyOf,
   type Locality,
   type PeeringScope,
   type ReachableHow,
@@ -44,6 +45,8 @@ export const DEFAULT_SELECTION_OPTIONS: SelectionOptions = {
 
 export interface Requester {
   peerId: string;
+  /** The requester's own `storeKey` (upsertPeer's answer), when the store stamps records with one. */
+  storeKey?: number;
   locality: Locality;
   reach: ReachClass;
   seeder: boolean;
@@ -133,8 +136,25 @@ function* nonEmptyFamilies(
 interface Pick {
   requester: Requester;
   self: { reach: ReachClass; address: { host: string; port: number } };
+  selfHostKey: number;
   chosen: SelectedPeer[];
-  seen: Set<string>;
+  /** Peers already chosen (and the requester), by `storeKey` when records carry one, else by id. */
+  seen: Set<string | number>;
+}
+
+/** Whether a peer is behind the requester's public address; the string is read only on a hash match. */
+function sameAddress(pick: Pick, peer: PeerRecord): boolean {
+  if (peer.hostKey !== undefined && peer.hostKey !== pick.selfHostKey) return false;
+  return peer.address.host === pick.self.address.host;
+}
+
+/** The requester itself, when `seen` cannot tell (records carry store keys, the requester brought none). */
+function isSelf(pick: Pick, peer: PeerRecord): boolean {
+  // Records without a store key were checked against the requester's id through `seen`; so were all
+  // when the requester brought its own key.
+  if (peer.storeKey === undefined || pick.requester.storeKey !== undefined) return false;
+  // The requester's own record is filed under the address it announced from, its locality's.
+  return sameAddress(pick, peer) && peer.peerId === pick.requester.peerId;
 }
 
 /**
@@ -149,7 +169,7 @@ function take(pick: Pick, sample: PeerRecord[], limit: number, bridge: boolean, 
   const usable: PeerRecord[] = [];
   for (const peer of sample) {
     if (requester.seeder && peer.seeder) continue; // seeders have nothing to give each other
-    if (seen.has(peer.peerId)) continue;
+    if (seen.has(peer.storeKey ?? peer.peerId) || isSelf(pick, peer)) continue;
     if (checkReach && reachableHow(self, peer) === null) continue;
     usable.push(peer);
   }
@@ -157,10 +177,11 @@ function take(pick: Pick, sample: PeerRecord[], limit: number, bridge: boolean, 
   const n = Math.min(room, usable.length);
   for (let i = 0; i < n; i++) {
     const peer = usable[i] as PeerRecord;
-    const how = reachableHow(self, peer);
+    const local = sameAddress(pick, peer);
+    const how = reachableHow(self, peer, local);
     if (how === null) continue; // cannot happen outside `lan` samples; kept as a guard
-    seen.add(peer.peerId);
-    chosen.push({ peer, tier: tierOf(requester.locality, peer), how, bridge });
+    seen.add(peer.storeKey ?? peer.peerId);
+    chosen.push({ peer, tier: tierOf(requester.locality, peer, local), how, bridge });
   }
 }
 
@@ -211,9 +232,11 @@ function* planLocality(requester: Requester, numwant: number, options: Selection
   const pick: Pick = {
     requester,
     self: { reach: requester.reach, address: { host: requester.locality.publicIp, port: requester.port } },
+    selfHostKey: hostKeyOf(requester.locality.publicIp),
     chosen: [],
-    seen: new Set<string>([requester.peerId]),
+    seen: new Set<string | number>([requester.peerId]),
   };
+  if (requester.storeKey !== undefined) pick.seen.add(requester.storeKey);
   const { chosen } = pick;
   const tiers = SCOPE_TIERS[options.scope];
   const families = yield* nonEmptyFamilies(options.families ?? PZ_ONLY);

@@ -49,6 +49,13 @@ export interface PeerRecord {
    * once when it announces instead of by every answer that hands it out.
    */
   answerFragment?: string;
+  /**
+   * Set by the memory store on the records it returns, never stored: the member's slot (a cheaper
+   * identity than `peerId` for telling samples apart) and a hash of `address.host` (hostKeyOf), so
+   * selection need not read either string of a peer it does not hand out.
+   */
+  storeKey?: number;
+  hostKey?: number;
 }
 
 export interface EdgeRecord {
@@ -86,13 +93,14 @@ export interface LocalPeerReader {
 export interface SwarmStore {
   /**
    * Inserts or updates a peer and files it under `buckets` (moving it out of buckets it no longer
-   * belongs to). Returns when the swarm was first seen, so young swarms can get short intervals.
+   * belongs to). Returns when the swarm was first seen, so young swarms can get short intervals, and
+   * the peer's `storeKey` when the store stamps its records with one (selection's self-exclusion).
    */
   upsertPeer(
     swarm: string,
     peer: PeerRecord,
     buckets: readonly string[],
-  ): Promise<{ swarmCreatedAt: number }>;
+  ): Promise<{ swarmCreatedAt: number; storeKey?: number }>;
   removePeer(swarm: string, peerId: string): Promise<void>;
   getPeer(swarm: string, peerId: string): Promise<PeerRecord | null>;
   /** Up to `count` distinct random members of a bucket. */
