@@ -193,3 +193,44 @@ describe('peer selection on a synthetic swarm', () => {
     expect(unreachable).toBeGreaterThan(0);
   });
 });
+
+describe('self-exclusion', () => {
+  it('never hands a requester itself, with or without its store key, also in a crowded bucket', async () => {
+    const store = createMemorySwarmStore({ random: createSeededRandom(5), now: () => 0 });
+    const loc: Locality = { publicIp: '10.9.9.9', isp: 'isp-a', region: 'eu', asn: 1 };
+    const base: Omit<PeerRecord, 'peerId'> = {
+      address: { host: loc.publicIp, port: 4000 },
+      isp: 'isp-a',
+      region: 'eu',
+      asn: 1,
+      reach: 'open',
+      seeder: false,
+      have: 1,
+      candidates: [{ type: 'host', host: '192.168.1.9', port: 4000 }],
+      load: 0,
+      uploadCapacity: 1,
+      lastSeen: 0,
+    };
+    // Five devices behind one address (same LAN bucket): the requester is one of them.
+    let ownKey: number | undefined;
+    for (let i = 0; i < 5; i++) {
+      const { storeKey } = await store.upsertPeer(
+        's',
+        { ...base, peerId: `lan-${i}` },
+        bucketsOf(loc, 'open', false),
+      );
+      if (i === 2) ownKey = storeKey;
+    }
+    expect(ownKey).toBeTypeOf('number');
+    const requester: Requester = { peerId: 'lan-2', locality: loc, reach: 'open', seeder: false, port: 4000 };
+    for (const r of [requester, { ...requester, storeKey: ownKey }])
+      for (let n = 0; n < 20; n++) {
+        const chosen = await selectPeers(store, 's', r, 10, DEFAULT_SELECTION_OPTIONS);
+        const ids = chosen.map((c) => c.peer.peerId);
+        expect(ids).not.toContain('lan-2');
+        expect(new Set(ids).size).toBe(ids.length);
+        expect(ids).toHaveLength(4);
+        expect(chosen.every((c) => c.how === 'lan' && c.tier === 'lan')).toBe(true);
+      }
+  });
+});
