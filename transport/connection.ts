@@ -1406,7 +1406,10 @@ export class ConnectionCore {
       } else {
         this.pacingWakeAt = now + wait;
       }
-    } else if (!dataPending && cwndOpen) {
+    } else if (!dataPending && cwndOpen && !this.blockDrainWanted) {
+      // Out of data with window to spare: app-limited. Not when the application is only waiting
+      // for block window (blockWindow is the limit then, like cwnd): those samples still measure the
+      // path, and STARTUP's full-pipe test must keep counting them.
       this.recovery.markAppLimited();
     }
 
