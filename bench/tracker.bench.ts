@@ -1,7 +1,10 @@
 /**
  * Tracker benchmark (issue 6). A swarm of 100,000 peers in 20 ISPs x 5 regions.
- *  (1) announces/s over real HTTP (keep-alive, loopback) against a tracker in its own process, versus a
- *      fastify hello-world route in its own process, measured the same way in the same run;
+ *  (1) agent-API announces/s (POST /v1/announce, numwant 30) over real HTTP (keep-alive, loopback)
+ *      against a tracker in its own process, versus a fastify hello-world route in its own process,
+ *      measured the same way in alternating rounds of the same run (target: median of the per-round
+ *      ratios). Beside it: the standard compact announce, and the framework floor, a fastify route that
+ *      validates the same POST body against the same schema and answers a fixed body of the same size;
  *  (2) selection cost per announce at 100 vs 100,000 peers;
  *  (3) quality: share of returned peers in the requester's ISP, and share of reachable pairs.
  * Bounded in count and time; loopback only. BENCH_SECONDS sets the load time per server, BENCH_SWARM
