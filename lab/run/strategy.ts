@@ -258,6 +258,11 @@ export async function runStrategy(
       dir,
     );
     const env = device.host.env();
+    // The gateway the agent asks for a port mapping, as the CLI reads it from the routing table: the
+    // home router, or the carrier's NAT for a device directly behind a CGN (PCP where it runs one).
+    const parent = device.host.node.parent;
+    const gatewayAddress =
+      device.gateway?.lanAddress ?? (parent?.kind === 'cgn' ? parent.lanAddress : undefined);
     // SWARMLANE_LAB_LOG=d4,d7 logs those devices' agents to stderr (debugging a lab run).
     const traced = (process.env.SWARMLANE_LAB_LOG ?? '').split(',').includes(device.name);
     const agent = createAgent(config, {
@@ -266,6 +271,7 @@ export async function runStrategy(
       logger: traced ? createNodeLogger({ level: 'debug' }).child({ device: device.name, strategy }) : logger,
       http: env.http,
       ...(useTracker ? { udp: env.udp } : {}),
+      portMapGateway: gatewayAddress ? { gateway: gatewayAddress, internalHost: device.host.address } : null,
       trusted: release.trusted,
       storage: createMemoryStorage(),
       deviceState: staticDeviceState({ wifi: device.group.wifi, power: device.group.charging }),
