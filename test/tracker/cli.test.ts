@@ -7,14 +7,16 @@ import { createPublishedFixture, type PublishedFixture } from './published.ts';
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'swarmlane.mjs');
 
 let fixture: PublishedFixture | undefined;
-let child: ChildProcess | undefined;
+
+const spawned: ChildProcess[] = [];
 afterEach(() => {
-  if (child && child.exitCode === null) child.kill('SIGKILL');
+  for (const c of spawned.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   fixture?.cleanup();
 });
 
 function run(args: string[]): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
   const c = spawn(process.execPath, [BIN, 'tracker', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  spawned.push(c);
   let output = '';
   c.stdout?.on('data', (d) => (output += d));
   c.stderr?.on('data', (d) => (output += d));
@@ -47,7 +49,7 @@ describe('swarmlane tracker', () => {
       '--log-level',
       'warn',
     ]);
-    child = r.child;
+
     for (let i = 0; i < 800 && !/listening on/.test(r.output()); i++)
       await new Promise((res) => setTimeout(res, 50));
     const base = /listening on (http:\/\/\S+)/.exec(r.output())?.[1];
@@ -109,12 +111,13 @@ describe('swarmlane tracker', () => {
         fixture.publicKeyPath,
       ],
     ];
-    for (const args of bad) {
-      const r = run(args);
+    // All at once: each is a CLI start-up (seconds on a busy machine), and they are independent.
+    const runs = bad.map((args) => run(args));
+    const usage = run(['--listen', '127.0.0.1:0']);
+    for (const r of runs) {
       expect(await r.exit).toBe(1);
       expect(r.output()).toMatch(/^swarmlane: .*\[TRACKER_CONFIG_INVALID\]\n$/);
     }
-    const usage = run(['--listen', '127.0.0.1:0']);
     expect(await usage.exit).toBe(2);
   });
 });
