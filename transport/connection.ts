@@ -99,11 +99,6 @@ const sealWriter = new Writer(sealScratch);
 let receiveScratch: Uint8Array | undefined = new Uint8Array(2048);
 
 const AMPLIFICATION_FACTOR = 3;
-/**
- * Most ack-eliciting packets one ACK covers at high packet rates (~77 KB): far below any window the
- * controllers keep at such rates (BBR: at least 2 x rate x 4 ms), so the sender is never starved.
- */
-const ACK_DECIMATION = 64;
 /** Pacing waits this short are rounding noise: the packet goes now. */
 const PACING_SLACK_MS = 0.05;
 /**
@@ -728,10 +723,11 @@ export class ConnectionCore {
     if (pn !== largestBefore + 1) {
       this.ackImmediate = true;
     } else if (this.ackElicitingUnacked >= this.options.ackEveryPackets) {
-      // At high packet rates (an ACK already left this millisecond) batch up to ACK_DECIMATION
-      // packets per ACK, but never hold one back for more than a millisecond: every ACK costs the
-      // receiver a datagram and the sender an ACK to process.
-      if (now - this.lastAckSentAt >= 1 || this.ackElicitingUnacked >= ACK_DECIMATION) {
+      // At high packet rates (an ACK already left this millisecond) batch up to 4x as many packets
+      // per ACK, but never hold one back for more than a millisecond: it halves the receiver's work.
+      // Not more: the receiver cannot know the sender's window, and a loss-based controller on a
+      // sub-millisecond path may have only a few dozen packets in flight.
+      if (now - this.lastAckSentAt >= 1 || this.ackElicitingUnacked >= 4 * this.options.ackEveryPackets) {
         this.ackImmediate = true;
       } else {
         this.ackDeadline = Math.min(this.ackDeadline ?? Number.POSITIVE_INFINITY, this.lastAckSentAt + 1);
