@@ -18,7 +18,7 @@ import type { AnnounceRequest } from '../tracker/index.ts';
 import type { AgentConfig } from './config.ts';
 import { type DeviceStateProvider, deviceStateFromConfig } from './device-state.ts';
 import { type DownloadJob, openDownloadJob } from './download-job.ts';
-import type { EngineOptions } from './engine/download.ts';
+import type { EngineOptions, InfraReason } from './engine/download.ts';
 import { AgentError } from './errors.ts';
 import { type HookRunner, type InstallResult, installRelease } from './install.ts';
 import { type Announcer, startAnnouncer } from './net/announcer.ts';
@@ -98,6 +98,8 @@ export interface FetchSummary {
   bytesBySource: BytesBySource;
   /** Bytes taken from this run's sources (excludes pieces already on disk). */
   downloadedBytes: number;
+  /** This run's edge + CDN bytes by why the engine went to infrastructure (engine/download.ts InfraReason). */
+  infraBytesByReason: Record<InfraReason, number>;
   uploadedBytes: number;
   resumedPieces: number;
   pieces: number;
@@ -198,7 +200,10 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
       }
       socket = await components.udp!.bind({ host: config.network.udpHost, port: config.network.udpPort });
       network = createPeerNetwork(
-        { staticPrivateKey: new Uint8Array(Buffer.from(key, 'base64')) },
+        {
+          staticPrivateKey: new Uint8Array(Buffer.from(key, 'base64')),
+          congestion: config.network.peerCongestion,
+        },
         { socket, clock, random: components.random, logger },
       );
       logger.info({ udp: socket.localAddress() }, 'peer network up');
@@ -669,6 +674,7 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
       sha256,
       bytesBySource: { ...job.state.bytesBySource },
       downloadedBytes: Object.values(progress.bytesBySource).reduce((a, b) => a + b, 0),
+      infraBytesByReason: progress.infraBytesByReason,
       uploadedBytes: swarm?.uploaded() ?? 0,
       resumedPieces: job.resumedPieces,
       pieces: manifest.pieces.length,

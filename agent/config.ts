@@ -64,6 +64,14 @@ export const AgentConfigSchema = Type.Object(
           traversal: Type.Optional(Type.Boolean()),
           /** Ask the home gateway for a port mapping (PCP / NAT-PMP / UPnP); default true. */
           portMapping: Type.Optional(Type.Boolean()),
+          /**
+           * Congestion control of what this device sends over PZ (its uploads to peers). Default
+           * `newreno`: up to `uploadSlots` sessions share one home uplink, and BBR sessions (no loss
+           * bound) overfill a shared drop-tail queue (10-15 % loss per device in bench:agent), while
+           * loss-based sessions share it cleanly, as BitTorrent's uTP keeps peer uploads polite.
+           * `bbr` for devices whose uplink has random loss (mobile), where loss-based control collapses.
+           */
+          peerCongestion: Type.Optional(Type.Union([Type.Literal('newreno'), Type.Literal('bbr')])),
           /** The tracker's rendezvous/STUN endpoint as HOST:PORT@BASE64KEY (default: GET /v1/rendezvous). */
           rendezvous: Type.Optional(Type.String({ maxLength: 200 })),
         },
@@ -198,6 +206,7 @@ export interface AgentConfig {
     region?: string;
     traversal: boolean;
     portMapping: boolean;
+    peerCongestion: 'newreno' | 'bbr';
     rendezvous?: { address: { host: string; port: number }; publicKey: Uint8Array };
   };
   policy: AgentPolicy;
@@ -255,6 +264,7 @@ export function parseAgentConfig(raw: unknown, baseDir = process.cwd()): AgentCo
       ...(input.network?.region ? { region: input.network.region } : {}),
       traversal: input.network?.traversal ?? true,
       portMapping: input.network?.portMapping ?? true,
+      peerCongestion: input.network?.peerCongestion ?? 'newreno',
       ...(input.network?.rendezvous ? { rendezvous: parseRendezvous(input.network.rendezvous) } : {}),
     },
     policy,

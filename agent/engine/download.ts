@@ -64,6 +64,8 @@ export interface EngineOptions {
   infraGateMs: number;
   /** Flash-crowd gate: infrastructure requests the whole neighbourhood starts per round, in expectation. */
   infraRoundClaims: number;
+  /** Flash-crowd gate: devices whose claims one device hears; larger swarms get a smaller budget. */
+  infraClaimHorizon: number;
   /**
    * Flash-crowd gate: after start, no restricted infrastructure request for this long, so the first
    * peer connections form (and their claims are heard) before anyone rolls. Skipped when alone.
@@ -89,6 +91,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   infraStallGaps: 8,
   infraGateMs: 250,
   infraRoundClaims: 32,
+  infraClaimHorizon: 64,
   infraHoldMs: 0,
 };
 
@@ -109,6 +112,13 @@ export type EngineEvent =
   | { type: 'infra-request'; index: number; sourceId: string; unrestricted: boolean }
   | { type: 'complete' };
 
+/**
+ * Why an infrastructure request was allowed: `swarm` (the flash-crowd gate's roll, for a piece no peer
+ * can supply soon), `alone` (no peer connected or known), `no-peers` (none connected after the grace
+ * time), `starving` (peers below the rate floor), `web-seed` (policy: infrastructure is an ordinary source).
+ */
+export type InfraReason = 'swarm' | 'alone' | 'no-peers' | 'starving' | 'web-seed';
+
 export interface EngineProgress {
   havePieces: number;
   totalPieces: number;
@@ -117,6 +127,8 @@ export interface EngineProgress {
   bytesBySource: BytesBySource;
   /** Bytes fetched but discarded (bad data, duplicate endgame arrivals). */
   wastedBytes: number;
+  /** Verified edge + CDN bytes by why their request was allowed (diagnostics: who pays and why). */
+  infraBytesByReason: Record<InfraReason, number>;
   rateBps: number;
   sources: number;
 }
@@ -124,6 +136,8 @@ export interface EngineProgress {
 interface SourceState {
   source: PieceSource;
   inFlight: Set<number>;
+  /** piece -> why its infrastructure request was allowed */
+  reasons: Map<number, InfraReason>;
   /** piece -> when its request started */
   startedAt: Map<number, number>;
   badPieces: number;
@@ -172,6 +186,13 @@ export function createDownloadEngine(
   const finishing = new Set<number>();
   const handlers = new Set<(event: EngineEvent) => void>();
   const bytesBySource = emptyBytesBySource();
+  const infraBytesByReason: Record<InfraReason, number> = {
+    swarm: 0,
+    alone: 0,
+    'no-peers': 0,
+    starving: 0,
+    'web-seed': 0,
+  };
   const totalRate = new RateEstimator(clock);
   const peerRate = new RateEstimator(clock);
   let swarmRarity: readonly number[] | undefined;
@@ -229,7 +250,12 @@ export function createDownloadEngine(
 
   const webSeed = options.infrastructureMode === 'web-seed';
   const gate = createInfraGate(
-    { holdMs: options.infraHoldMs, roundMs: options.infraGateMs, roundClaims: options.infraRoundClaims },
+    {
+      holdMs: options.infraHoldMs,
+      roundMs: options.infraGateMs,
+      roundClaims: options.infraRoundClaims,
+      claimHorizon: options.infraClaimHorizon,
+    },
     { clock, random, wake: () => requestSchedule() },
   );
 
@@ -301,7 +327,17 @@ export function createDownloadEngine(
       (a, b) => rank(a.source.kind) - rank(b.source.kind) || b.rate.bps() - a.rate.bps(),
     );
     const noPeers = peerCount() === 0 && now - runStartedAt >= options.peerGraceMs;
-    const infraUnrestricted = webSeed || noPeers || starving();
+    const isStarving = starving();
+    const infraUnrestricted = webSeed || noPeers || isStarving;
+    const reason: InfraReason = webSeed
+      ? 'web-seed'
+      : noPeers
+        ? 'no-peers'
+        : isStarving
+          ? 'starving'
+          : peerCount() === 0 && swarmLeechers <= 1
+            ? 'alone'
+            : 'swarm';
     // While restricted, `infraInFlight` bounds the device's infrastructure requests across all edge and
     // CDN sources together, and the flash-crowd gate decides whether to start one at all. A request
     // outstanding longer than `infraStallMs` no longer holds its slot, and its source gets no more
@@ -363,7 +399,7 @@ export function createDownloadEngine(
         }
         if (index === undefined) break;
         if (isInfrastructure(source.kind)) infraBusy++;
-        startRequest(state, index, infraUnrestricted);
+        startRequest(state, index, infraUnrestricted, reason);
       }
     }
   };
@@ -394,7 +430,12 @@ export function createDownloadEngine(
     return false;
   };
 
-  const startRequest = (state: SourceState, index: number, unrestricted: boolean): void => {
+  const startRequest = (
+    state: SourceState,
+    index: number,
+    unrestricted: boolean,
+    reason: InfraReason,
+  ): void => {
     const controller = new AbortController();
     let fetchers = inFlight.get(index);
     if (!fetchers) {
@@ -404,6 +445,7 @@ export function createDownloadEngine(
     fetchers.set(state.source.id, controller);
     state.inFlight.add(index);
     state.startedAt.set(index, clock.now());
+    if (isInfrastructure(state.source.kind)) state.reasons.set(index, reason);
     // A web seed is just another source: stock clients announce nothing about what they fetch from it.
     if (isInfrastructure(state.source.kind) && !webSeed)
       emit({ type: 'infra-request', index, sourceId: state.source.id, unrestricted });
@@ -415,8 +457,9 @@ export function createDownloadEngine(
       (bytes) => {
         clock.clearTimer(timer);
         state.lastPieceMs = clock.now() - startedAt;
+        const why = state.reasons.get(index);
         finishRequest(state, index);
-        void onPiece(state, index, bytes);
+        void onPiece(state, index, bytes, why);
       },
       (error: unknown) => {
         clock.clearTimer(timer);
@@ -431,6 +474,7 @@ export function createDownloadEngine(
 
   const finishRequest = (state: SourceState, index: number): void => {
     state.inFlight.delete(index);
+    state.reasons.delete(index);
     state.startedAt.delete(index);
     const fetchers = inFlight.get(index);
     fetchers?.delete(state.source.id);
@@ -451,7 +495,12 @@ export function createDownloadEngine(
       removeSource(state.source.id, `${state.errors} consecutive errors`);
   };
 
-  const onPiece = async (state: SourceState, index: number, bytes: Uint8Array): Promise<void> => {
+  const onPiece = async (
+    state: SourceState,
+    index: number,
+    bytes: Uint8Array,
+    why: InfraReason | undefined,
+  ): Promise<void> => {
     const expected = layout.pieces[index]!;
     const { length } = pieceBounds(layout, index);
     if (have.get(index) || finishing.has(index)) {
@@ -498,6 +547,7 @@ export function createDownloadEngine(
     totalRate.add(bytes.length);
     if (state.source.kind === 'peer') peerRate.add(bytes.length);
     bytesBySource[state.source.sourceClass] += bytes.length;
+    if (why) infraBytesByReason[why] += bytes.length;
     lastProgressAt = clock.now();
     emit({
       type: 'piece',
@@ -577,6 +627,7 @@ export function createDownloadEngine(
       const state: SourceState = {
         source,
         inFlight: new Set(),
+        reasons: new Map(),
         startedAt: new Map(),
         badPieces: 0,
         errors: 0,
@@ -634,6 +685,7 @@ export function createDownloadEngine(
         totalBytes: layout.size,
         bytesBySource: { ...bytesBySource },
         wastedBytes,
+        infraBytesByReason: { ...infraBytesByReason },
         rateBps: totalRate.bps(),
         sources: sources.size,
       };

@@ -10,6 +10,13 @@ import type { Clock, Random, TimerHandle } from '../../runtime/index.ts';
  * of n pulls the same pieces n times, and n parallel requests share the infrastructure's bandwidth so
  * that none of them lands early enough to be traded.
  *
+ * Claims are only heard one relay hop away, so in a swarm much larger than that horizon the same
+ * "unclaimed" piece looks unclaimed to devices in many neighbourhoods at once, and R claims per round
+ * become R per round per neighbourhood: at 1,000 devices that pulled hundreds of copies. The budget is
+ * therefore scaled by the share of the swarm one device can hear, min(1, claimHorizon / (n + 1)):
+ * the whole swarm starts about R × claimHorizon / (n + 1) requests per round, fewer and slower
+ * injections that each reach more devices through peers before anyone else fetches the same piece.
+ *
  * Failed rolls wait a jittered round (0.5–1.5 × `roundMs`) so devices that started together decide at
  * different moments and hear each other's claims (BEP 6 suggest) in between. A short start-up hold lets
  * the first peer connections form before anyone rolls, so claims are heard and n is known.
@@ -21,6 +28,8 @@ export interface InfraGateOptions {
   roundMs: number;
   /** Infrastructure requests the whole neighbourhood should start per round, in expectation. */
   roundClaims: number;
+  /** Devices whose claims one device hears (its peers and one relay hop); the budget shrinks beyond it. */
+  claimHorizon: number;
 }
 
 export interface InfraGateView {
@@ -73,7 +82,9 @@ export function createInfraGate(
         return false;
       }
       if (v.unclaimed === 0) return false;
-      const p = Math.min(1, Math.min(v.unclaimed, options.roundClaims) / (v.neighbours + 1));
+      const crowd = v.neighbours + 1;
+      const budget = options.roundClaims * Math.min(1, options.claimHorizon / crowd);
+      const p = Math.min(1, Math.min(v.unclaimed, budget) / crowd);
       // random.int, not random.float: integer draws are exact and supported by every Random.
       if (random.int(1_000_000) < p * 1_000_000) return true;
       rollAt = now + options.roundMs * (0.5 + random.int(1000) / 1000);

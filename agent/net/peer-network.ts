@@ -40,12 +40,17 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 export function createPeerNetwork(
-  options: { staticPrivateKey: Uint8Array; networkContext?: string },
+  options: { staticPrivateKey: Uint8Array; networkContext?: string; congestion?: 'newreno' | 'bbr' },
   components: { socket: UdpSocket; clock: Clock; random: Random; logger: Logger },
 ): PeerNetwork {
   const endpoint = createEndpoint(
     {
       staticPrivateKey: options.staticPrivateKey,
+      ...(options.congestion ? { congestion: options.congestion } : {}),
+      // Peer traffic is request/response: a sender runs out of data after every piece, and tail repair
+      // would then fill the uplink (the swarm's bottleneck) with repair packets each time. A lost tail
+      // packet costs one retransmission instead.
+      tailRepair: false,
       ...(options.networkContext ? { networkContext: options.networkContext } : {}),
     },
     components,

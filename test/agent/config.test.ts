@@ -55,7 +55,17 @@ describe('agent config', () => {
 
   it('network traversal is on by default; network.traversal: false and a rendezvous spec parse', () => {
     const base = { trust: { keys: ['k'] }, stateDir: 's' };
-    expect(parseAgentConfig(base).network).toMatchObject({ traversal: true, portMapping: true });
+    expect(parseAgentConfig(base).network).toMatchObject({
+      traversal: true,
+      portMapping: true,
+      peerCongestion: 'newreno',
+    });
+    expect(parseAgentConfig({ ...base, network: { peerCongestion: 'bbr' } }).network.peerCongestion).toBe(
+      'bbr',
+    );
+    expect(() => parseAgentConfig({ ...base, network: { peerCongestion: 'cubic' } })).toThrow(
+      /\/network\/peerCongestion/,
+    );
     const key = Buffer.alloc(32, 7).toString('base64');
     const config = parseAgentConfig({
       ...base,

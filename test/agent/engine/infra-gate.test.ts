@@ -3,11 +3,13 @@ import { createInfraGate } from '../../../agent/engine/infra-gate.ts';
 import { createSeededRandom } from '../../../runtime/index.ts';
 import { ManualClock } from '../helpers.ts';
 
-function gate(options: Partial<{ holdMs: number; roundMs: number; roundClaims: number }> = {}) {
+function gate(
+  options: Partial<{ holdMs: number; roundMs: number; roundClaims: number; claimHorizon: number }> = {},
+) {
   const clock = new ManualClock();
   let wakes = 0;
   const g = createInfraGate(
-    { holdMs: 200, roundMs: 250, roundClaims: 8, ...options },
+    { holdMs: 200, roundMs: 250, roundClaims: 8, claimHorizon: 64, ...options },
     { clock, random: createSeededRandom(3), wake: () => wakes++ },
   );
   return { clock, g, wakes: () => wakes };
@@ -51,6 +53,22 @@ describe('flash-crowd infrastructure gate', () => {
     }
     expect(opened / rolls).toBeGreaterThan(0.13);
     expect(opened / rolls).toBeLessThan(0.19); // 8 / 50 = 0.16
+  });
+
+  it('beyond the claim horizon the whole swarm budget shrinks: 1,000 devices start ~R x 64/1000 per round', async () => {
+    const { clock, g } = gate({ holdMs: 0, roundClaims: 32 });
+    g.start();
+    const huge = { unclaimed: 32, neighbours: 999, alone: false };
+    let opened = 0;
+    const rolls = 20_000;
+    for (let round = 0; round < rolls; round++) {
+      if (g.open(() => huge)) opened++;
+      await clock.runUntil(() => false, 400);
+    }
+    // Unscaled this would be 32 / 1000 per device (32 per round swarm-wide); scaled, 32 x 64 / 1000^2.
+    const expected = (32 * 64) / 1000 / 1000;
+    expect(opened / rolls).toBeGreaterThan(expected * 0.6);
+    expect(opened / rolls).toBeLessThan(expected * 1.5);
   });
 
   it('a failed roll is not re-rolled before its jittered round is over', () => {
