@@ -348,8 +348,8 @@ async function sha256Of(d: RealDevice, path: string): Promise<string> {
 /**
  * A real agent process on a device, configured as the strategy's devices are. `tcpWire` turns on
  * the BitTorrent-over-TCP listener for stock clients: the interop run needs it; the strategies have
- * no stock client among the agents, and with it on the thesis-general replay saved 36 % instead of
- * 73 % (RESULTS.md), so they run PZ only.
+ * no stock client among the agents and run PZ only unless asked (`--tcp-wire`; with real-time
+ * scheduling it made no difference to thesis-general: 76.7 % saved vs 76.0-76.9 %, RESULTS.md).
  */
 export function startAgent(
   ctx: Pick<StrategyContext, 'scenario' | 'strategy' | 'release' | 'device'>,
@@ -386,7 +386,8 @@ export function startAgent(
     },
     deviceState: { provider: 'file', path: deviceState },
   };
-  const configPath = join(stateDir, 'agent.json');
+  // Not agent.json: that is the agent's own state file in its stateDir, which would overwrite this.
+  const configPath = join(stateDir, 'agent-config.json');
   writeFileSync(configPath, JSON.stringify(config, null, 2));
   return d.ns.spawn(
     ...prioritized(process.execPath, [ctx.device, configPath, REALNET_PRODUCT, REALNET_CHANNEL]),
