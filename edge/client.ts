@@ -42,8 +42,12 @@ export interface EdgeSession {
   readonly reply: InitReply;
   readonly rttMs: number;
   readonly connection: Connection;
-  /** Verified bytes of piece `index`. Throws EdgeError (UNKNOWN_RELEASE, PIECE_OUT_OF_RANGE, PIECE_CORRUPT, EDGE_TIMEOUT, EDGE_CLOSED, ...). */
-  fetchPiece(manifest: ManifestSigned, index: number): Promise<Uint8Array>;
+  /**
+   * Verified bytes of piece `index`. Throws EdgeError (UNKNOWN_RELEASE, PIECE_OUT_OF_RANGE,
+   * PIECE_CORRUPT, EDGE_TIMEOUT, EDGE_CLOSED, REQUEST_ABORTED, ...). Aborting `signal` cancels the
+   * request at the edge too, so it stops spending its uplink on a piece nobody waits for.
+   */
+  fetchPiece(manifest: ManifestSigned, index: number, signal?: AbortSignal): Promise<Uint8Array>;
   close(): void;
   readonly closed: boolean;
 }
@@ -55,7 +59,7 @@ export interface EdgeClient {
    */
   discoverEdges(candidates: EdgeCandidate[]): Promise<EdgeSession>;
   /** Fetches through the current session (discoverEdges first). */
-  fetchPiece(manifest: ManifestSigned, index: number): Promise<Uint8Array>;
+  fetchPiece(manifest: ManifestSigned, index: number, signal?: AbortSignal): Promise<Uint8Array>;
   session(): EdgeSession | null;
   close(): void;
 }
@@ -228,27 +232,42 @@ export function createEdgeClient(
       }
     });
 
-    const requestOnce = (manifest: ManifestSigned, index: number): Promise<Uint8Array> => {
+    const requestOnce = (
+      manifest: ManifestSigned,
+      index: number,
+      signal: AbortSignal | undefined,
+    ): Promise<Uint8Array> => {
       if (closed)
         return Promise.reject(new EdgeError('EDGE_CLOSED', `session with edge ${reply.id} is closed`));
+      if (signal?.aborted) return Promise.reject(aborted(index));
       const { length } = pieceRange(manifest, index);
       const id = nextId++;
       const buffer = new Uint8Array(length);
       return new Promise<Uint8Array>((resolve, reject) => {
+        const onAbort = (): void => {
+          if (!pending.delete(id)) return;
+          clock.clearTimer(timer);
+          if (!closed) stream.write(encodeMessage({ type: 'cancel', id }));
+          reject(aborted(index));
+        };
         const timer = clock.setTimer(options.requestTimeoutMs ?? 20_000, () => {
           if (!pending.delete(id)) return;
+          signal?.removeEventListener('abort', onAbort);
           stream.write(encodeMessage({ type: 'cancel', id }));
           reject(new EdgeError('EDGE_TIMEOUT', `edge ${reply.id} did not deliver piece ${index} in time`));
         });
+        signal?.addEventListener('abort', onAbort, { once: true });
         pending.set(id, {
           buffer,
           received: 0,
           resolve: () => {
             clock.clearTimer(timer);
+            signal?.removeEventListener('abort', onAbort);
             resolve(buffer);
           },
           reject: (error) => {
             clock.clearTimer(timer);
+            signal?.removeEventListener('abort', onAbort);
             reject(error);
           },
         });
@@ -274,12 +293,12 @@ export function createEdgeClient(
       get closed() {
         return closed;
       },
-      async fetchPiece(manifest, index) {
+      async fetchPiece(manifest, index, signal) {
         if (!Number.isInteger(index) || index < 0 || index >= manifest.pieces.length)
           throw new EdgeError('PIECE_OUT_OF_RANGE', `piece ${index} out of range`);
         for (let attempt = 0; ; attempt++) {
           try {
-            const bytes = await requestOnce(manifest, index);
+            const bytes = await requestOnce(manifest, index, signal);
             if (!verifyPiece(manifest, index, bytes))
               throw new EdgeError(
                 'PIECE_CORRUPT',
@@ -288,8 +307,9 @@ export function createEdgeClient(
             return bytes;
           } catch (error) {
             const retryAfter = (error as { retryAfterMs?: number }).retryAfterMs;
-            if (retryAfter === undefined || attempt >= (options.busyRetries ?? 5)) throw error;
-            await sleep(clock, retryAfter);
+            if (retryAfter === undefined || attempt >= (options.busyRetries ?? 5) || signal?.aborted)
+              throw error;
+            await sleep(clock, retryAfter, signal);
           }
         }
       },
@@ -302,9 +322,9 @@ export function createEdgeClient(
 
   return {
     discoverEdges,
-    async fetchPiece(manifest, index) {
+    async fetchPiece(manifest, index, signal) {
       if (!current || current.closed) throw new NoEdgeError('no edge session; call discoverEdges first');
-      return current.fetchPiece(manifest, index);
+      return current.fetchPiece(manifest, index, signal);
     },
     session: () => current,
     close() {
@@ -312,4 +332,8 @@ export function createEdgeClient(
       current = null;
     },
   };
+}
+
+function aborted(index: number): EdgeError {
+  return new EdgeError('REQUEST_ABORTED', `request for piece ${index} was withdrawn`);
 }

@@ -216,6 +216,8 @@ export function createEdgeServer(
       const chunk = data.subarray(offset, Math.min(data.length, offset + blockBytes));
       if (session.bucket) await session.bucket.take(chunk.length);
       if (totalBucket) await totalBucket.take(chunk.length);
+      // A cancel may have arrived while the rate limits held this chunk back.
+      if (session.cancelled.has(id)) return false;
       while (!session.closed && !session.connection.sendBlock({ object: id, offset, data: chunk }))
         await waitDrain(session);
       if (session.closed) return false;

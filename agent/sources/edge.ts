@@ -58,7 +58,8 @@ export async function connectEdgeSource(
         }
         signal.addEventListener('abort', onAbort, { once: true });
         meter.requestStarted();
-        client.fetchPiece(options.manifest, index).then(
+        // The signal also cancels the request at the edge (overtaken, stalled or timed out here).
+        client.fetchPiece(options.manifest, index, signal).then(
           (bytes) => {
             meter.requestEnded();
             signal.removeEventListener('abort', onAbort);

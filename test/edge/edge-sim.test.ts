@@ -239,6 +239,33 @@ describe('edges on the simulated network', () => {
     expect(w.sim.now() - started).toBeLessThan(4000);
   });
 
+  it('a withdrawn request is cancelled at the edge, which stops sending that piece', async () => {
+    const w = await world(9);
+    // 16 KiB/s: a 32 KiB piece takes about 2 s, so there is time to withdraw it before it is sent.
+    const capped = await addEdge(w, 'edge-cancel', w.regions.eu!, { sessionBytesPerSecond: 16 * 1024 });
+    const d = await addDevice(w, w.regions.eu!);
+    await w.sim.settle(d.client.discoverEdges([candidate(capped)]));
+    // Two pieces use up the session's 64 KiB burst; from then on it sends at 16 KiB/s.
+    for (const index of [0, 1]) await w.sim.settle(d.client.fetchPiece(w.release.manifest, index));
+    const before = capped.server.stats().bytesSent;
+    const abort = new AbortController();
+    const fetch = d.client.fetchPiece(w.release.manifest, 3, abort.signal);
+    const outcome = fetch.then(
+      () => 'delivered',
+      (error: { code?: string }) => error.code,
+    );
+    await w.sim.run({ deadlineMs: 700 });
+    abort.abort('overtaken');
+    expect(await w.sim.settle(outcome)).toBe('REQUEST_ABORTED');
+    await w.sim.run({ deadlineMs: 5000 });
+    const sent = capped.server.stats().bytesSent - before;
+    // The piece was still waiting for its rate budget: the edge drops it instead of sending it late.
+    expect(sent).toBeLessThan(PIECE);
+    // The session is still good for the next piece.
+    const next = await w.sim.settle(d.client.fetchPiece(w.release.manifest, 4));
+    expect(next.length).toBe(PIECE);
+  });
+
   it('under handshake load the edge answers with stateless retry and devices still get in', async () => {
     const w = await world(8);
     const edge = await addEdge(w, 'edge-retry', w.regions.eu!, { retryThreshold: 0 });
