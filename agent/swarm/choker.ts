@@ -4,16 +4,13 @@ import type { PeerConnection } from './peer.ts';
 export interface ChokerOptions {
   /** Peers unchoked at once, one of them the optimistic slot. */
   slots: number;
-  /** Regular re-evaluation period (BitTorrent: 10 s; ours 3 s, see below). */
+  /** Regular re-evaluation period (BitTorrent: 10 s). */
   intervalMs: number;
   /** Optimistic unchoke rotation (BitTorrent: 30 s). */
   optimisticMs: number;
 }
 
-// BitTorrent rechokes every 10 s and rotates the optimistic slot every 30 s, tuned for downloads of
-// hours. A flash-crowd release takes seconds to a minute: with 10 s the first choice held for the
-// whole download and starved slow devices (bench:agent p95/bound 1.83x -> 1.72x with 3 s / 9 s).
-export const DEFAULT_CHOKER_OPTIONS: ChokerOptions = { slots: 4, intervalMs: 3_000, optimisticMs: 9_000 };
+export const DEFAULT_CHOKER_OPTIONS: ChokerOptions = { slots: 4, intervalMs: 10_000, optimisticMs: 30_000 };
 
 /**
  * Tit-for-tat: while downloading, unchoke the interested peers that give us the most; while seeding,
