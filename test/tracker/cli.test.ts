@@ -77,39 +77,14 @@ describe('swarmlane tracker', () => {
 
   it('refuses bad configuration in one line with a stable code', async () => {
     fixture = createPublishedFixture(20_000);
+    const base = ['--store', fixture.storeUrl, '--trusted-key', fixture.publicKeyPath];
+    const good = ['--listen', '127.0.0.1:0', ...base];
     const bad = [
-      ['--listen', 'nonsense', '--store', fixture.storeUrl, '--trusted-key', fixture.publicKeyPath],
-      [
-        '--listen',
-        '127.0.0.1:0',
-        '--store',
-        fixture.storeUrl,
-        '--trusted-key',
-        fixture.publicKeyPath,
-        '--default-scope',
-        'galaxy',
-      ],
-      [
-        '--listen',
-        '127.0.0.1:0',
-        '--store',
-        fixture.storeUrl,
-        '--trusted-key',
-        fixture.publicKeyPath,
-        '--prefixes',
-        '/nonexistent.csv',
-      ],
+      ['--listen', 'nonsense', ...base],
+      [...good, '--default-scope', 'galaxy'],
+      [...good, '--prefixes', '/nonexistent.csv'],
       // A file that is not a MaxMind DB.
-      [
-        '--listen',
-        '127.0.0.1:0',
-        '--store',
-        fixture.storeUrl,
-        '--trusted-key',
-        fixture.publicKeyPath,
-        '--asn-db',
-        fixture.publicKeyPath,
-      ],
+      [...good, '--asn-db', fixture.publicKeyPath],
     ];
     // All at once: each is a CLI start-up (seconds on a busy machine), and they are independent.
     const runs = bad.map((args) => run(args));

@@ -23,6 +23,20 @@ function setup(layout: PieceLayout, options: Partial<EngineOptions> = {}, have?:
   return { clock, store, engine, have: bits };
 }
 
+/** Runs the engine in virtual time until it finishes or `limitMs` passes. */
+async function runEngine(
+  engine: ReturnType<typeof setup>['engine'],
+  clock: ReturnType<typeof setup>['clock'],
+  limitMs?: number,
+): Promise<{ done: boolean; elapsed: number }> {
+  let done = false;
+  void engine.run().then(() => {
+    done = true;
+  });
+  const elapsed = await clock.runUntil(() => done, limitMs);
+  return { done, elapsed };
+}
+
 function assemble(store: ReturnType<typeof createMemoryPieceStore>, layout: PieceLayout): Uint8Array {
   const out = new Uint8Array(layout.size);
   for (let i = 0; i < layout.pieces.length; i++) out.set(store.pieces.get(i)!, i * layout.pieceLength);
@@ -34,11 +48,7 @@ describe('download engine', () => {
     const { data, layout } = makeRelease(20 * PIECE + 123, PIECE);
     const { clock, store, engine } = setup(layout);
     engine.addSource(fakeSource({ id: 'cdn', kind: 'cdn', data, layout, clock, rateBps: 1e6 }));
-    let done = false;
-    void engine.run().then(() => {
-      done = true;
-    });
-    await clock.runUntil(() => done);
+    const { done } = await runEngine(engine, clock);
     expect(done).toBe(true);
     expect(Buffer.from(assemble(store, layout)).equals(Buffer.from(data))).toBe(true);
     expect(engine.progress().bytesBySource.cdn).toBe(layout.size);
@@ -64,11 +74,7 @@ describe('download engine', () => {
     engine.on((e) => {
       if (e.type === 'banned' || e.type === 'bad-piece') events.push(`${e.type}:${e.sourceId}`);
     });
-    let done = false;
-    void engine.run().then(() => {
-      done = true;
-    });
-    await clock.runUntil(() => done);
+    const { done } = await runEngine(engine, clock);
     expect(done).toBe(true);
     expect(engine.isBanned('evil')).toBe(true);
     expect(evil.closed).toMatch(/banned/);
@@ -86,11 +92,7 @@ describe('download engine', () => {
     );
     const cdn = fakeSource({ id: 'cdn', kind: 'cdn', data, layout, clock, rateBps: 1e7 });
     engine.addSource(cdn);
-    let done = false;
-    void engine.run().then(() => {
-      done = true;
-    });
-    await clock.runUntil(() => done);
+    const { done } = await runEngine(engine, clock);
     expect(done).toBe(true);
     expect(cdn.requests).toEqual([]);
     expect(engine.progress().bytesBySource['peer-same-isp']).toBe(layout.size);
@@ -105,11 +107,7 @@ describe('download engine', () => {
     );
     const cdn = fakeSource({ id: 'cdn', kind: 'cdn', data, layout, clock, rateBps: 1e6 });
     engine.addSource(cdn);
-    let done = false;
-    void engine.run().then(() => {
-      done = true;
-    });
-    await clock.runUntil(() => done);
+    const { done } = await runEngine(engine, clock);
     expect(done).toBe(true);
     expect(new Set(cdn.requests)).toEqual(new Set(Array.from({ length: 10 }, (_, i) => 30 + i)));
   });
@@ -123,11 +121,7 @@ describe('download engine', () => {
     });
     engine.addSource(fakeSource({ id: 'slow', kind: 'peer', data, layout, clock, rateBps: 4000 }));
     engine.addSource(fakeSource({ id: 'edge', kind: 'edge', data, layout, clock, rateBps: 1e6 }));
-    let done = false;
-    void engine.run().then(() => {
-      done = true;
-    });
-    const elapsed = await clock.runUntil(() => done);
+    const { done, elapsed } = await runEngine(engine, clock);
     const p = engine.progress();
     expect(done).toBe(true);
     expect(p.bytesBySource.edge).toBeGreaterThan(0);
@@ -146,11 +140,7 @@ describe('download engine', () => {
     const cdn = fakeSource({ id: 'cdn', kind: 'cdn', data, layout, clock, rateBps: 1e6 });
     engine.addSource(edge);
     engine.addSource(cdn);
-    let done = false;
-    void engine.run().then(() => {
-      done = true;
-    });
-    await clock.runUntil(() => done, 120_000);
+    const { done } = await runEngine(engine, clock, 120_000);
     expect(done).toBe(true);
     expect(edge.requests.length + cdn.requests.length).toBe(56);
     // Edge-first would give the CDN nothing; a fair split gives each a good share of the 56.
@@ -173,11 +163,7 @@ describe('download engine', () => {
     const cdn = fakeSource({ id: 'cdn', kind: 'cdn', data, layout, clock, rateBps: 1e6 });
     engine.addSource(edge);
     engine.addSource(cdn);
-    let done = false;
-    void engine.run().then(() => {
-      done = true;
-    });
-    const elapsed = await clock.runUntil(() => done, 120_000);
+    const { done, elapsed } = await runEngine(engine, clock, 120_000);
     expect(done).toBe(true);
     // The edge never answered and, once overtaken, backed off; the CDN served the rest (the edge's
     // stuck pieces included) within seconds, not at the 600 s request timeout or the rate floor.
@@ -204,11 +190,7 @@ describe('download engine', () => {
     const cdn = fakeSource({ id: 'cdn', kind: 'cdn', data, layout, clock, rateBps: 1e6 });
     engine.addSource(edge);
     engine.addSource(cdn);
-    let done = false;
-    void engine.run().then(() => {
-      done = true;
-    });
-    await clock.runUntil(() => done, 600_000);
+    const { done } = await runEngine(engine, clock, 600_000);
     expect(done).toBe(true);
     expect(edge.requests.length).toBeGreaterThan(0);
     // Nothing the edge was fetching was handed to the CDN as well, and every edge piece was kept.
@@ -235,11 +217,7 @@ describe('download engine', () => {
     const cdn = fakeSource({ id: 'cdn', kind: 'cdn', data, layout, clock, rateBps: 1e6 });
     engine.addSource(edge);
     engine.addSource(cdn);
-    let done = false;
-    void engine.run().then(() => {
-      done = true;
-    });
-    const elapsed = await clock.runUntil(() => done, 120_000);
+    const { done, elapsed } = await runEngine(engine, clock, 120_000);
     expect(done).toBe(true);
     expect(edge.requests.length).toBeGreaterThan(0);
     // The CDN took over the edge's stuck pieces (1 s of blocks, then 3 s of silence each).
@@ -260,11 +238,7 @@ describe('download engine', () => {
       engine.on((e) => {
         if (e.type === 'infra-request') claims++;
       });
-      let done = false;
-      void engine.run().then(() => {
-        done = true;
-      });
-      const elapsed = await clock.runUntil(() => done, 600_000);
+      const { done, elapsed } = await runEngine(engine, clock, 600_000);
       expect(done).toBe(true);
       return { elapsed, cdn: cdn.requests.length, claims, bytes: engine.progress().bytesBySource };
     };
@@ -293,11 +267,7 @@ describe('download engine', () => {
       }),
     );
     engine.addSource(fakeSource({ id: 'ok', kind: 'peer', data, layout, clock, rateBps: 1e5 }));
-    let done = false;
-    void engine.run().then(() => {
-      done = true;
-    });
-    const elapsed = await clock.runUntil(() => done);
+    const { done, elapsed } = await runEngine(engine, clock);
     expect(done).toBe(true);
     expect(elapsed).toBeLessThan(60_000);
   });
@@ -309,11 +279,7 @@ describe('download engine', () => {
     const { clock, engine } = setup(layout, {}, have);
     const cdn = fakeSource({ id: 'cdn', kind: 'cdn', data, layout, clock, rateBps: 1e6 });
     engine.addSource(cdn);
-    let done = false;
-    void engine.run().then(() => {
-      done = true;
-    });
-    await clock.runUntil(() => done);
+    const { done } = await runEngine(engine, clock);
     expect(done).toBe(true);
     expect(cdn.requests.sort((a, b) => a - b)).toEqual([3, 4, 6, 8, 9, 10, 11]);
   });
