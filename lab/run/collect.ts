@@ -14,13 +14,10 @@ const RATE_BIN_SECONDS = 5;
 /**
  * Turns one run's counters into its figures. Bytes by source come from the agents' own accounting,
  * CDN bytes from the CDN's billing report, edge bytes from the edges' counters, the egress series from
- * the simulated network's deliveries — never from a formula.
+ * the simulated network's deliveries — never from a formula. `savedVsClientServer` is left at 0: the
+ * caller fills it in once the client-server run's figures are known (runLab).
  */
-export function collectStrategy(
-  scenario: Scenario,
-  run: StrategyRun,
-  clientServerInfraBytes: number,
-): StrategyResult {
+export function collectStrategy(scenario: Scenario, run: StrategyRun): StrategyResult {
   const bytesBySource: Record<string, number> = { 'peer-same-isp': 0, 'peer-other-isp': 0, edge: 0, cdn: 0 };
   const completionTimes: number[] = [];
   for (const o of run.outcomes) {
@@ -44,7 +41,7 @@ export function collectStrategy(
     originBytes: run.originBytes,
     peerBytes,
     bytesBySource,
-    savedVsClientServer: savedVs(infraBytes, clientServerInfraBytes),
+    savedVsClientServer: 0,
     completed: completionTimes.length,
     devices: devices.length,
     completion: completionStats(completionTimes),

@@ -7,7 +7,7 @@ import type { Scenario } from '../scenario/schema.ts';
 import { collectStrategy, savedVs } from './collect.ts';
 import { runStrategiesInParallel } from './parallel.ts';
 import { prepareLabRelease } from './release.ts';
-import { runStrategy, type StrategyProgress, type StrategyRun } from './strategy.ts';
+import { runStrategy, type StrategyProgress } from './strategy.ts';
 
 export type { StrategyProgress } from './strategy.ts';
 
@@ -35,34 +35,25 @@ export async function runLab(scenario: Scenario, options: RunLabOptions = {}): P
     const release = await prepareLabRelease(scenario, workDir);
     const wanted = new Set<StrategyName>(['client-server', ...(options.strategies ?? STRATEGIES)]);
     const onProgress = options.onProgress ?? (() => {});
+    // The baseline first: a serial run shows it first, and a failed baseline stops the run early.
+    const order = (['client-server', 'swarmlane', 'plain-bittorrent'] as const).filter((s) => wanted.has(s));
+    const results =
+      (options.workers ?? 1) > 1
+        ? await runStrategiesInParallel(
+            scenario,
+            order,
+            release.files,
+            workDir,
+            options.workers ?? 1,
+            onProgress,
+          )
+        : await runStrategiesHere(scenario, order, release, workDir, onProgress);
+    const baseline = results.get('client-server')!.infraBytes;
     const strategies = {} as Record<StrategyName, StrategyResult>;
-    if ((options.workers ?? 1) > 1) {
-      const figures = await runStrategiesInParallel(
-        scenario,
-        STRATEGIES.filter((s) => wanted.has(s)),
-        release.files,
-        workDir,
-        options.workers ?? 1,
-        onProgress,
-      );
-      const baseline = figures.get('client-server')!.infraBytes;
-      for (const strategy of STRATEGIES) {
-        const f = figures.get(strategy);
-        if (f) strategies[strategy] = { ...f.result, savedVsClientServer: savedVs(f.infraBytes, baseline) };
-      }
-    } else {
-      const runs = new Map<StrategyName, StrategyRun>();
-      // client-server first: the others' savings are measured against it.
-      for (const strategy of ['client-server', 'swarmlane', 'plain-bittorrent'] as const) {
-        if (!wanted.has(strategy)) continue;
-        runs.set(strategy, await runStrategy(scenario, strategy, release, workDir, onProgress));
-      }
-      const clientServer = runs.get('client-server')!;
-      const baseline = clientServer.cdnBytes + clientServer.edgeBytes;
-      for (const strategy of STRATEGIES) {
-        const run = runs.get(strategy);
-        if (run) strategies[strategy] = collectStrategy(scenario, run, baseline);
-      }
+    for (const strategy of STRATEGIES) {
+      const result = results.get(strategy);
+      if (result)
+        strategies[strategy] = { ...result, savedVsClientServer: savedVs(result.infraBytes, baseline) };
     }
     return {
       scenario: scenario.name,
@@ -75,4 +66,21 @@ export async function runLab(scenario: Scenario, options: RunLabOptions = {}): P
   } finally {
     if (ownsWorkDir) rmSync(workDir, { recursive: true, force: true });
   }
+}
+
+/** Runs the strategies one after another in this process. */
+async function runStrategiesHere(
+  scenario: Scenario,
+  strategies: readonly StrategyName[],
+  release: Awaited<ReturnType<typeof prepareLabRelease>>,
+  workDir: string,
+  onProgress: (p: StrategyProgress) => void,
+): Promise<Map<StrategyName, StrategyResult>> {
+  const results = new Map<StrategyName, StrategyResult>();
+  for (const strategy of strategies)
+    results.set(
+      strategy,
+      collectStrategy(scenario, await runStrategy(scenario, strategy, release, workDir, onProgress)),
+    );
+  return results;
 }

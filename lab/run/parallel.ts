@@ -15,11 +15,6 @@ export class LabWorkerError extends SwarmlaneError {
 
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
 
-export interface StrategyFigures {
-  result: StrategyResult;
-  infraBytes: number;
-}
-
 /**
  * Runs strategies in child processes, at most `workers` at once, heaviest first (swarmlane and plain
  * BitTorrent move every byte as simulated PZ datagrams; client-server is mostly HTTP flows). One
@@ -33,9 +28,9 @@ export async function runStrategiesInParallel(
   workDir: string,
   workers: number,
   onProgress: (p: StrategyProgress) => void,
-): Promise<Map<StrategyName, StrategyFigures>> {
+): Promise<Map<StrategyName, StrategyResult>> {
   const order = [...strategies].sort((a, b) => weight(b) - weight(a));
-  const results = new Map<StrategyName, StrategyFigures>();
+  const results = new Map<StrategyName, StrategyResult>();
   let next = 0;
   const lane = async (): Promise<void> => {
     while (next < order.length) {
@@ -54,7 +49,7 @@ function weight(strategy: StrategyName): number {
 function runInChild(
   request: WorkerRequest,
   onProgress: (p: StrategyProgress) => void,
-): Promise<StrategyFigures> {
+): Promise<StrategyResult> {
   return new Promise((resolve, reject) => {
     // tsx runs the TypeScript sources, as bin/swarmlane.mjs does; the child's own flags are not
     // inherited (a test runner's would not apply to it).
@@ -62,11 +57,11 @@ function runInChild(
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    let outcome: StrategyFigures | undefined;
+    let outcome: StrategyResult | undefined;
     let failure: string | undefined;
     child.on('message', (message: WorkerMessage) => {
       if (message.kind === 'progress') onProgress(message.progress);
-      else if (message.kind === 'done') outcome = { result: message.result, infraBytes: message.infraBytes };
+      else if (message.kind === 'done') outcome = message.result;
       else failure = message.message;
     });
     child.once('error', reject);

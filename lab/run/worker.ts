@@ -18,7 +18,7 @@ export interface WorkerRequest {
 
 export type WorkerMessage =
   | { kind: 'progress'; progress: StrategyProgress }
-  | { kind: 'done'; result: StrategyResult; infraBytes: number }
+  | { kind: 'done'; result: StrategyResult }
   | { kind: 'failed'; message: string };
 
 function send(message: WorkerMessage): Promise<void> {
@@ -38,9 +38,7 @@ process.once('message', (request: WorkerRequest) => {
           void send({ kind: 'progress', progress });
         },
       );
-      // savedVsClientServer is filled in by the parent, which has the client-server figure.
-      const result = collectStrategy(request.scenario, run, 0);
-      await send({ kind: 'done', result, infraBytes: run.cdnBytes + run.edgeBytes });
+      await send({ kind: 'done', result: collectStrategy(request.scenario, run) });
     } catch (error) {
       await send({
         kind: 'failed',
