@@ -50,28 +50,9 @@ export async function connectEdgeSource(
     has: () => true,
     ready: () => client.session()?.closed === false,
     fetchPiece(index, signal) {
-      return new Promise((resolve, reject) => {
-        const onAbort = (): void => reject(new Error(`aborted: ${String(signal.reason)}`));
-        if (signal.aborted) {
-          onAbort();
-          return;
-        }
-        signal.addEventListener('abort', onAbort, { once: true });
-        meter.requestStarted();
-        // The signal also cancels the request at the edge (overtaken, stalled or timed out here).
-        client.fetchPiece(options.manifest, index, signal).then(
-          (bytes) => {
-            meter.requestEnded();
-            signal.removeEventListener('abort', onAbort);
-            resolve(bytes);
-          },
-          (error: unknown) => {
-            meter.requestEnded();
-            signal.removeEventListener('abort', onAbort);
-            reject(error);
-          },
-        );
-      });
+      // The edge client settles the request when the signal aborts and cancels it at the edge too.
+      meter.requestStarted();
+      return client.fetchPiece(options.manifest, index, signal).finally(() => meter.requestEnded());
     },
     progress: () => meter.progress(),
     close() {
