@@ -31,8 +31,8 @@ export interface RunResult {
 /**
  * Virtual time. Timers live in a heap; `run` fires everything due at the next instant, lets the
  * promise/microtask work it started settle (a setImmediate turn drains the microtask and nextTick
- * queues completely), then jumps to the next instant. Nothing here reads the wall clock except the
- * guard on held promises (see `hold`).
+ * queues completely), then jumps to the next instant. The wall clock decides only when the loop yields
+ * to the event loop between instants (to stay responsive), which no simulated result depends on.
  */
 export class Scheduler {
   now: number;
@@ -51,7 +51,7 @@ export class Scheduler {
 
   constructor(
     startTime = DEFAULT_START_TIME,
-    private readonly holdGuardMs = 5_000,
+    private readonly holdGuardTurns = 100_000,
     drain: 'sync' | 'turn' = 'sync',
   ) {
     this.drain = drain === 'sync' ? drainTicks : undefined;
@@ -122,8 +122,9 @@ export class Scheduler {
    * Keeps virtual time still until `promise` settles: used for work that takes no virtual time but
    * real turns of the event loop (a fastify `inject`, file I/O in a store). Held work is released
    * (time moves on without it) when it evidently waits on virtual time itself: it scheduled virtual
-   * events, and no file-system request is in flight, for 50 event-loop turns. A wall-clock cap
-   * (`holdGuardMs`) releases anything else that hangs.
+   * events, and no file-system request is in flight, for 50 event-loop turns. A cap on event-loop
+   * turns (`holdGuardTurns`) releases anything else that hangs. Turns, not wall-clock time: a guard that
+   * reads the clock fires earlier on a loaded machine and changes what the simulation computes.
    */
   hold<T>(promise: Promise<T>): Promise<T> {
     const tracked = promise.then(
@@ -265,17 +266,17 @@ export class Scheduler {
     return { reason, now: this.now, events: this.eventsFired - start };
   }
 
-  /** Event-loop turns until no file request or immediate is pending (capped by `holdGuardMs`). */
+  /** Event-loop turns until no file request or immediate is pending (capped by `holdGuardTurns`). */
   private async waitForRealWork(): Promise<void> {
-    const started = Date.now();
+    let turns = 0;
     do await turn();
-    while (realWorkPending() && Date.now() - started < this.holdGuardMs);
+    while (realWorkPending() && ++turns < this.holdGuardTurns);
   }
 
   /** Lets promise chains started by the last instant finish, and waits for held work. */
   private async settle(): Promise<void> {
     await turn();
-    const started = Date.now();
+    let turns = 0;
     let idleTurns = 0;
     while (this.held.size > 0) {
       const pending = [...this.held];
@@ -291,7 +292,7 @@ export class Scheduler {
       }
       const waitsOnVirtualTime = this.seq !== this.holdSeq && !io;
       idleTurns = waitsOnVirtualTime ? idleTurns + 1 : 0;
-      if (idleTurns >= 50 || Date.now() - started > this.holdGuardMs) {
+      if (idleTurns >= 50 || ++turns > this.holdGuardTurns) {
         for (const p of pending) this.held.delete(p);
         idleTurns = 0;
       }

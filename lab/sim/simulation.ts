@@ -28,8 +28,11 @@ export interface SimulationOptions {
   startTime?: number;
   /** Keep a SHA-256 trace of packet events (cheap). Default true. */
   trace?: boolean;
-  /** Wall-clock ms held work (a fastify inject) may take before time moves on anyway. Default 5000. */
-  holdGuardMs?: number;
+  /**
+   * Event-loop turns held work (a fastify inject) may take before time moves on anyway. Default
+   * 100,000. A count, not milliseconds, so a loaded machine cannot change a seed's results.
+   */
+  holdGuardTurns?: number;
   /**
    * How promise work is settled after each virtual instant: 'sync' (default) drains the nextTick and
    * microtask queues synchronously and only yields to the event loop when real work (file I/O, a
@@ -190,7 +193,7 @@ export function createSimulation(options: SimulationOptions = {}): Simulation {
   const seed = options.seed ?? 1;
   const scheduler = new Scheduler(
     options.startTime ?? DEFAULT_START_TIME,
-    options.holdGuardMs,
+    options.holdGuardTurns,
     options.drain,
   );
   const trace = options.trace === false ? undefined : new TraceHash();

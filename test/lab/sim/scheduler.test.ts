@@ -95,4 +95,31 @@ describe('virtual clock and run loop', () => {
       expect(seen).toEqual([10, 11]);
     },
   );
+
+  it('held work is bounded by event-loop turns, not wall time: a slow held step keeps time still', async () => {
+    const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+    // Held work that needs 200 real turns and, as on a loaded machine, 0.2 ms of CPU in each (40 ms).
+    const slow = async () => {
+      for (let i = 0; i < 200; i++) {
+        const until = performance.now() + 0.2;
+        while (performance.now() < until);
+        await turn();
+      }
+    };
+    const sim = createSimulation({ holdGuardTurns: 1_000 });
+    const seen: string[] = [];
+    sim.clock.setTimer(10, () => {
+      void sim.hold(slow()).then(() => seen.push(`held@${sim.now() - DEFAULT_START_TIME}`));
+    });
+    sim.clock.setTimer(11, () => seen.push(`timer@${sim.now() - DEFAULT_START_TIME}`));
+    await sim.run();
+    expect(seen).toEqual(['held@10', 'timer@11']);
+
+    // A held promise that never settles is let go after holdGuardTurns turns, so time moves on.
+    const stuck = createSimulation({ holdGuardTurns: 50 });
+    stuck.clock.setTimer(10, () => void stuck.hold(new Promise(() => {})));
+    stuck.clock.setTimer(20, () => {});
+    expect((await stuck.run()).reason).toBe('quiescent');
+    expect(stuck.now()).toBe(DEFAULT_START_TIME + 20);
+  });
 });
