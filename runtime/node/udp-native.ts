@@ -25,19 +25,21 @@ interface NativeUdpAddon {
 
 export type NativeUdpSocket = UdpSocket & { sendErrors(): number; readonly kind: 'native-batch' };
 
-let loaded: NativeUdpAddon | Error | undefined;
+const DEFAULT_ADDON = '../../native/build/Release/swarmlane_udp.node';
+const loaded = new Map<string, NativeUdpAddon | Error>();
 
 /** The addon, or why it is not usable (not built, other platform, ABI mismatch). Loaded once. */
-export function loadNativeUdp(): NativeUdpAddon | Error {
-  if (loaded === undefined) {
+export function loadNativeUdp(path = DEFAULT_ADDON): NativeUdpAddon | Error {
+  let addon = loaded.get(path);
+  if (addon === undefined) {
     try {
-      const require = createRequire(import.meta.url);
-      loaded = require('../../native/build/Release/swarmlane_udp.node') as NativeUdpAddon;
+      addon = createRequire(import.meta.url)(path) as NativeUdpAddon;
     } catch (error) {
-      loaded = error instanceof Error ? error : new Error(String(error));
+      addon = error instanceof Error ? error : new Error(String(error));
     }
+    loaded.set(path, addon);
   }
-  return loaded;
+  return addon;
 }
 
 /** Largest UDP payload over IPv4; bigger sends are refused and counted, like dgram's EMSGSIZE. */

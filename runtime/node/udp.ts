@@ -15,8 +15,10 @@ export interface NodeUdpOptions {
    * SWARMLANE_UDP environment variable (auto | native | dgram) onto this.
    */
   impl?: 'auto' | NodeUdpKind | 'native';
-  /** Told once, at debug level, which implementation is used and why the addon is not. */
+  /** Told which implementation is used (debug) and, once per process, why the addon is not (warn). */
   logger?: Logger;
+  /** Where the addon is; tests point it at a missing file to exercise the fallback. */
+  nativeAddonPath?: string;
 }
 
 export type NodeUdpNetwork = UdpNetwork & { readonly kind: NodeUdpKind };
@@ -29,7 +31,7 @@ let fallbackReported = false;
  */
 export function createNodeUdpNetwork(options: NodeUdpOptions = {}): NodeUdpNetwork {
   const impl = options.impl ?? envImpl();
-  const addon = impl === 'dgram' ? new Error('node:dgram requested') : loadNativeUdp();
+  const addon = impl === 'dgram' ? new Error('node:dgram requested') : loadNativeUdp(options.nativeAddonPath);
   if (addon instanceof Error) {
     if (impl === 'native' || impl === 'native-batch') throw addon;
     if (impl === 'auto' && !fallbackReported) {

@@ -5,9 +5,10 @@ import { createEndpoint } from '../../transport/index.ts';
 import { equalBytes, patternBytes } from './util/pair.ts';
 import { readAll } from './util/transfer.ts';
 
-describe('node adapter on real UDP (127.0.0.1)', () => {
+// Both socket implementations: the batched native addon (what auto picks when built) and node:dgram.
+describe.each(['auto', 'dgram'] as const)('node adapter on real UDP (127.0.0.1), %s sockets', (impl) => {
   it('handshakes, echoes a 2 MB stream, moves blocks and closes cleanly', async () => {
-    const net = createNodeUdpNetwork();
+    const net = createNodeUdpNetwork({ impl });
     const clock = createNodeClock();
     const keys = createSeededRandom(77);
     const logger = createSilentLogger();
@@ -64,7 +65,7 @@ describe('node adapter on real UDP (127.0.0.1)', () => {
   // Regression for BBR start-up on a real clock (it once stayed at ~90 kbit/s: 2 MiB did not finish in
   // 60 s). Loopback moves 2 MiB in well under a second; the bound is generous for a loaded machine.
   it('BBR (the default) moves 2 MiB of blocks one way promptly', async () => {
-    const net = createNodeUdpNetwork();
+    const net = createNodeUdpNetwork({ impl });
     const clock = createNodeClock();
     const keys = createSeededRandom(78);
     const logger = createSilentLogger();
