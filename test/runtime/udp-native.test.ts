@@ -78,7 +78,7 @@ describeNative('native batched UDP socket (127.0.0.1)', () => {
     const sizes = Array.from({ length: limits.txMax + 300 }, (_, i) => (i % 7 === 6 ? 1 + i : 1200));
     const arrived = collect(b, sizes.length);
     const heard = collect(c, 3);
-    sizes.forEach((size, i) => a.send(b.localAddress(), datagram(i, size)));
+    for (const [i, size] of sizes.entries()) a.send(b.localAddress(), datagram(i, size));
     for (let i = 0; i < 3; i++) a.send(c.localAddress(), datagram(i, 1000 + i));
     const got = await arrived;
     expect(mismatches(got, (i) => datagram(i, sizes[i]!))).toEqual([]);
