@@ -51,13 +51,39 @@ async function rawReceiver(): Promise<void> {
   });
 }
 
-/** Child: a PZ server endpoint counting block bytes. */
-async function pzReceiver(): Promise<void> {
+/** Child: counts datagrams on a batched native socket (the extra, non-target raw row). */
+async function nativeRawReceiver(): Promise<void> {
+  const socket = await createNodeUdpNetwork({ impl: 'native' }).bind({ host: '127.0.0.1' });
+  let bytes = 0;
+  let first = 0;
+  let last = 0;
+  let cpu0 = process.cpuUsage();
+  socket.onMessage((msg) => {
+    const now = performance.now();
+    if (bytes === 0) {
+      first = now;
+      cpu0 = process.cpuUsage();
+    }
+    last = now;
+    bytes += msg.length;
+  });
+  process.send?.({ port: socket.localAddress().port });
+  process.on('message', async (m: { report?: boolean }) => {
+    if (m.report) {
+      process.send?.({ bytes, seconds: (last - first) / 1000, cpuSeconds: cpuSecondsSince(cpu0) });
+      await socket.close();
+      process.disconnect();
+    }
+  });
+}
+
+/** Child: a PZ server endpoint counting block bytes, on the socket kind the parent names. */
+async function pzReceiver(impl: UdpImpl): Promise<void> {
   const random = createNodeRandom();
   const endpoint = createEndpoint(
     { staticPrivateKey: createSeededRandom(1).bytes(32) },
     {
-      socket: await createNodeUdpNetwork().bind({ host: '127.0.0.1' }),
+      socket: await createNodeUdpNetwork({ impl }).bind({ host: '127.0.0.1' }),
       clock: createNodeClock(),
       random,
       logger: createSilentLogger(),
@@ -88,11 +114,15 @@ async function pzReceiver(): Promise<void> {
   });
 }
 
+/** Socket implementation for PZ runs: the native batched addon when built (auto), or node:dgram. */
+type UdpImpl = 'auto' | 'dgram';
+
 function child(
   kind: string,
+  impl: UdpImpl = 'auto',
 ): Promise<{ proc: ReturnType<typeof fork>; hello: { port: number; key?: number[] } }> {
   const profile = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
-  const proc = fork(import.meta.filename, [kind], { execArgv: [...profile, '--import', 'tsx'] });
+  const proc = fork(import.meta.filename, [kind, impl], { execArgv: [...profile, '--import', 'tsx'] });
   return new Promise((resolve) =>
     proc.once('message', (hello) => resolve({ proc, hello: hello as { port: number } })),
   );
@@ -153,14 +183,40 @@ async function rawBlast(seconds: number): Promise<{ bps: number; cpuMsPerMB: num
   return { bps: (result.bytes * 8) / result.seconds, cpuMsPerMB: cpuMsPerMB(result) };
 }
 
+/** The extra row: a raw blast with batched native sockets at both ends (same 1200-byte datagrams). */
+async function nativeRawBlast(seconds: number): Promise<{ bps: number; cpuMsPerMB: number }> {
+  const { proc, hello } = await child('native-raw-receiver');
+  const socket = await createNodeUdpNetwork({ impl: 'native' }).bind({ host: '127.0.0.1' });
+  const payload = new Uint8Array(1200).fill(7);
+  const to = { host: '127.0.0.1', port: hello.port };
+  const end = performance.now() + seconds * 1000;
+  await new Promise<void>((resolve) => {
+    const pump = (): void => {
+      if (performance.now() >= end) {
+        resolve();
+        return;
+      }
+      // 256 per turn, as the dgram blast keeps 256 in flight; they leave in one sendmmsg.
+      for (let i = 0; i < 256; i++) socket.send(to, payload);
+      setImmediate(pump);
+    };
+    pump();
+  });
+  await new Promise((r) => setTimeout(r, 200));
+  const result = await report(proc);
+  await socket.close();
+  return { bps: (result.bytes * 8) / result.seconds, cpuMsPerMB: cpuMsPerMB(result) };
+}
+
 async function pzGoodput(
   seconds: number,
+  impl: UdpImpl = 'auto',
 ): Promise<{ bps: number; rttMs: number; cpuMsPerMB: number; senderCpuMsPerMB: number }> {
-  const { proc, hello } = await child('pz-receiver');
+  const { proc, hello } = await child('pz-receiver', impl);
   const endpoint = createEndpoint(
     { staticPrivateKey: createSeededRandom(2).bytes(32) },
     {
-      socket: await createNodeUdpNetwork().bind({ host: '127.0.0.1' }),
+      socket: await createNodeUdpNetwork({ impl }).bind({ host: '127.0.0.1' }),
       clock: createNodeClock(),
       random: createNodeRandom(),
       logger: createSilentLogger(),
@@ -373,10 +429,15 @@ async function main(): Promise<void> {
   const pairs = parts.has('1') ? Number(process.env.LOOPBACK_PAIRS ?? 3) : 0;
   // Other work on the machine decides the loopback figures (both processes need CPU): record it.
   const loadBefore = loadavg()[0]!;
+  const udpKind = createNodeUdpNetwork({ logger: createSilentLogger() }).kind;
+  const nativeRuns: Array<{ bps: number; cpuMsPerMB: number }> = [];
   for (let i = 0; i < pairs; i++) {
     rawRuns.push(await rawBlast(2));
     pzRuns.push(await pzGoodput(3));
+    if (udpKind === 'native-batch') nativeRuns.push(await nativeRawBlast(2));
   }
+  // PZ on node:dgram sockets once, so the addon's share of the result is visible in the same run.
+  const pzDgram = pairs > 0 && udpKind === 'native-batch' ? await pzGoodput(3, 'dgram') : undefined;
   const median = (values: number[]): number => {
     if (values.length === 0) return Number.NaN;
     const sorted = [...values].sort((a, b) => a - b);
@@ -429,6 +490,50 @@ async function main(): Promise<void> {
       unit: 'ratio',
     },
   );
+  if (pairs > 0) {
+    notes.push(
+      `Loopback PZ sockets: ${udpKind === 'native-batch' ? 'native-batch (native/ addon: recvmmsg + UDP_GRO, sendmmsg + UDP_SEGMENT), 1200-byte PZ packets' : 'node:dgram (the native addon is not built)'}. The raw baseline that carries the target is always node:dgram at both ends with 1200-byte datagrams, as the issue names it.`,
+    );
+  }
+  if (nativeRuns.length > 0) {
+    const nativeRaw = {
+      bps: median(nativeRuns.map((r) => r.bps)),
+      cpuMsPerMB: median(nativeRuns.map((r) => r.cpuMsPerMB)),
+    };
+    figures.push(
+      {
+        name: 'extra: raw blast on native batched sockets (1200-byte datagrams; not the target baseline)',
+        value: nativeRaw.bps / 1e6,
+        unit: 'Mbit/s',
+      },
+      { name: 'extra: native raw receiver CPU per MB', value: nativeRaw.cpuMsPerMB, unit: 'CPU ms/MB' },
+      {
+        name: 'extra: loopback PZ goodput vs native raw blast',
+        value: pz.bps / nativeRaw.bps,
+        unit: 'ratio',
+      },
+    );
+  }
+  if (pzDgram !== undefined) {
+    figures.push(
+      {
+        name: 'extra: loopback PZ goodput on node:dgram sockets (1 run)',
+        value: pzDgram.bps / 1e6,
+        unit: 'Mbit/s',
+      },
+      { name: 'extra: PZ on node:dgram, receiver CPU per MB', value: pzDgram.cpuMsPerMB, unit: 'CPU ms/MB' },
+      {
+        name: 'extra: PZ on node:dgram, sender CPU per MB',
+        value: pzDgram.senderCpuMsPerMB,
+        unit: 'CPU ms/MB',
+      },
+      {
+        name: 'extra: PZ on node:dgram vs raw dgram (median raw)',
+        value: pzDgram.bps / rawBps,
+        unit: 'ratio',
+      },
+    );
+  }
   targets.push({
     name: 'loopback goodput vs raw dgram',
     target: '>= 0.6 x raw',
@@ -558,5 +663,6 @@ async function main(): Promise<void> {
 // Dispatch last: the constants above must be initialised before any part runs.
 const mode = process.argv[2];
 if (mode === 'raw-receiver') await rawReceiver();
-else if (mode === 'pz-receiver') await pzReceiver();
+else if (mode === 'native-raw-receiver') await nativeRawReceiver();
+else if (mode === 'pz-receiver') await pzReceiver(process.argv[3] === 'dgram' ? 'dgram' : 'auto');
 else await main();
