@@ -1,8 +1,12 @@
+import { createServer, type ServerOptions } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import { encodeBtFailure } from './bt-protocol.ts';
+import { createAgentAnnounce } from './announce.ts';
+import { compileAnnounceValidator, TRACKER_AJV_OPTIONS } from './announce-validator.ts';
 import type { TrackerComponents, TrackerContext } from './context.ts';
 import { createEdgeRegistry } from './edges.ts';
-import { TRACKER_ERRORS, TrackerError, type TrackerErrorCode } from './errors.ts';
+import { errorAnswer } from './error-answer.ts';
+import { TrackerError } from './errors.ts';
+import { createFastAnnounce, type FastAnnounceHandler, type JsonBodyParser } from './fast-announce.ts';
 import { createTrackerMetrics } from './metrics.ts';
 import { resolveTrackerOptions, type TrackerOptions } from './options.ts';
 import { createRateLimiter } from './rate-limit.ts';
@@ -30,48 +34,46 @@ export function buildTracker(options: Partial<TrackerOptions>, components: Track
     rollout: createRolloutManager(resolved.rollout, components.swarmStore, components.clock),
     metrics: createTrackerMetrics(),
   };
+  // Set once the app exists: requests only arrive after listen().
+  let fastAnnounce: FastAnnounceHandler | null = null;
   const app = Fastify({
     logger: false,
     bodyLimit: resolved.bodyLimit,
     trustProxy: resolved.trustProxy,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    ajv: { customOptions: { ...TRACKER_AJV_OPTIONS } },
+    // The server fastify would make (same timeouts), with the announce fast path in front.
+    serverFactory: (handler, serverOptions) => {
+      const o = serverOptions as unknown as ServerOptions & {
+        http?: ServerOptions;
+        keepAliveTimeout: number;
+        requestTimeout: number;
+        connectionTimeout: number;
+        maxRequestsPerSocket?: number;
+      };
+      const server = createServer(o.http ?? {}, (request, response) => {
+        if (fastAnnounce === null || !fastAnnounce(request, response)) handler(request, response);
+      });
+      server.keepAliveTimeout = o.keepAliveTimeout;
+      server.requestTimeout = o.requestTimeout;
+      server.setTimeout(o.connectionTimeout);
+      if ((o.maxRequestsPerSocket ?? 0) > 0) server.maxRequestsPerSocket = o.maxRequestsPerSocket as number;
+      return server;
+    },
   });
   const log = components.logger.child({ component: 'tracker' });
 
-  if (resolved.rateLimit) {
-    const limiter = createRateLimiter(resolved.rateLimit, components.clock);
+  const limiter = resolved.rateLimit ? createRateLimiter(resolved.rateLimit, components.clock) : null;
+  if (limiter) {
     app.addHook('onRequest', async (request) => {
       if (!limiter.allow(request.ip)) throw new TrackerError('RATE_LIMITED', 'too many requests; slow down');
     });
   }
 
   app.setErrorHandler((error: FastifyError | TrackerError, request, reply) => {
-    let code: TrackerErrorCode;
-    let message = error.message;
-    if (error instanceof TrackerError) {
-      code = error.code;
-    } else if ((error as FastifyError).validation) {
-      code = 'BAD_REQUEST';
-    } else if ((error as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      code = 'PAYLOAD_TOO_LARGE';
-    } else if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
-      code = 'BAD_REQUEST';
-    } else {
-      log.error({ err: error, url: request.url }, 'tracker request failed');
-      context.metrics.errors.inc({ code: 'INTERNAL' });
-      return reply.code(500).send({ error: { code: 'INTERNAL', message: 'internal error' } });
-    }
-    context.metrics.errors.inc({ code });
-    // Standard clients get failures the BitTorrent way even when a hook (rate limit) refused them.
-    const path = request.url.split('?')[0];
-    if (path === '/announce' || path === '/scrape') {
-      return reply
-        .code(200)
-        .header('content-type', 'text/plain')
-        .send(Buffer.from(encodeBtFailure(message, code)));
-    }
-    if (code === 'RATE_LIMITED') message = 'too many requests; slow down';
-    return reply.code(TRACKER_ERRORS[code]).send({ error: { code, message: message.split('\n')[0] } });
+    const answer = errorAnswer(error, request.url, context.metrics, log);
+    reply.code(answer.status);
+    if (answer.contentType !== null) reply.header('content-type', answer.contentType);
+    return reply.send(answer.body);
   });
 
   app.setNotFoundHandler((request, reply) => {
@@ -80,8 +82,20 @@ export function buildTracker(options: Partial<TrackerOptions>, components: Track
     });
   });
 
+  const announce = createAgentAnnounce(context);
+  const validate = compileAnnounceValidator();
+  fastAnnounce = createFastAnnounce({
+    announce,
+    validate,
+    parseJson: app.getDefaultJsonParser('error', 'error') as unknown as JsonBodyParser,
+    limiter,
+    trustProxy: resolved.trustProxy,
+    bodyLimit: resolved.bodyLimit,
+    refusal: (error, url) => errorAnswer(error, url, context.metrics, log),
+  });
+
   registerBtRoutes(app, context);
-  registerAgentRoutes(app, context);
+  registerAgentRoutes(app, context, { announce, validate });
   registerOpsRoutes(app, context);
   return { app, context };
 }
