@@ -1,14 +1,17 @@
-// Builds the batched UDP addon (run by npm install / npm ci). Never fails the install: without the
-// addon, runtime/node/udp.ts falls back to node:dgram and says so once.
+// Builds the native addons (run by npm install / npm ci). Never fails the install: each addon is
+// optional and its user falls back when it is missing, saying so once.
+//   udp/  batched UDP socket (recvmmsg/GRO, sendmmsg/GSO)     fallback: node:dgram
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const fallback = 'node:dgram will be used (one syscall and one JS call per datagram)';
+const addons = [
+  { dir: 'udp', fallback: 'node:dgram will be used (one syscall and one JS call per datagram)' },
+];
 if (process.platform !== 'linux') {
-  console.log(`swarmlane: native UDP batching is Linux-only; ${fallback}`);
+  console.log('swarmlane: the native addons are Linux-only; node:dgram will be used');
   process.exit(0);
 }
 // npm tells scripts where its node-gyp is; outside npm, use the one npm ships next to node.
@@ -20,7 +23,9 @@ const args = [gyp, 'rebuild'];
 // Build against the installed Node's headers when they are there (no header download offline).
 if (!process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'common.gypi')))
   args.push(`--nodedir=${prefix}`);
-const result = existsSync(gyp)
-  ? spawnSync(process.execPath, args, { cwd: here, stdio: 'inherit' })
-  : { status: 1 };
-if (result.status !== 0) console.warn(`swarmlane: the native UDP addon did not build; ${fallback}`);
+for (const addon of addons) {
+  const result = existsSync(gyp)
+    ? spawnSync(process.execPath, args, { cwd: join(here, addon.dir), stdio: 'inherit' })
+    : { status: 1 };
+  if (result.status !== 0) console.warn(`swarmlane: native/${addon.dir} did not build; ${addon.fallback}`);
+}

@@ -25,7 +25,7 @@ interface NativeUdpAddon {
 
 export type NativeUdpSocket = UdpSocket & { sendErrors(): number; readonly kind: 'native-batch' };
 
-const DEFAULT_ADDON = '../../native/build/Release/swarmlane_udp.node';
+const DEFAULT_ADDON = '../../native/udp/build/Release/swarmlane_udp.node';
 const loaded = new Map<string, NativeUdpAddon | Error>();
 
 /** The addon, or why it is not usable (not built, other platform, ABI mismatch). Loaded once. */

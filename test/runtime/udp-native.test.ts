@@ -141,7 +141,7 @@ describe('node UDP fallback', () => {
   it('uses node:dgram when the addon cannot be loaded, says so once, and still works', async () => {
     const warnings: string[] = [];
     const logger: Logger = { ...createSilentLogger(), warn: (_obj, msg) => warnings.push(String(msg)) };
-    const missing = '../../native/build/Release/does-not-exist.node';
+    const missing = '../../native/udp/build/Release/does-not-exist.node';
     const net = createNodeUdpNetwork({ nativeAddonPath: missing, logger });
     const again = createNodeUdpNetwork({ nativeAddonPath: missing, logger });
     expect(net.kind).toBe('dgram');
