@@ -3,8 +3,9 @@
  *  (1) agent-API announces/s (POST /v1/announce, numwant 30) over real HTTP (keep-alive, loopback)
  *      against a tracker in its own process, versus a fastify hello-world route in its own process,
  *      measured the same way in alternating rounds of the same run (target: median of the per-round
- *      ratios). Beside it: the standard compact announce, and the framework floor, a fastify route that
- *      validates the same POST body against the same schema and answers a fixed body of the same size;
+ *      ratios). Beside it: the standard compact announce, and two floors that answer a fixed body of the
+ *      same size after parsing and validating the same POST body: a fastify route (framework floor) and
+ *      the tracker's own node:http announce path with a free handler (fast-path floor);
  *  (2) selection cost per announce at 100 vs 100,000 peers;
  *  (3) quality: share of returned peers in the requester's ISP, and share of reachable pairs.
  * Bounded in count and time; loopback only. BENCH_SECONDS sets the load time per server, BENCH_SWARM
@@ -13,7 +14,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent, createServer, request } from 'node:http';
 import { connect } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +24,9 @@ import type { ReachabilityReport } from '../nat/report.ts';
 import { createSeededRandom, createSilentLogger, type Random } from '../runtime/index.ts';
 import { createNodeClock } from '../runtime/node/index.ts';
 import { prepareAnswerFragments } from '../tracker/announce-json.ts';
+import { compileAnnounceValidator } from '../tracker/announce-validator.ts';
 import { AnnounceRequest as AnnounceRequestSchema } from '../tracker/api-schema.ts';
+import { createFastAnnounce, type JsonBodyParser } from '../tracker/fast-announce.ts';
 import {
   type AnnounceRequest,
   buildTracker,
@@ -187,13 +190,32 @@ async function serve(kind: string): Promise<void> {
     });
     floor.get('/_cpu', async () => process.cpuUsage());
     app.get('/_cpu', async () => process.cpuUsage());
+    // The floor of the tracker's own announce path (fast-announce.ts on node:http): the same JSON
+    // parser, compiled validator and answer writing, with a handler that does no tracker work.
+    const fastFloor = createFastAnnounce({
+      announce: async () => floorAnswer,
+      validate: compileAnnounceValidator(),
+      parseJson: floor.getDefaultJsonParser('error', 'error') as unknown as JsonBodyParser,
+      limiter: null,
+      trustProxy: true,
+      bodyLimit: 256 * 1024,
+      refusal: (error) => ({
+        status: 400,
+        contentType: null,
+        body: { error: { code: 'BAD_REQUEST', message: error.message } },
+      }),
+    });
+    const fastServer = createServer((request, response) => {
+      if (!fastFloor(request, response)) response.end(JSON.stringify(process.cpuUsage()));
+    });
     await app.listen({ host: '127.0.0.1', port: 0 });
     await floor.listen({ host: '127.0.0.1', port: 0 });
-    const address = app.server.address();
-    const floorAddress = floor.server.address();
-    process.stdout.write(
-      `port ${typeof address === 'object' && address ? address.port : 0} ${typeof floorAddress === 'object' && floorAddress ? floorAddress.port : 0}\n`,
-    );
+    await new Promise<void>((resolve) => fastServer.listen(0, '127.0.0.1', resolve));
+    const portOf = (server: { address(): unknown }) => {
+      const address = server.address();
+      return typeof address === 'object' && address ? (address as { port: number }).port : 0;
+    };
+    process.stdout.write(`port ${portOf(app.server)} ${portOf(floor.server)} ${portOf(fastServer)}\n`);
     return;
   }
   const clock = createNodeClock();
@@ -228,15 +250,17 @@ async function serve(kind: string): Promise<void> {
   process.stdout.write(`port ${typeof address === 'object' && address ? address.port : 0}\n`);
 }
 
-function startServer(kind: string): Promise<{ child: ChildProcess; port: number; port2: number }> {
+function startServer(
+  kind: string,
+): Promise<{ child: ChildProcess; port: number; port2: number; port3: number }> {
   const child = spawn(process.execPath, ['--import', 'tsx', import.meta.filename, '--serve', kind], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
     lines.on('line', (line) => {
-      const m = /^port (\d+)(?: (\d+))?$/.exec(line);
-      if (m) resolve({ child, port: Number(m[1]), port2: Number(m[2] ?? 0) });
+      const m = /^port (\d+)(?: (\d+) (\d+))?$/.exec(line);
+      if (m) resolve({ child, port: Number(m[1]), port2: Number(m[2] ?? 0), port3: Number(m[3] ?? 0) });
     });
     child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
   });
@@ -431,17 +455,27 @@ async function main(): Promise<void> {
     }),
   );
   const floorAnnounce = (i: number) => floorRequests[i % DEVICES] as Buffer;
+  const fastFloorRequests = devices.map((d) =>
+    encodeRequest(hello.port3, 'POST', '/v1/announce', JSON.stringify(bodyOf(d)), {
+      'x-forwarded-for': d.ip,
+    }),
+  );
+  const fastFloorAnnounce = (i: number) => fastFloorRequests[i % DEVICES] as Buffer;
   const helloBytes = encodeRequest(hello.port, 'GET', '/hello');
   const helloRequest = () => helloBytes;
   const bigBytes = encodeRequest(hello.port, 'GET', '/hello-7k');
   await load(hello.port, helloRequest, 1); // warm-up
   await load(tracker.port, announce, 1);
   await load(hello.port2, floorAnnounce, 1);
+  await load(hello.port3, fastFloorAnnounce, 1);
   if (process.env.BENCH_PROFILE) await send(new Agent(), tracker.port, 'GET', '/_profile/start');
   const ROUNDS = 5;
   const floorLoad: Load = { requests: 0, errors: 0, seconds: 0, latenciesMs: [] };
   let floorCpuUs = 0;
   const floorRatios: number[] = [];
+  const fastFloorLoad: Load = { requests: 0, errors: 0, seconds: 0, latenciesMs: [] };
+  let fastFloorCpuUs = 0;
+  const fastFloorRatios: number[] = [];
   const helloLoad: Load = { requests: 0, errors: 0, seconds: 0, latenciesMs: [] };
   const trackerLoad: Load = { requests: 0, errors: 0, seconds: 0, latenciesMs: [] };
   const roundRatios: number[] = [];
@@ -496,6 +530,11 @@ async function main(): Promise<void> {
     floorCpuUs += (await cpuOf(hello.port2)) - f0;
     add(floorLoad, f);
     floorRatios.push(f.requests / f.seconds / (h.requests / h.seconds));
+    const ff0 = await cpuOf(hello.port3);
+    const ff = await load(hello.port3, fastFloorAnnounce, LOAD_SECONDS / ROUNDS);
+    fastFloorCpuUs += (await cpuOf(hello.port3)) - ff0;
+    add(fastFloorLoad, ff);
+    fastFloorRatios.push(ff.requests / ff.seconds / (h.requests / h.seconds));
     const t0 = await cpuOf(tracker.port);
     const sys0 = systemUs.get(tracker.port) ?? 0;
     const t = await load(tracker.port, announce, LOAD_SECONDS / ROUNDS);
@@ -514,7 +553,8 @@ async function main(): Promise<void> {
   tracker.child.kill('SIGTERM');
   notes.push(
     `per-round throughput ratios, agent announce vs hello-world (the median is the target figure): ${roundRatios.map((r) => r.toFixed(3)).join(', ')}; load average at the end ${loadavg()[0]?.toFixed(1)} on ${cpus().length} cores`,
-    `per-round ratios of the framework floor (fastify, same POST body and schema, fixed ${ANSWER_BYTES}-byte answer, no tracker work) vs hello-world: ${floorRatios.map((r) => r.toFixed(3)).join(', ')}. Its median is the most any announce route of this shape can reach on fastify: the target's 0.5 is at or beyond it`,
+    `per-round ratios of the framework floor (fastify, same POST body and schema, fixed ${ANSWER_BYTES}-byte answer, no tracker work) vs hello-world: ${floorRatios.map((r) => r.toFixed(3)).join(', ')}. Its median is the most any announce route of this shape can reach through fastify's router`,
+    `per-round ratios of the fast-path floor (the tracker's own node:http announce path, fast-announce.ts: same JSON parser and compiled validator, fixed ${ANSWER_BYTES}-byte answer, no tracker work) vs hello-world: ${fastFloorRatios.map((r) => r.toFixed(3)).join(', ')}. Its median bounds what the agent announce can reach however cheap the tracker's own work becomes`,
   );
   const throughputRatio = median(roundRatios);
 
@@ -639,6 +679,26 @@ async function main(): Promise<void> {
       },
       { name: 'framework floor vs hello-world (median of rounds)', value: median(floorRatios), unit: 'x' },
       { name: 'framework floor: server CPU per request', value: floorCpuUs / floorLoad.requests, unit: 'us' },
+      {
+        name: 'fast-path floor: the tracker announce path on node:http (same parser, validator), fixed answer, req/s',
+        value: fastFloorLoad.requests / fastFloorLoad.seconds,
+        unit: 'req/s',
+      },
+      {
+        name: 'fast-path floor vs hello-world (median of rounds)',
+        value: median(fastFloorRatios),
+        unit: 'x',
+      },
+      {
+        name: 'fast-path floor: server CPU per request',
+        value: fastFloorCpuUs / fastFloorLoad.requests,
+        unit: 'us',
+      },
+      {
+        name: 'agent announce vs fast-path floor (median of rounds)',
+        value: median(roundRatios.map((r, i) => r / (fastFloorRatios[i] as number))),
+        unit: 'x',
+      },
       {
         name: 'agent announce vs framework floor (median of rounds)',
         value: median(roundRatios.map((r, i) => r / (floorRatios[i] as number))),
