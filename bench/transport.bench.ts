@@ -17,6 +17,7 @@ import { cpus, loadavg } from 'node:os';
 import { createSeededRandom, createSilentLogger } from '../runtime/index.ts';
 import { createNodeClock, createNodeRandom, createNodeUdpNetwork } from '../runtime/node/index.ts';
 import { createVirtualNet, type LinkSpec } from '../test/transport/util/virtual-net.ts';
+import { aeadBackend } from '../transport/crypto.ts';
 import { createEndpoint, createRateHistory, type Endpoint, type RateHistory } from '../transport/index.ts';
 import { type Figure, type Target, writeBenchReport } from './lib/report.ts';
 
@@ -492,7 +493,7 @@ async function main(): Promise<void> {
   );
   if (pairs > 0) {
     notes.push(
-      `Loopback PZ sockets: ${udpKind === 'native-batch' ? 'native-batch (native/ addon: recvmmsg + UDP_GRO, sendmmsg + UDP_SEGMENT), 1200-byte PZ packets' : 'node:dgram (the native addon is not built)'}. The raw baseline that carries the target is always node:dgram at both ends with 1200-byte datagrams, as the issue names it.`,
+      `Loopback PZ sockets: ${udpKind === 'native-batch' ? 'native-batch (native/ addon: recvmmsg + UDP_GRO, sendmmsg + UDP_SEGMENT), 1200-byte PZ packets' : 'node:dgram (the native addon is not built)'}; packet AEAD: ${aeadBackend() === 'native' ? 'native/aead (OpenSSL assembly ChaCha20-Poly1305)' : 'sodium-native'}. The raw baseline that carries the target is always node:dgram at both ends with 1200-byte datagrams, as the issue names it.`,
     );
   }
   if (nativeRuns.length > 0) {

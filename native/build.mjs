@@ -1,6 +1,7 @@
 // Builds the native addons (run by npm install / npm ci). Never fails the install: each addon is
 // optional and its user falls back when it is missing, saying so once.
 //   udp/  batched UDP socket (recvmmsg/GRO, sendmmsg/GSO)     fallback: node:dgram
+//   aead/ ChaCha20-Poly1305 over the system's libcrypto.a    fallback: sodium-native
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -9,9 +10,10 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const addons = [
   { dir: 'udp', fallback: 'node:dgram will be used (one syscall and one JS call per datagram)' },
+  { dir: 'aead', fallback: 'sodium-native will encrypt packets (slower; libssl-dev provides libcrypto.a)' },
 ];
 if (process.platform !== 'linux') {
-  console.log('swarmlane: the native addons are Linux-only; node:dgram will be used');
+  console.log('swarmlane: the native addons are Linux-only; node:dgram and sodium-native will be used');
   process.exit(0);
 }
 // npm tells scripts where its node-gyp is; outside npm, use the one npm ships next to node.

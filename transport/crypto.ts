@@ -1,4 +1,5 @@
 import sodium from 'sodium-native';
+import { loadNativeAead, type NativeAead } from './aead-native.ts';
 import { TAG_LENGTH } from './packet.ts';
 
 /**
@@ -93,6 +94,22 @@ export interface PacketKey {
   readonly iv: Uint8Array;
   /** Scratch nonce, reused to avoid an allocation per packet. */
   readonly nonce: Uint8Array;
+  /** The native AEAD's keyed handle for `key`, made on first use (copies of the key share it). */
+  aead?: unknown;
+}
+
+let nativeAead: NativeAead | undefined = loadNativeAead();
+
+/** Which ChaCha20-Poly1305 implementation seals and opens packets (both give the same bytes). */
+export function aeadBackend(): 'native' | 'sodium' {
+  return nativeAead ? 'native' : 'sodium';
+}
+
+/** Tests: run the sodium path even when the native addon is built. Returns the previous backend. */
+export function useAeadBackend(backend: 'native' | 'sodium'): 'native' | 'sodium' {
+  const previous = aeadBackend();
+  nativeAead = backend === 'native' ? loadNativeAead() : undefined;
+  return previous;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -103,6 +120,7 @@ export function packetKeyFromSecret(secret: Uint8Array): PacketKey {
     key: hkdf(secret, EMPTY, 'pz key', 32),
     iv: hkdf(secret, EMPTY, 'pz iv', 12),
     nonce: new Uint8Array(12),
+    aead: undefined,
   };
 }
 
@@ -129,6 +147,10 @@ export function seal(
   plaintext: Uint8Array,
   out: Uint8Array,
 ): number {
+  if (nativeAead) {
+    k.aead ??= nativeAead.key(k.key);
+    return nativeAead.seal(k.aead, fillNonce(k, pn), header, plaintext, out);
+  }
   const target =
     out.length === plaintext.length + TAG_LENGTH ? out : out.subarray(0, plaintext.length + TAG_LENGTH);
   return sodium.crypto_aead_chacha20poly1305_ietf_encrypt(
@@ -153,6 +175,10 @@ export function open(
   const length = ciphertext.length - TAG_LENGTH;
   // A caller-owned scratch buffer saves an allocation per packet; the result is a view into it.
   const out = scratch && scratch.length >= length ? scratch.subarray(0, length) : new Uint8Array(length);
+  if (nativeAead) {
+    k.aead ??= nativeAead.key(k.key);
+    return nativeAead.open(k.aead, fillNonce(k, pn), header, ciphertext, out) ? out : undefined;
+  }
   try {
     sodium.crypto_aead_chacha20poly1305_ietf_decrypt(out, null, ciphertext, header, fillNonce(k, pn), k.key);
   } catch {

@@ -36,6 +36,7 @@
 #define RX_SLOT_BYTES 65536
 #define RX_META_INTS 9
 #define RX_ROUNDS 8
+#define DELIVER_BYTES 65536
 #define TX_BYTES (512 * 1024)
 #define TX_MAX 512
 #define TX_META_INTS 7
@@ -130,20 +131,21 @@ static void from_sockaddr(const struct sockaddr_storage *in, int32_t *meta) {
   }
 }
 
-static void deliver(sock_t *s, int count) {
+// Hands JS messages [first, first + count) as one ArrayBuffer; rxMeta record 0 describes `first`.
+static void deliver(sock_t *s, int first, int count) {
   napi_env env = s->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   size_t total = 0;
-  for (int i = 0; i < count; i++) total += s->rx_msgs[i].msg_len;
+  for (int i = first; i < first + count; i++) total += s->rx_msgs[i].msg_len;
   void *data = NULL;
   napi_value buffer, callback, recv, argv[2], result;
   if (napi_create_arraybuffer(env, total, &data, &buffer) != napi_ok) goto done;
   size_t offset = 0;
-  for (int i = 0; i < count; i++) {
+  for (int i = first; i < first + count; i++) {
     struct msghdr *h = &s->rx_msgs[i].msg_hdr;
     size_t len = s->rx_msgs[i].msg_len;
-    int32_t *meta = &s->rx_meta[i * RX_META_INTS];
+    int32_t *meta = &s->rx_meta[(i - first) * RX_META_INTS];
     memcpy((uint8_t *)data + offset, s->rx_buf + (size_t)i * RX_SLOT_BYTES, len);
     meta[0] = (int32_t)offset;
     meta[1] = (int32_t)len;
@@ -193,7 +195,16 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
       if (n == 0) break;
       continue;
     }
-    deliver(s, n);
+    // At most DELIVER_BYTES per call into JS: the microtask turn after each call is where the
+    // transport sends its ACKs, and a whole recvmmsg of GRO messages can hold 2 MB of packets.
+    for (int first = 0; first < n && !s->closed;) {
+      int count = 0;
+      size_t bytes = 0;
+      while (first + count < n && (count == 0 || bytes + s->rx_msgs[first + count].msg_len <= DELIVER_BYTES))
+        bytes += s->rx_msgs[first + count++].msg_len;
+      deliver(s, first, count);
+      first += count;
+    }
     if (n < RX_SLOTS) break;
   }
 }

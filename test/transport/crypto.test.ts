@@ -2,6 +2,7 @@ import { createHash, hkdfSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createSeededRandom } from '../../runtime/index.ts';
 import {
+  aeadBackend,
   dh,
   hkdf,
   keyPairFromSeed,
@@ -10,6 +11,7 @@ import {
   packetKeyFromSecret,
   seal,
   sha256,
+  useAeadBackend,
 } from '../../transport/crypto.ts';
 import { clientSessionKeys, serverSessionKeys } from '../../transport/handshake.ts';
 import { createRetryTokens } from '../../transport/retry-token.ts';
@@ -105,4 +107,42 @@ describe('retry tokens', () => {
     forged[20]! ^= 1;
     expect(tokens.validate(forged, address, dcid, 500)).toBe(false);
   });
+});
+
+describe('packet AEAD backends', () => {
+  // The native addon (native/aead) and sodium-native must produce the same bytes: peers may differ.
+  useAeadBackend('native');
+  const bothBuilt = aeadBackend() === 'native';
+  (bothBuilt ? it : it.skip)(
+    'native and sodium ChaCha20-Poly1305 seal the same bytes and open each other',
+    () => {
+      try {
+        for (let i = 0; i < 200; i++) {
+          const key = packetKeyFromSecret(random.bytes(32));
+          const pn = random.int(2 ** 31);
+          const header = random.bytes(random.int(40));
+          const plain = random.bytes(i === 0 ? 0 : random.int(1400));
+          const sealed: Uint8Array[] = [];
+          for (const backend of ['native', 'sodium'] as const) {
+            useAeadBackend(backend);
+            const out = new Uint8Array(plain.length + 16);
+            expect(seal(key, pn, header, plain, out)).toBe(plain.length + 16);
+            sealed.push(out);
+          }
+          expect(Buffer.from(sealed[0]!).equals(sealed[1]!)).toBe(true);
+          for (const backend of ['native', 'sodium'] as const) {
+            useAeadBackend(backend);
+            expect(Buffer.from(open(key, pn, header, sealed[0]!)!).equals(plain)).toBe(true);
+            const tampered = sealed[0]!.slice();
+            tampered[random.int(tampered.length)]! ^= 1 << random.int(8);
+            expect(open(key, pn, header, tampered)).toBeUndefined();
+            expect(open(key, pn + 1, header, sealed[0]!)).toBeUndefined();
+            expect(open(key, pn, header, sealed[0]!.subarray(0, 15))).toBeUndefined();
+          }
+        }
+      } finally {
+        useAeadBackend('native');
+      }
+    },
+  );
 });
