@@ -52,9 +52,11 @@ function runInChild(
 ): Promise<StrategyResult> {
   return new Promise((resolve, reject) => {
     // tsx runs the TypeScript sources, as bin/swarmlane.mjs does; the child's own flags are not
-    // inherited (a test runner's would not apply to it).
+    // inherited (a test runner's would not apply to it). A 64 MiB young generation: the simulation
+    // allocates per packet, and the default 16 MiB scavenges four times as often (100 devices of
+    // nat444-1k: 57.0 -> 53.9 CPU s; garbage collection is 12-19 % of a large run).
     const child = fork(WORKER, [], {
-      execArgv: ['--import', 'tsx'],
+      execArgv: ['--import', 'tsx', '--max-semi-space-size=64'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     let outcome: StrategyResult | undefined;
