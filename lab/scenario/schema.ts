@@ -61,6 +61,12 @@ export const DeviceGroup = Type.Object({
   link: LinkSpec,
   wifi: Type.Boolean(),
   charging: Type.Boolean(),
+  /**
+   * The agents' `network.peerCongestion`: congestion control of uploads to peers. `newreno` is the
+   * agent's default (several upload sessions share one home uplink); `bbr` is what the agent's
+   * configuration recommends for uplinks with random loss (mobile devices that upload).
+   */
+  peerCongestion: Type.Union([Type.Literal('newreno'), Type.Literal('bbr')]),
 });
 export type DeviceGroup = Static<typeof DeviceGroup>;
 
