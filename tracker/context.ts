@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { Clock, Logger, Random } from '../runtime/index.ts';
 import type { ReleaseCatalogue } from './catalogue.ts';
@@ -29,8 +29,9 @@ export interface TrackerContext extends TrackerComponents {
 export const agentSwarm = (releaseId: string) => `rel:${releaseId}`;
 export const btSwarm = (infoHash: string) => `bt:${infoHash}`;
 
+/** SHA-256 hex of a device token (the one-shot `hash` skips a Hash object per announce). */
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  return hash('sha256', token, 'hex');
 }
 
 function safeEqual(a: string, b: string): boolean {

@@ -126,6 +126,11 @@ function buildBucketName(tier: Tier, loc: Locality, reach: ReachClass, family: B
   }
 }
 
+/** Whether a bucket name is a `lan`-tier one (one bucket per public address), in any family. */
+export function isAddressBucket(name: string): boolean {
+  return name.startsWith('ip:') || name.startsWith('bt/ip:') || name.startsWith('tcp/ip:');
+}
+
 const FAMILIES: readonly BucketFamily[] = ['pz', 'bt', 'tcp'];
 const REACH_CLASSES: readonly ReachClass[] = ['open', 'punchable', 'hard'];
 const TIER_INDEX: Record<Tier, number> = { lan: 0, 'isp-region': 1, isp: 2, region: 3, internet: 4 };

@@ -1,6 +1,6 @@
 import type { Random } from '../runtime/index.ts';
 import { SwarmlaneError } from '../runtime/index.ts';
-import { hostKeyOf } from './locality.ts';
+import { hostKeyOf, isAddressBucket } from './locality.ts';
 import type { PeerCandidate, PeerRecord, ReachClass } from './swarm-store.ts';
 
 /**
@@ -94,7 +94,13 @@ export class PeerSlots {
   private used = 0;
   private readonly free: number[] = [];
   private readonly byId = new Map<string, number>();
+  /**
+   * Bucket numbers by name, in two maps: one bucket per public address makes the per-address map as
+   * large as the swarm, and a lookup in it costs cache misses; the shared buckets (ISP, region,
+   * internet, scrape counters) that every announce names a dozen times stay in a small, warm map.
+   */
   private readonly bucketByName = new Map<string, number>();
+  private readonly addressBucketByName = new Map<string, number>();
   private readonly buckets: Array<Bucket | undefined> = [];
   /** Numbers of buckets that emptied and were dropped (addresses come and go: no bucket outlives its peers). */
   private readonly freeBuckets: number[] = [];
@@ -112,7 +118,11 @@ export class PeerSlots {
 
   /** Buckets with at least one member (empty ones are dropped). */
   get bucketCount(): number {
-    return this.bucketByName.size;
+    return this.bucketByName.size + this.addressBucketByName.size;
+  }
+
+  private mapFor(name: string): Map<string, number> {
+    return isAddressBucket(name) ? this.addressBucketByName : this.bucketByName;
   }
 
   private grow(to: number): void {
@@ -138,12 +148,13 @@ export class PeerSlots {
   }
 
   private bucketNumber(name: string, create: boolean): number {
-    let b = this.bucketByName.get(name);
+    const map = this.mapFor(name);
+    let b = map.get(name);
     if (b === undefined) {
       if (!create) return NONE;
       b = this.freeBuckets.pop() ?? this.buckets.length;
       this.buckets[b] = { name, slots: [], ks: [] };
-      this.bucketByName.set(name, b);
+      map.set(name, b);
     }
     return b;
   }
@@ -170,7 +181,7 @@ export class PeerSlots {
       bucket.ks[pos] = movedK;
       this.memberPos[movedSlot * MAX_BUCKETS_PER_PEER + movedK] = pos;
     } else if (pos === 0) {
-      this.bucketByName.delete(bucket.name);
+      this.mapFor(bucket.name).delete(bucket.name);
       this.buckets[b] = undefined;
       this.freeBuckets.push(b);
     }
@@ -223,7 +234,7 @@ export class PeerSlots {
     const had = this.memberCount[slot] as number;
     let same = had === count;
     for (let k = 0; same && k < count; k++)
-      same = this.memberBucket[base + k] === this.bucketByName.get(names[k] as string);
+      same = this.memberBucket[base + k] === this.bucketNumber(names[k] as string, false);
     if (!same) {
       // Leave first (a bucket this peer was alone in is dropped), then join by name.
       for (let k = 0; k < had; k++) this.unfile(slot, k);

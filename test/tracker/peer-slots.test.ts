@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createSeededRandom } from '../../runtime/index.ts';
+import { bucketFor, isAddressBucket, SEEDER_BUCKET, TIERS } from '../../tracker/locality.ts';
 import { PeerSlots } from '../../tracker/peer-slots.ts';
 import type { PeerRecord } from '../../tracker/swarm-store.ts';
 
@@ -20,11 +21,22 @@ const record = (peerId: string, lastSeen: number, over: Partial<PeerRecord> = {}
 });
 
 describe('PeerSlots', () => {
+  it('tells per-address bucket names from shared ones in every family', () => {
+    const loc = { publicIp: '10.1.2.3', isp: 'isp-a', region: 'eu', asn: null };
+    for (const family of ['pz', 'bt', 'tcp'] as const)
+      for (const tier of TIERS) {
+        const name = bucketFor(tier, loc, 'open', family) as string;
+        expect([name, isAddressBucket(name)]).toEqual([name, tier === 'lan']);
+      }
+    expect(isAddressBucket(SEEDER_BUCKET)).toBe(false);
+  });
+
   it('matches a plain model through random inserts, moves, removals and prunes (slots are reused)', () => {
     const random = createSeededRandom(11);
     const slots = new PeerSlots(0);
     const model = new Map<string, { buckets: string[]; seen: number; have: number }>();
-    const names = ['a', 'b', 'c', 'd', 'e'];
+    // Shared and per-address names (the two are kept in separate maps).
+    const names = ['a', 'b', 'c', 'ip:10.0.0.1:open', 'tcp/ip:10.0.0.2:hard'];
     let clock = 0;
     for (let step = 0; step < 4000; step++) {
       clock++;
