@@ -50,6 +50,14 @@ describe('scenario loading', () => {
     expect(s.devices[0]!.nat).toBe('port-restricted');
     expect(s.isps[0]!.cgn.mapping).toBe('endpoint-independent');
     expect(s.release.pieceSize).toBe(262_144);
+    expect(s.devices[0]!.peerCongestion).toBe('newreno');
+    const bbr = loadScenario(
+      writeScenario(
+        'bbr.yaml',
+        'name: tiny\nisps: [{ name: a, region: r }]\ndevices: [{ count: 2, isp: a, peerCongestion: bbr }]\n',
+      ),
+    );
+    expect(bbr.devices[0]!.peerCongestion).toBe('bbr');
   });
 
   it.each([
@@ -67,6 +75,11 @@ describe('scenario loading', () => {
       'negative count',
       'name: x\nisps: [{ name: a, region: r }]\ndevices: [{ count: -1, isp: a }]\n',
       /count/,
+    ],
+    [
+      'unknown congestion control',
+      'name: x\nisps: [{ name: a, region: r }]\ndevices: [{ count: 1, isp: a, peerCongestion: cubic }]\n',
+      /devices\/0\/peerCongestion/,
     ],
     ['not a mapping', '- 1\n- 2\n', /must be a YAML mapping/],
     ['broken YAML', 'name: [unclosed\n', /not valid YAML/],
