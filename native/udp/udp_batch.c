@@ -53,6 +53,10 @@ typedef struct {
   int family;
   int closed;
   int gso_ok;
+  // The struct is freed once both libuv has closed the poll handle and JS has dropped the external,
+  // so a stray call on a closed socket's handle never reads freed memory.
+  int uv_closed;
+  int finalized;
   int32_t *rx_meta;
   uint8_t *tx_data;
   int32_t *tx_meta;
@@ -62,6 +66,8 @@ typedef struct {
   struct sockaddr_storage rx_addr[RX_SLOTS];
   char rx_ctrl[RX_SLOTS][CMSG_SPACE(sizeof(int))];
 } sock_t;
+
+static void on_finalize(napi_env env, void *data, void *hint);
 
 #define CHECK(call)                                                                                \
   do {                                                                                             \
@@ -295,7 +301,7 @@ static napi_value sock_open(napi_env env, napi_callback_info info) {
   CHECK(napi_create_string_utf8(env, "swarmlane:udp", NAPI_AUTO_LENGTH, &name));
   CHECK(napi_create_object(env, &resource));
   CHECK(napi_async_init(env, resource, name, &s->async));
-  CHECK(napi_create_external(env, s, NULL, NULL, &external));
+  CHECK(napi_create_external(env, s, on_finalize, NULL, &external));
 
   uv_loop_t *loop;
   CHECK(napi_get_uv_event_loop(env, &loop));
@@ -432,10 +438,24 @@ static napi_value sock_flush(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static void on_closed(uv_handle_t *handle) {
-  sock_t *s = (sock_t *)handle->data;
+static void release(sock_t *s) {
+  if (!s->uv_closed || !s->finalized) return;
   free(s->rx_buf);
   free(s);
+}
+
+static void on_closed(uv_handle_t *handle) {
+  sock_t *s = (sock_t *)handle->data;
+  s->uv_closed = 1;
+  release(s);
+}
+
+static void on_finalize(napi_env env, void *data, void *hint) {
+  sock_t *s = (sock_t *)data;
+  s->finalized = 1;
+  // Not closed yet cannot happen (the callback reference keeps the external alive until close),
+  // but if it did, the open socket keeps its memory.
+  if (s->closed) release(s);
 }
 
 static napi_value sock_close(napi_env env, napi_callback_info info) {
