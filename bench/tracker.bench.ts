@@ -719,6 +719,16 @@ async function main(): Promise<void> {
       { name: 'hello-world server CPU per request', value: helloCpuPerRequest, unit: 'us' },
       { name: 'tracker server CPU per announce', value: trackerCpuPerAnnounce, unit: 'us' },
       {
+        name: "of which the tracker's own work (announce CPU - fast-path floor CPU)",
+        value: trackerCpuPerAnnounce - fastFloorCpuUs / fastFloorLoad.requests,
+        unit: 'us',
+      },
+      {
+        name: 'CPU budget for that work at the 0.5 target (2 x hello CPU - fast-path floor CPU)',
+        value: 2 * helloCpuPerRequest - fastFloorCpuUs / fastFloorLoad.requests,
+        unit: 'us',
+      },
+      {
         name: 'of which kernel (system) time',
         value: trackerSystemUs / trackerLoad.requests,
         unit: 'us',

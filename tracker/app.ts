@@ -94,6 +94,11 @@ export function buildTracker(options: Partial<TrackerOptions>, components: Track
     refusal: (error, url) => errorAnswer(error, url, context.metrics, log),
   });
 
+  // Once closing, every request goes through fastify again, which answers 503 as it does on its routes.
+  app.addHook('preClose', async () => {
+    fastAnnounce = null;
+  });
+
   registerBtRoutes(app, context);
   registerAgentRoutes(app, context, { announce, validate });
   registerOpsRoutes(app, context);
