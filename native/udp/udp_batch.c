@@ -77,10 +77,17 @@ static void on_finalize(napi_env env, void *data, void *hint);
     }                                                                                              \
   } while (0)
 
+// Errors carry the errno name as `code`, as node:dgram's do (callers test for EADDRINUSE).
 static napi_value throw_errno(napi_env env, const char *what, int err) {
   char message[160];
-  snprintf(message, sizeof message, "%s: %s", what, strerror(err));
-  napi_throw_error(env, "ERR_NATIVE_UDP", message);
+  const char *code = err == EADDRINUSE      ? "EADDRINUSE"
+                     : err == EACCES        ? "EACCES"
+                     : err == EADDRNOTAVAIL ? "EADDRNOTAVAIL"
+                     : err == EINVAL        ? "EINVAL"
+                     : err == EAFNOSUPPORT  ? "EAFNOSUPPORT"
+                                            : "ERR_NATIVE_UDP";
+  snprintf(message, sizeof message, "%s %s", what, strerror(err));
+  napi_throw_error(env, code, message);
   return NULL;
 }
 

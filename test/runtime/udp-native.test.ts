@@ -121,6 +121,15 @@ describeNative('native batched UDP socket (127.0.0.1)', () => {
     expect(a.sendErrors()).toBe(6);
   });
 
+  it('rejects a port that is taken with EADDRINUSE, like node:dgram', async () => {
+    const a = await bind('native');
+    for (const impl of ['native', 'dgram'] as const) {
+      await expect(
+        createNodeUdpNetwork({ impl }).bind({ host: '127.0.0.1', port: a.localAddress().port }),
+      ).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    }
+  });
+
   it('works over IPv6 and reaches IPv4 peers from a dual-stack socket', async () => {
     const v6 = await bind('native', '::1');
     const any6 = await bind('native', '::');
