@@ -49,7 +49,7 @@ export interface PunchSession {
   readonly observed: Address;
   readonly elapsedMs: number;
   readonly rttMs: number;
-  /** Stops keepalives and forgets the session. */
+  /** Stops keepalives; the session still answers the peer's probes for one punch budget, then is forgotten. */
   close(): void;
 }
 
@@ -180,6 +180,19 @@ export function createPuncher(
           reject(error);
         };
         const onAbort = (): void => fail(request.signal?.reason ?? new NatError('ABORTED', 'punch aborted'));
+        // Closing a punch that connected: the peer may still be probing (a symmetric peer's probe got
+        // through to us first; the peer hears back only once it tries the port it learned from that
+        // probe), so keep answering its probes for one punch budget before forgetting the session.
+        const linger = (): void => {
+          clearTimers();
+          request.signal?.removeEventListener('abort', onAbort);
+          state.timers.add(
+            clock.setTimer(o.timeoutMs, () => {
+              state.timers.clear();
+              if (sessions.get(token) === state) sessions.delete(token);
+            }),
+          );
+        };
 
         state.onPong = (message, from) => {
           if (state.connected) return;
@@ -204,7 +217,7 @@ export function createPuncher(
             observed: message.observed,
             elapsedMs,
             rttMs: clock.now() - sentAt,
-            close: forget,
+            close: linger,
           });
         };
 

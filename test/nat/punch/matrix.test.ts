@@ -185,6 +185,39 @@ describe('hole punching across the RFC 4787 NAT matrix (in-memory network)', () 
     }
   });
 
+  it('the side that connects first and closes its punch at once (as the agent does) still answers the other', async () => {
+    // A symmetric peer's probe reaches the full-cone side from a new port, which answers: the symmetric
+    // side is through first. The full-cone side only hears back once it probes that peer-reflexive port.
+    const clock = createManualClock();
+    const net = createFakeNet(clock, createSeededRandom(7), { latencyMs: 10 });
+    await echoServer(net);
+    const a = await peer(net, clock, 1, '192.168.1.10', 'full-cone', '203.0.113.1');
+    const b = await peer(net, clock, 2, '192.168.2.20', 'symmetric', '203.0.113.2');
+    const session = new Uint8Array(8).fill(9);
+    const run = (x: Peer, y: Peer) =>
+      x.puncher
+        .punch({
+          session,
+          local: x.candidates,
+          remote: y.candidates,
+          localMapping: x.mapping,
+          remoteMapping: y.mapping,
+        })
+        .then((s) => {
+          s.close();
+          return s.remote;
+        });
+    const [ra, rb] = await clock.drive(Promise.all([run(a, b), run(b, a)]), 10_000);
+    expect(ra.host).toBe('203.0.113.2');
+    expect(rb.host).toBe('203.0.113.1');
+    // Once the lingering session ends, a closed punch answers nobody (no amplification).
+    await clock.advance(10_000);
+    const before = net.stats().sent;
+    a.puncher.close();
+    await clock.advance(1_000);
+    expect(net.stats().sent - before).toBe(0);
+  });
+
   it('keeps the mapping alive with keepalives and ignores strangers', async () => {
     const clock = createManualClock();
     const net = createFakeNet(clock, createSeededRandom(8), { latencyMs: 10 });
