@@ -640,7 +640,7 @@ async function main(): Promise<void> {
     `selection cost ratio 100k/100 per repetition (median is the target figure): ${repRatios.map((r) => r.toFixed(2)).join(', ')}`,
   );
   notes.push(
-    `HTTP: ${CONNECTIONS} keep-alive connections, ${LOAD_SECONDS} s per server in alternating rounds; tracker and hello-world each in their own process; announce = POST /v1/announce (JSON, numwant ${NUMWANT}, X-Forwarded-For spreads devices over ISPs) into a ${SWARM}-peer swarm`,
+    `HTTP: ${CONNECTIONS} keep-alive connections (raw sockets replaying pre-encoded requests from the bench process, one request in flight per connection, no pipelining), ${LOAD_SECONDS} s per server in alternating rounds; tracker and hello-world each in their own process; a busy share near 1 means the server, not the generator, set the throughput; announce = POST /v1/announce (JSON, numwant ${NUMWANT}, X-Forwarded-For spreads devices over ISPs) into a ${SWARM}-peer swarm`,
     `reach classes: 20 % open, 40 % punchable, 40 % hard; ${large.perAnswer.toFixed(1)} peers per answer at 100k (numwant ${NUMWANT}, of which up to 2 are cross-ISP bridges by design)`,
   );
 
@@ -717,6 +717,17 @@ async function main(): Promise<void> {
       },
       { name: 'standard announce p99', value: percentile(btLoad.latenciesMs, 99), unit: 'ms' },
       { name: 'hello-world server CPU per request', value: helloCpuPerRequest, unit: 'us' },
+      {
+        // Near 1: the server, not the load generator, limits the baseline's throughput.
+        name: 'hello-world server busy share while loaded (req/s x CPU per request)',
+        value: (helloRps * helloCpuPerRequest) / 1e6,
+        unit: 'CPU',
+      },
+      {
+        name: 'tracker server busy share while loaded with announces',
+        value: (trackerRps * trackerCpuPerAnnounce) / 1e6,
+        unit: 'CPU',
+      },
       { name: 'tracker server CPU per announce', value: trackerCpuPerAnnounce, unit: 'us' },
       {
         name: "of which the tracker's own work (announce CPU - fast-path floor CPU)",
