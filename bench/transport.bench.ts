@@ -492,6 +492,13 @@ async function main(): Promise<void> {
     },
   );
   if (pairs > 0) {
+    // Load-insensitive companion to the target: each side of both runs is CPU-bound on one core on a
+    // quiet machine, so CPU per MB bounds the rate. Not the target (that is measured goodput).
+    figures.push({
+      name: 'extra: CPU-bound capacity ratio = raw receiver CPU/MB / max(PZ sender, PZ receiver CPU/MB)',
+      value: raw.cpuMsPerMB / Math.max(pz.cpuMsPerMB, pz.senderCpuMsPerMB),
+      unit: 'ratio',
+    });
     notes.push(
       `Loopback PZ sockets: ${udpKind === 'native-batch' ? 'native-batch (native/ addon: recvmmsg + UDP_GRO, sendmmsg + UDP_SEGMENT), 1200-byte PZ packets' : 'node:dgram (the native addon is not built)'}; packet AEAD: ${aeadBackend() === 'native' ? 'native/aead (OpenSSL assembly ChaCha20-Poly1305)' : 'sodium-native'}. The raw baseline that carries the target is always node:dgram at both ends with 1200-byte datagrams, as the issue names it.`,
     );
