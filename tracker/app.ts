@@ -55,7 +55,7 @@ export function buildTracker(options: Partial<TrackerOptions>, components: Track
       });
       server.keepAliveTimeout = o.keepAliveTimeout;
       server.requestTimeout = o.requestTimeout;
-      server.setTimeout(o.connectionTimeout);
+      server.timeout = o.connectionTimeout; // the idle-socket timeout fastify sets on its own server
       if ((o.maxRequestsPerSocket ?? 0) > 0) server.maxRequestsPerSocket = o.maxRequestsPerSocket as number;
       return server;
     },
