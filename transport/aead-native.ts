@@ -7,8 +7,26 @@ import { createRequire } from 'node:module';
  */
 export interface NativeAead {
   key(key: Uint8Array): unknown;
-  seal(key: unknown, nonce: Uint8Array, ad: Uint8Array, plaintext: Uint8Array, out: Uint8Array): number;
+  /** Writes plaintext.length + 16 bytes to out. */
+  seal(key: unknown, nonce: Uint8Array, ad: Uint8Array, plaintext: Uint8Array, out: Uint8Array): void;
   open(key: unknown, nonce: Uint8Array, ad: Uint8Array, ciphertext: Uint8Array, out: Uint8Array): boolean;
+  /** datagram = header (associated data) | ciphertext | tag; the plaintext is the first bytes of `plaintext`. */
+  sealPacket(
+    key: unknown,
+    nonce: Uint8Array,
+    datagram: Uint8Array,
+    headerLength: number,
+    plaintext: Uint8Array,
+    plaintextLength: number,
+  ): void;
+  /** Plaintext length written to out, or -1 when the datagram does not authenticate. */
+  openPacket(
+    key: unknown,
+    nonce: Uint8Array,
+    datagram: Uint8Array,
+    headerLength: number,
+    out: Uint8Array,
+  ): number;
 }
 
 export function loadNativeAead(

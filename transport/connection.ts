@@ -1,6 +1,6 @@
 import { type Address, type Logger, type Random, sameAddress } from '../runtime/index.ts';
 import { type CongestionController, createBbr, createNewReno, type RateHistory } from './congestion/index.ts';
-import { type KeyPair, nextPacketKey, open, type PacketKey, seal } from './crypto.ts';
+import { type KeyPair, nextPacketKey, open, openPacket, type PacketKey, seal, sealPacket } from './crypto.ts';
 import { CloseCode, DecodeError } from './errors.ts';
 import { decodeGroup, encodeRepair, MAX_GROUP_SPAN, MAX_REPAIRS_PER_GROUP, PlaintextRing } from './fec.ts';
 import {
@@ -609,13 +609,7 @@ export class ConnectionCore {
       rotating = true;
     }
     // Every consumer of frame data copies what it keeps, so one scratch buffer serves all packets.
-    const plain = open(
-      key,
-      pn,
-      datagram.subarray(0, SHORT_HEADER_LENGTH),
-      datagram.subarray(SHORT_HEADER_LENGTH),
-      scratch,
-    );
+    const plain = openPacket(key, pn, datagram, SHORT_HEADER_LENGTH, scratch);
     if (!plain) {
       this.counters.authFailures++;
       return false;
@@ -1274,13 +1268,7 @@ export class ConnectionCore {
     out[10] = (pn >>> 16) & 0xff;
     out[11] = (pn >>> 8) & 0xff;
     out[12] = pn & 0xff;
-    seal(
-      this.sendKey!,
-      pn,
-      out.subarray(0, SHORT_HEADER_LENGTH),
-      plain.subarray(0, plainLength),
-      out.subarray(SHORT_HEADER_LENGTH),
-    );
+    sealPacket(this.sendKey!, pn, out, SHORT_HEADER_LENGTH, plain, plainLength);
     this.sentWithKey++;
     if (this.sentWithKey >= this.options.keyUpdatePackets && this.state === 'established') {
       this.sendKey = nextPacketKey(this.sendKey!);

@@ -149,7 +149,8 @@ export function seal(
 ): number {
   if (nativeAead) {
     k.aead ??= nativeAead.key(k.key);
-    return nativeAead.seal(k.aead, fillNonce(k, pn), header, plaintext, out);
+    nativeAead.seal(k.aead, fillNonce(k, pn), header, plaintext, out);
+    return plaintext.length + TAG_LENGTH;
   }
   const target =
     out.length === plaintext.length + TAG_LENGTH ? out : out.subarray(0, plaintext.length + TAG_LENGTH);
@@ -185,4 +186,49 @@ export function open(
     return undefined;
   }
   return out;
+}
+
+/**
+ * The packet path: `datagram` holds the header in [0, headerLength) (the associated data); the first
+ * `plaintextLength` bytes of `plaintext` are sealed right after it, then the tag.
+ */
+export function sealPacket(
+  k: PacketKey,
+  pn: number,
+  datagram: Uint8Array,
+  headerLength: number,
+  plaintext: Uint8Array,
+  plaintextLength: number,
+): void {
+  if (nativeAead) {
+    k.aead ??= nativeAead.key(k.key);
+    nativeAead.sealPacket(k.aead, fillNonce(k, pn), datagram, headerLength, plaintext, plaintextLength);
+    return;
+  }
+  seal(
+    k,
+    pn,
+    datagram.subarray(0, headerLength),
+    plaintext.subarray(0, plaintextLength),
+    datagram.subarray(headerLength),
+  );
+}
+
+/** Opens datagram[headerLength..] with the header as associated data; the plaintext is a view of `scratch`. */
+export function openPacket(
+  k: PacketKey,
+  pn: number,
+  datagram: Uint8Array,
+  headerLength: number,
+  scratch: Uint8Array,
+): Uint8Array | undefined {
+  if (nativeAead) {
+    k.aead ??= nativeAead.key(k.key);
+    const sealed = datagram.length - headerLength;
+    // Larger than any packet we send, but open it like sodium would rather than call it forged.
+    const out = sealed - TAG_LENGTH > scratch.length ? new Uint8Array(sealed - TAG_LENGTH) : scratch;
+    const length = nativeAead.openPacket(k.aead, fillNonce(k, pn), datagram, headerLength, out);
+    return length < 0 ? undefined : out.subarray(0, length);
+  }
+  return open(k, pn, datagram.subarray(0, headerLength), datagram.subarray(headerLength), scratch);
 }

@@ -110,7 +110,7 @@ static int get_args(napi_env env, napi_callback_info info, args_t *a) {
   return 1;
 }
 
-// seal(key, nonce12, ad, plaintext, out) -> bytes written (plaintext + 16)
+// seal(key, nonce12, ad, plaintext, out): writes plaintext + 16 bytes to out
 static napi_value aead_seal(napi_env env, napi_callback_info info) {
   args_t a;
   napi_value result;
@@ -119,7 +119,66 @@ static napi_value aead_seal(napi_env env, napi_callback_info info) {
   unsigned int counter[4] = {1, le32(a.nonce), le32(a.nonce + 4), le32(a.nonce + 8)};
   ChaCha20_ctr32(a.out, a.in, a.in_len, a.key->key, counter);
   mac(a.key, counter, a.ad, a.ad_len, a.out, a.in_len, a.out + a.in_len);
-  napi_create_int32(env, (int32_t)(a.in_len + TAG), &result);
+  (void)result;
+  return NULL;  // the caller knows the length; no return value saves a handle per packet
+}
+
+// The packet path takes one datagram and offsets instead of four views: fewer typed arrays to
+// unwrap and no subarray objects per packet on the JS side.
+// sealPacket(key, nonce12, datagram, headerLength, plaintext, plaintextLength): the header
+// datagram[0, headerLength) is the associated data; ciphertext and tag follow it.
+static napi_value aead_seal_packet(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  void *handle;
+  uint8_t *nonce, *datagram, *plain;
+  size_t nonce_len, datagram_len, plain_cap;
+  int32_t header_len, plain_len;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 ||
+      napi_get_value_external(env, argv[0], &handle) != napi_ok || !bytes_of(env, argv[1], &nonce, &nonce_len) ||
+      !bytes_of(env, argv[2], &datagram, &datagram_len) || napi_get_value_int32(env, argv[3], &header_len) != napi_ok ||
+      !bytes_of(env, argv[4], &plain, &plain_cap) || napi_get_value_int32(env, argv[5], &plain_len) != napi_ok ||
+      nonce_len != 12 || header_len < 0 || plain_len < 0 || (size_t)plain_len > plain_cap ||
+      (size_t)header_len + (size_t)plain_len + TAG > datagram_len)
+    return fail(env, "sealPacket(key, nonce12, datagram, headerLength, plaintext, plaintextLength)");
+  aead_key_t *k = (aead_key_t *)handle;
+  unsigned int counter[4] = {1, le32(nonce), le32(nonce + 4), le32(nonce + 8)};
+  uint8_t *ct = datagram + header_len;
+  ChaCha20_ctr32(ct, plain, (size_t)plain_len, k->key, counter);
+  mac(k, counter, datagram, (size_t)header_len, ct, (size_t)plain_len, ct + plain_len);
+  return NULL;
+}
+
+// openPacket(key, nonce12, datagram, headerLength, out) -> plaintext length, or -1 when the packet
+// does not authenticate (then `out` is untouched).
+static napi_value aead_open_packet(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], result;
+  void *handle;
+  uint8_t *nonce, *datagram, *out;
+  size_t nonce_len, datagram_len, out_len;
+  int32_t header_len;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 ||
+      napi_get_value_external(env, argv[0], &handle) != napi_ok || !bytes_of(env, argv[1], &nonce, &nonce_len) ||
+      !bytes_of(env, argv[2], &datagram, &datagram_len) || napi_get_value_int32(env, argv[3], &header_len) != napi_ok ||
+      !bytes_of(env, argv[4], &out, &out_len) || nonce_len != 12 || header_len < 0 ||
+      (size_t)header_len > datagram_len)
+    return fail(env, "openPacket(key, nonce12, datagram, headerLength, out)");
+  int32_t length = -1;
+  size_t sealed = datagram_len - (size_t)header_len;
+  if (sealed >= TAG && sealed - TAG <= out_len) {
+    aead_key_t *k = (aead_key_t *)handle;
+    size_t plain = sealed - TAG;
+    const uint8_t *ct = datagram + header_len;
+    unsigned int counter[4] = {1, le32(nonce), le32(nonce + 4), le32(nonce + 8)};
+    uint8_t tag[TAG];
+    mac(k, counter, datagram, (size_t)header_len, ct, plain, tag);
+    if (CRYPTO_memcmp(tag, ct + plain, TAG) == 0) {
+      ChaCha20_ctr32(out, ct, plain, k->key, counter);
+      length = (int32_t)plain;
+    }
+  }
+  napi_create_int32(env, length, &result);
   return result;
 }
 
@@ -151,8 +210,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"key", NULL, aead_key, NULL, NULL, NULL, napi_default, NULL},
       {"seal", NULL, aead_seal, NULL, NULL, NULL, napi_default, NULL},
       {"open", NULL, aead_open, NULL, NULL, NULL, napi_default, NULL},
+      {"sealPacket", NULL, aead_seal_packet, NULL, NULL, NULL, napi_default, NULL},
+      {"openPacket", NULL, aead_open_packet, NULL, NULL, NULL, napi_default, NULL},
   };
-  if (napi_define_properties(env, exports, 3, props) != napi_ok) return NULL;
+  if (napi_define_properties(env, exports, 5, props) != napi_ok) return NULL;
   return exports;
 }
 

@@ -8,8 +8,10 @@ import {
   keyPairFromSeed,
   nextPacketKey,
   open,
+  openPacket,
   packetKeyFromSecret,
   seal,
+  sealPacket,
   sha256,
   useAeadBackend,
 } from '../../transport/crypto.ts';
@@ -130,6 +132,26 @@ describe('packet AEAD backends', () => {
             sealed.push(out);
           }
           expect(Buffer.from(sealed[0]!).equals(sealed[1]!)).toBe(true);
+          // The packet path (header in the datagram, plaintext from a longer scratch buffer) agrees too.
+          const scratch = new Uint8Array(plain.length + 7);
+          scratch.set(plain);
+          for (const backend of ['native', 'sodium'] as const) {
+            useAeadBackend(backend);
+            const datagram = new Uint8Array(header.length + plain.length + 16);
+            datagram.set(header);
+            sealPacket(key, pn, datagram, header.length, scratch, plain.length);
+            expect(Buffer.from(datagram.subarray(header.length)).equals(sealed[0]!)).toBe(true);
+            const opened = openPacket(
+              key,
+              pn,
+              datagram,
+              header.length,
+              new Uint8Array(i % 2 === 0 ? 8 : 2048),
+            );
+            expect(opened && Buffer.from(opened).equals(plain)).toBe(true);
+            datagram[random.int(datagram.length)]! ^= 1 << random.int(8);
+            expect(openPacket(key, pn, datagram, header.length, new Uint8Array(2048))).toBeUndefined();
+          }
           for (const backend of ['native', 'sodium'] as const) {
             useAeadBackend(backend);
             expect(Buffer.from(open(key, pn, header, sealed[0]!)!).equals(plain)).toBe(true);
