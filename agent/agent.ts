@@ -138,6 +138,7 @@ export function engineOptionsFromConfig(config: AgentConfig): Partial<EngineOpti
     infrastructureShareCap: config.policy.infrastructureShareCap,
     peerRateFloorBps: config.policy.peerRateFloorBps,
     peerRateFloorMs: config.policy.peerRateFloorSeconds * 1000,
+    peerRatePatienceMs: config.policy.peerRatePatienceSeconds * 1000,
     stallTimeoutMs: config.policy.stallTimeoutSeconds * 1000,
     // With a tracker, give peers a moment before the CDN may serve everything in parallel, and let
     // the first peer connections form before the flash-crowd gate rolls (infra-gate.ts).

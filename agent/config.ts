@@ -106,6 +106,11 @@ export const AgentConfigSchema = Type.Object(
           /** Peer rate floor (bytes/s) and how long it must be missed before infrastructure serves anything. */
           peerRateFloorBps: Type.Optional(Type.Integer({ minimum: 0 })),
           peerRateFloorSeconds: Type.Optional(Type.Number({ minimum: 0 })),
+          /**
+           * Peers that hold our missing pieces and unchoke us now and then keep us "waiting our turn"
+           * below the floor; after this long below it we count as starving all the same.
+           */
+          peerRatePatienceSeconds: Type.Optional(Type.Number({ minimum: 0 })),
           /** Bounded wait for edge session init before failing forward to peers + CDN. */
           edgeInitTimeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
           /** Give up when no piece arrives for this long (0 = never). */
@@ -163,6 +168,7 @@ export interface AgentPolicy {
   infrastructureShareCap: number;
   peerRateFloorBps: number;
   peerRateFloorSeconds: number;
+  peerRatePatienceSeconds: number;
   edgeInitTimeoutMs: number;
   stallTimeoutSeconds: number;
   checkIntervalSeconds: number;
@@ -181,6 +187,7 @@ export const DEFAULT_POLICY: AgentPolicy = {
   infrastructureShareCap: 1,
   peerRateFloorBps: 64 * 1024,
   peerRateFloorSeconds: 10,
+  peerRatePatienceSeconds: 30,
   edgeInitTimeoutMs: 2000,
   stallTimeoutSeconds: 120,
   checkIntervalSeconds: 900,

@@ -36,9 +36,22 @@ export interface EngineOptions {
   infrastructureMode: 'swarm-first' | 'web-seed';
   /** Largest share of the file that may come from edges + CDN while peers exist (1 = no cap). */
   infrastructureShareCap: number;
-  /** Peer download rate below which, sustained for `peerRateFloorMs`, infrastructure may serve any piece. */
+  /**
+   * Starving: the peer download rate has stayed below `peerRateFloorBps` for `peerRateFloorMs` while no
+   * peer holding a piece we lack let us download from it in that time (choked out, or peers with
+   * nothing for us), or for `peerRatePatienceMs` whatever the peers do. A device whose peers have its
+   * pieces and unchoke it now and then is waiting its turn, not starving: in a young swarm everyone is
+   * slow at once, and sending them all to infrastructure congests it and slows everyone further.
+   */
   peerRateFloorBps: number;
   peerRateFloorMs: number;
+  peerRatePatienceMs: number;
+  /**
+   * A starving device skips the flash-crowd gate but keeps at most this many infrastructure requests
+   * out at once, for the pieces no peer can supply first, then the rarest in the swarm: a bounded share
+   * of the edges per device, and distinct pieces across devices that then trade them.
+   */
+  starvingInFlight: number;
   /** Fail with NO_SOURCES when no piece arrives for this long (0 = wait forever). */
   stallTimeoutMs: number;
   /** Period of the housekeeping tick (starvation check, stall check). */
@@ -83,6 +96,8 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   infrastructureShareCap: 1,
   peerRateFloorBps: 64 * 1024,
   peerRateFloorMs: 10_000,
+  peerRatePatienceMs: 30_000,
+  starvingInFlight: 4,
   stallTimeoutMs: 0,
   tickMs: 1000,
   peerGraceMs: 0,
@@ -148,6 +163,8 @@ interface SourceState {
   lastPieceMs: number;
   /** What this source contributed to `availability` (peers only), so resets can be undone exactly. */
   counted: Set<number>;
+  /** Last time this peer had a piece we lack and let us request it (unchoked): we are in its turn. */
+  servingAt: number;
   unsubscribe?: () => void;
 }
 
@@ -300,8 +317,44 @@ export function createDownloadEngine(
     return { unclaimed, neighbours, alone: peerCount() === 0 && swarmLeechers <= 1 };
   };
 
-  const starving = (): boolean =>
-    starvingSince !== undefined && clock.now() - starvingSince >= options.peerRateFloorMs;
+  /** A peer has a piece we lack and lets us ask for it: we are being served, or will be in our turn. */
+  const noteServing = (state: SourceState): void => {
+    if (state.source.kind !== 'peer' || !state.source.ready()) return;
+    for (const index of state.counted)
+      if (!have.get(index)) {
+        state.servingAt = clock.now();
+        return;
+      }
+  };
+
+  /**
+   * Waiting our turn only makes sense in a young swarm, where everyone is slow at once: fewer seeders
+   * than devices still downloading among our peers (their bitfields are current; the tracker's counts
+   * are up to an announce interval old). Once seeders are as many, a device still below the floor is
+   * being left out (it uploads little, its link is poor), not queued.
+   */
+  const waitingOurTurn = (): boolean => {
+    let seeders = 0;
+    let leechers = 1;
+    for (const s of sources.values())
+      if (s.source.kind === 'peer') {
+        if (s.counted.size === pieceCount) seeders++;
+        else leechers++;
+      }
+    if (seeders >= leechers) return false;
+    const now = clock.now();
+    for (const s of sources.values())
+      if (s.source.kind === 'peer' && now - s.servingAt < options.peerRateFloorMs) return true;
+    return false;
+  };
+
+  /** See `peerRateFloorMs`: slow for the floor time and choked out, or slow for the patience time. */
+  const starving = (): boolean => {
+    if (starvingSince === undefined) return false;
+    const slowFor = clock.now() - starvingSince;
+    if (slowFor >= options.peerRatePatienceMs) return true;
+    return slowFor >= options.peerRateFloorMs && !waitingOurTurn();
+  };
 
   /** Infrastructure may be used at all right now (cap, fail-forward when no peer is connected). */
   const infraBudgetLeft = (): boolean => {
@@ -327,8 +380,8 @@ export function createDownloadEngine(
       (a, b) => rank(a.source.kind) - rank(b.source.kind) || b.rate.bps() - a.rate.bps(),
     );
     const noPeers = peerCount() === 0 && now - runStartedAt >= options.peerGraceMs;
-    const isStarving = starving();
-    const infraUnrestricted = webSeed || noPeers || isStarving;
+    const infraUnrestricted = webSeed || noPeers;
+    const isStarving = !infraUnrestricted && starving();
     const reason: InfraReason = webSeed
       ? 'web-seed'
       : noPeers
@@ -342,7 +395,8 @@ export function createDownloadEngine(
     // CDN sources together, and the flash-crowd gate decides whether to start one at all. A request
     // outstanding longer than `infraStallMs` no longer holds its slot, and its source gets no more
     // restricted requests meanwhile: one stalled edge must not stop the device's infrastructure share.
-    const gateOpen = (): boolean => infraUnrestricted || gate.open(gateView);
+    const gateOpen = (): boolean => infraUnrestricted || isStarving || gate.open(gateView);
+    const infraLimit = isStarving ? options.starvingInFlight : options.infraInFlight;
     const stalled = (st: SourceState): boolean => {
       for (const index of st.startedAt.keys()) if (isStalled(st, index, now)) return true;
       return false;
@@ -362,9 +416,11 @@ export function createDownloadEngine(
       const source = state.source;
       if (state.cooldownUntil > now || !source.ready()) continue;
       const restricted = isInfrastructure(source.kind) && !infraUnrestricted;
-      if (restricted && (stalled(state) || state !== chosenInfra)) continue;
+      // A starving device is one of few (the rule keeps a young swarm out): its bounded requests go to
+      // the fastest usable source, edges first, rather than one at random.
+      if (restricted && (stalled(state) || (!isStarving && state !== chosenInfra))) continue;
       const limit = source.maxInFlight();
-      while (state.inFlight.size < limit && !(restricted && infraBusy >= options.infraInFlight)) {
+      while (state.inFlight.size < limit && !(restricted && infraBusy >= infraLimit)) {
         let index: number | undefined;
         if (source.kind === 'peer' || webSeed) {
           if (source.kind !== 'peer' && !infraBudgetLeft()) break;
@@ -388,10 +444,11 @@ export function createDownloadEngine(
             pieceCount,
             have,
             peerCanSupply: (i) => availability[i]! > 0 || peerSoon(i),
+            availability,
             inFlightCount: liveFetchers,
             inFlightFromSource: (i) => state.inFlight.has(i),
             finishing,
-            anyPiece: infraUnrestricted,
+            anyPiece: infraUnrestricted || isStarving,
             swarmRarity,
             endgameDuplicates: options.endgameDuplicates,
             random,
@@ -399,7 +456,7 @@ export function createDownloadEngine(
         }
         if (index === undefined) break;
         if (isInfrastructure(source.kind)) infraBusy++;
-        startRequest(state, index, infraUnrestricted, reason);
+        startRequest(state, index, infraUnrestricted || isStarving, reason);
       }
     }
   };
@@ -545,7 +602,10 @@ export function createDownloadEngine(
     state.errors = 0;
     state.rate.add(bytes.length);
     totalRate.add(bytes.length);
-    if (state.source.kind === 'peer') peerRate.add(bytes.length);
+    if (state.source.kind === 'peer') {
+      peerRate.add(bytes.length);
+      state.servingAt = clock.now();
+    }
     bytesBySource[state.source.sourceClass] += bytes.length;
     if (why) infraBytesByReason[why] += bytes.length;
     lastProgressAt = clock.now();
@@ -569,6 +629,7 @@ export function createDownloadEngine(
     const now = clock.now();
     if (peerCount() > 0 && !isPaused && peerRate.bps() < options.peerRateFloorBps) starvingSince ??= now;
     else starvingSince = undefined;
+    for (const s of sources.values()) noteServing(s);
     if (
       options.stallTimeoutMs > 0 &&
       !isPaused &&
@@ -635,12 +696,14 @@ export function createDownloadEngine(
         lastPieceMs: 0,
         rate: new RateEstimator(clock),
         counted: new Set(),
+        servingAt: Number.NEGATIVE_INFINITY,
       };
       sources.set(source.id, state);
       recount(state);
       state.unsubscribe = source.onChange?.(() => {
         if (sources.get(source.id) !== state) return;
         recount(state);
+        noteServing(state);
         requestSchedule();
       });
       requestSchedule();

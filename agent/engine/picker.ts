@@ -10,7 +10,8 @@ import type { Bitfield } from './bitfield.ts';
  *
  * Infrastructure (edge, CDN): only pieces no connected peer has or is about to have, rarest in the whole
  * swarm first (tracker hint) and otherwise random — so different devices pull different pieces from the
- * operator and then trade them. `anyPiece` lifts the restriction (no peers at all, or peers too slow).
+ * operator and then trade them. `anyPiece` lifts the restriction (no peers at all, or peers too slow);
+ * the pieces peers cannot supply still come first.
  */
 interface CommonPick {
   pieceCount: number;
@@ -30,6 +31,8 @@ export interface PeerPick extends CommonPick {
 
 export interface InfrastructurePick extends CommonPick {
   peerCanSupply(index: number): boolean;
+  /** Connected peers holding each piece: among pieces peers can supply, the least held go first. */
+  availability?: Int32Array;
   anyPiece: boolean;
   swarmRarity: readonly number[] | undefined;
 }
@@ -65,8 +68,12 @@ export function pickInfrastructurePiece(p: InfrastructurePick): number | undefin
   for (let i = 0; i < p.pieceCount; i++) {
     if (p.have.get(i) || p.finishing.has(i) || p.inFlightCount(i) > 0) continue;
     missingNotInFlight++;
-    if (!p.anyPiece && p.peerCanSupply(i)) continue;
-    const score = p.swarmRarity?.[i] ?? 0;
+    const supplied = p.peerCanSupply(i);
+    if (!p.anyPiece && supplied) continue;
+    // Pieces no peer can supply first, then the swarm's rarest, then the least held by our peers, so
+    // infrastructure serves distinct pieces to different devices even when it may serve any piece.
+    const score =
+      (supplied ? 1e12 : 0) + (p.swarmRarity?.[i] ?? 0) * 1e6 + (supplied ? (p.availability?.[i] ?? 0) : 0);
     if (score < bestScore) {
       bestScore = score;
       best = i;

@@ -76,6 +76,8 @@ export interface FakeSourceOptions {
   corrupt?: boolean | Set<number>;
   /** Never answers these pieces. */
   stall?: Set<number>;
+  /** Chokes us for good: it has pieces but never lets us request one. */
+  choked?: boolean;
   /** Reports progress (like an edge's blocks) every this many ms while a request is outstanding. */
   trickleMs?: number;
   /** With `trickleMs`: each request goes silent this long after it started, and never completes. */
@@ -108,7 +110,7 @@ export function fakeSource(
     closed: undefined as string | undefined,
     maxInFlight: () => o.maxInFlight ?? 2,
     has: (i: number) => (o.pieces ? o.pieces.has(i) : true),
-    ready: () => true,
+    ready: () => !o.choked,
     give(i: number) {
       o.pieces?.add(i);
       for (const l of listeners) l();

@@ -130,6 +130,93 @@ describe('download engine', () => {
     expect(elapsed).toBeLessThan(130_000);
   });
 
+  it('a slow device whose peers hold its pieces and unchoke it waits its turn instead of going to infrastructure', async () => {
+    const { data, layout } = makeRelease(20 * PIECE, PIECE, 21);
+    const { clock, engine } = setup(layout, {
+      peerRateFloorBps: 100_000,
+      peerRateFloorMs: 5000,
+      peerRatePatienceMs: 600_000,
+    });
+    // 8 kB/s: far below the floor for the whole ~40 s download, but the seeder serves us all along,
+    // and another device is downloading too (a young swarm: one seeder, two leechers).
+    engine.addSource(fakeSource({ id: 'slow', kind: 'peer', data, layout, clock, rateBps: 4000 }));
+    const some = new Set(Array.from({ length: 10 }, (_, i) => i));
+    engine.addSource(
+      fakeSource({ id: 'other', kind: 'peer', data, layout, clock, rateBps: 1, pieces: some }),
+    );
+    const edge = fakeSource({ id: 'edge', kind: 'edge', data, layout, clock, rateBps: 1e6 });
+    engine.addSource(edge);
+    const { done, elapsed } = await runEngine(engine, clock);
+    expect(done).toBe(true);
+    expect(elapsed).toBeGreaterThan(30_000);
+    expect(edge.requests).toEqual([]);
+    expect(engine.progress().infraBytesByReason.starving).toBe(0);
+  });
+
+  it('once seeders are as many as downloading peers, a device still below the floor is left out, not waiting: it starves', async () => {
+    const { data, layout } = makeRelease(20 * PIECE, PIECE, 21);
+    const { clock, engine } = setup(layout, {
+      peerRateFloorBps: 100_000,
+      peerRateFloorMs: 5000,
+      peerRatePatienceMs: 600_000,
+    });
+    // Two seeders serving us slowly and no other device downloading: the swarm is not young.
+    engine.addSource(fakeSource({ id: 'slow', kind: 'peer', data, layout, clock, rateBps: 4000 }));
+    engine.addSource(fakeSource({ id: 'slow2', kind: 'peer', data, layout, clock, rateBps: 4000 }));
+    const edge = fakeSource({ id: 'edge', kind: 'edge', data, layout, clock, rateBps: 1e6 });
+    engine.addSource(edge);
+    const { done, elapsed } = await runEngine(engine, clock);
+    expect(done).toBe(true);
+    expect(elapsed).toBeLessThan(15_000);
+    expect(engine.progress().infraBytesByReason.starving).toBeGreaterThan(layout.size / 2);
+  });
+
+  it('a device whose peers cannot serve it (choked out) starves after the floor time: bounded infrastructure, unsupplied pieces first', async () => {
+    const { data, layout } = makeRelease(40 * PIECE, PIECE, 22);
+    const { clock, engine } = setup(layout, {
+      peerRateFloorBps: 100_000,
+      peerRateFloorMs: 5000,
+      peerRatePatienceMs: 600_000,
+    });
+    // Two peers that never unchoke us: one holds every piece, the other the first half.
+    engine.addSource(
+      fakeSource({ id: 'all', kind: 'peer', data, layout, clock, rateBps: 1e6, choked: true }),
+    );
+    const half = new Set(Array.from({ length: 20 }, (_, i) => i));
+    engine.addSource(
+      fakeSource({ id: 'half', kind: 'peer', data, layout, clock, rateBps: 1e6, choked: true, pieces: half }),
+    );
+    const edge = fakeSource({
+      id: 'edge',
+      kind: 'edge',
+      data,
+      layout,
+      clock,
+      rateBps: 20_000,
+      maxInFlight: 8,
+    });
+    engine.addSource(edge);
+    const startedAt = clock.now();
+    let firstInfraAt: number | undefined;
+    let inFlight = 0;
+    let mostInFlight = 0;
+    engine.on((e) => {
+      if (e.type === 'infra-request') {
+        firstInfraAt ??= clock.now() - startedAt;
+        mostInFlight = Math.max(mostInFlight, ++inFlight);
+      } else if (e.type === 'piece') inFlight--;
+    });
+    const { done } = await runEngine(engine, clock);
+    expect(done).toBe(true);
+    // Within the set time (floor 5 s, checked on the 1 s tick), not at the 600 s patience.
+    expect(firstInfraAt).toBeGreaterThanOrEqual(5000);
+    expect(firstInfraAt).toBeLessThanOrEqual(8000);
+    expect(mostInFlight).toBeLessThanOrEqual(4);
+    expect(engine.progress().infraBytesByReason.starving).toBe(layout.size);
+    // Held by 1 peer (20..39) before held by 2 (0..19): the least-held pieces go first.
+    expect(edge.requests.slice(0, 20).every((i) => i >= 20)).toBe(true);
+  });
+
   it('spreads restricted infrastructure requests over the edge and the CDN, not the edge alone', async () => {
     const { data, layout } = makeRelease(60 * PIECE, PIECE, 12);
     const { clock, engine } = setup(layout, { peerRateFloorMs: 600_000 });
@@ -174,7 +261,11 @@ describe('download engine', () => {
 
   it('a slow but steady edge keeps its pieces: stall follows silence, not piece time', async () => {
     const { data, layout } = makeRelease(16 * PIECE, PIECE, 13);
-    const { clock, engine } = setup(layout, { requestTimeoutMs: 600_000, peerRateFloorMs: 600_000 });
+    const { clock, engine } = setup(layout, {
+      requestTimeoutMs: 600_000,
+      peerRateFloorMs: 600_000,
+      peerRatePatienceMs: 600_000,
+    });
     const half = new Set(Array.from({ length: 8 }, (_, i) => i));
     engine.addSource(fakeSource({ id: 'p', kind: 'peer', data, layout, clock, rateBps: 1e6, pieces: half }));
     // 10 s a piece (far over the 3 s stall floor), with a block every 100 ms like a thin edge share.
