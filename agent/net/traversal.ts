@@ -207,6 +207,10 @@ export async function startTraversal(
     candidates,
     register,
     async punch(deviceId) {
+      // The first announce answers before registration finishes (it waits for the NAT probe), and
+      // its punch peers are the ones that need us most: wait for that registration (bounded by the
+      // probe timeout plus its own 3 s connect and 3 s register) instead of giving up on them.
+      if (!rendezvous && registering && !stopped) await registering;
       if (!rendezvous || stopped) return null;
       let go: PunchGo;
       try {
