@@ -44,6 +44,9 @@ describe('agent NAT traversal on the simulated network', () => {
     expect(c!.peakPeers + d!.peakPeers).toBe(0);
     // The summaries count how sessions came about: a and b met through a punch, c and d never met.
     expect(a!.connections.punched + b!.connections.punched).toBeGreaterThan(0);
+    // Every punch asked for got through: none was dropped because it came (from the first announce)
+    // before the device had finished registering with the rendezvous.
+    for (const s of [a!, b!]) expect(s.connections.punched).toBe(s.connections.punches);
     for (const s of [c!, d!]) expect(s.connections.dialedOk + s.connections.accepted).toBe(0);
     // The probe classified each NAT, and the tracker filed the devices accordingly.
     const release = `${fixture.manifest.product}@${fixture.manifest.version}`;
