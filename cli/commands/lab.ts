@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { type Command, InvalidArgumentError } from 'commander';
 import { formatSummaryTable, renderReportHtml } from '../../lab/report/html.ts';
-import { type LabResults, STRATEGIES } from '../../lab/report/results.ts';
+import { type LabResults, STRATEGIES, type StrategyName } from '../../lab/report/results.ts';
 import { runLab } from '../../lab/run/index.ts';
 import { BUILTIN_SCENARIOS, deviceCount, loadScenario } from '../../lab/scenario/load.ts';
 import { registerLabNetnsCommand } from './lab-netns.ts';
@@ -17,6 +17,15 @@ function parseWorkers(value: string): number {
 
 /** Strategies run side by side in child processes, one per core (there are three strategies). */
 const DEFAULT_WORKERS = Math.min(3, availableParallelism());
+
+/** Comma-separated strategy names; client-server always runs (it is what savings are measured against). */
+function parseStrategies(value: string): StrategyName[] {
+  const names = value.split(',').map((n) => n.trim());
+  for (const name of names)
+    if (!(STRATEGIES as readonly string[]).includes(name))
+      throw new InvalidArgumentError(`unknown strategy "${name}" (one of ${STRATEGIES.join(', ')})`);
+  return names as StrategyName[];
+}
 
 function parseSeed(value: string): number {
   if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError('must be a non-negative integer');
@@ -64,8 +73,16 @@ export function registerLabCommands(program: Command): void {
       parseWorkers,
       DEFAULT_WORKERS,
     )
+    .option(
+      '--strategies <list>',
+      'comma-separated strategies to run (client-server always runs: savings are measured against it)',
+      parseStrategies,
+    )
     .action(
-      async (name: string, options: { seed?: number; out: string; json?: boolean; workers: number }) => {
+      async (
+        name: string,
+        options: { seed?: number; out: string; json?: boolean; workers: number; strategies?: StrategyName[] },
+      ) => {
         const scenario = loadScenario(name, options.seed === undefined ? {} : { seed: options.seed });
         const outDir = resolve(options.out.replace('<scenario>', scenario.name));
         mkdirSync(outDir, { recursive: true });
@@ -80,13 +97,15 @@ export function registerLabCommands(program: Command): void {
               )
             : undefined;
         // One bar over all strategies' devices: with --workers > 1 they progress side by side.
-        bar?.start(deviceCount(scenario) * STRATEGIES.length, 0, { strategy: '', simSeconds: 0 });
+        const strategyCount = new Set(['client-server', ...(options.strategies ?? STRATEGIES)]).size;
+        bar?.start(deviceCount(scenario) * strategyCount, 0, { strategy: '', simSeconds: 0 });
         const done = new Map<string, number>();
         const started = Date.now();
         let results: LabResults;
         try {
           results = await runLab(scenario, {
             workers: options.workers,
+            ...(options.strategies ? { strategies: options.strategies } : {}),
             onProgress: (p) => {
               if (bar) {
                 done.set(p.strategy, p.completed);

@@ -25,6 +25,17 @@ export interface ConnectionCell {
   how: Record<string, number>;
 }
 
+/** One NAT class's share of a run, from its devices' own counters. */
+export interface ClassBreakdown {
+  natClass: string;
+  devices: number;
+  completed: number;
+  completion: CompletionStats;
+  /** Edge + CDN bytes these devices took (their agents' counters). */
+  infraBytes: number;
+  peerBytes: number;
+}
+
 export interface StrategyResult {
   /** Bytes served by operator infrastructure: CDN + edges (edges' origin pulls counted separately). */
   infraBytes: number;
@@ -53,6 +64,10 @@ export interface StrategyResult {
   infraRateSeries: Array<{ t: number; mbps: number }>;
   completionTimes: number[];
   connections: ConnectionCell[];
+  /** Edge + CDN bytes by why the agents went to infrastructure (agent/engine/download.ts InfraReason). */
+  infraBytesByReason?: Record<string, number>;
+  /** The same run split by the devices' NAT class. */
+  byNatClass?: ClassBreakdown[];
 }
 
 /** The strategies a results object actually has, in the canonical order (a run may skip some). */

@@ -1,4 +1,5 @@
 import {
+  type ClassBreakdown,
   type ConnectionCell,
   completionStats,
   fluidLowerBoundSeconds,
@@ -20,10 +21,13 @@ const RATE_BIN_SECONDS = 5;
 export function collectStrategy(scenario: Scenario, run: StrategyRun): StrategyResult {
   const bytesBySource: Record<string, number> = { 'peer-same-isp': 0, 'peer-other-isp': 0, edge: 0, cdn: 0 };
   const completionTimes: number[] = [];
+  const infraBytesByReason: Record<string, number> = {};
   for (const o of run.outcomes) {
     if (o.summary) {
       for (const [source, bytes] of Object.entries(o.summary.bytesBySource))
         bytesBySource[source] = (bytesBySource[source] ?? 0) + bytes;
+      for (const [reason, bytes] of Object.entries(o.summary.infraBytesByReason))
+        infraBytesByReason[reason] = (infraBytesByReason[reason] ?? 0) + bytes;
     }
     if (o.completionSeconds !== undefined) completionTimes.push(o.completionSeconds);
   }
@@ -61,7 +65,42 @@ export function collectStrategy(scenario: Scenario, run: StrategyRun): StrategyR
     infraRateSeries: series,
     completionTimes,
     connections: connectionMatrix(run),
+    infraBytesByReason,
+    byNatClass: breakdownByNatClass(run),
   };
+}
+
+/**
+ * Per NAT class of the device: who finished when and who paid infrastructure for what. Aggregates hide
+ * the class that drives the tail (a lossy mobile CGN group) behind the classes that do well.
+ */
+function breakdownByNatClass(run: StrategyRun): ClassBreakdown[] {
+  const groups = new Map<string, { devices: number; times: number[]; infra: number; peer: number }>();
+  for (const o of run.outcomes) {
+    const key = o.device.natClass;
+    let g = groups.get(key);
+    if (!g) {
+      g = { devices: 0, times: [], infra: 0, peer: 0 };
+      groups.set(key, g);
+    }
+    g.devices++;
+    if (o.completionSeconds !== undefined) g.times.push(o.completionSeconds);
+    const by = o.summary?.bytesBySource;
+    if (by) {
+      g.infra += by.edge + by.cdn;
+      g.peer += by['peer-same-isp'] + by['peer-other-isp'];
+    }
+  }
+  return [...groups.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([natClass, g]) => ({
+      natClass,
+      devices: g.devices,
+      completed: g.times.length,
+      completion: completionStats(g.times),
+      infraBytes: g.infra,
+      peerBytes: g.peer,
+    }));
 }
 
 /** Device pairs by the NAT classes of both ends, from the simulated network's contact table. */
