@@ -99,6 +99,11 @@ const sealWriter = new Writer(sealScratch);
 let receiveScratch: Uint8Array | undefined = new Uint8Array(2048);
 
 const AMPLIFICATION_FACTOR = 3;
+/**
+ * On an unvalidated path, a budget below this (header, tag and 64 bytes of frames) sends nothing:
+ * the session waits for the peer's next datagram, which raises the budget and wakes it.
+ */
+const MIN_BUDGETED_PACKET = SHORT_HEADER_LENGTH + TAG_LENGTH + 64;
 /** Pacing waits this short are rounding noise: the packet goes now. */
 const PACING_SLACK_MS = 0.05;
 /**
@@ -1052,6 +1057,9 @@ export class ConnectionCore {
     }
     const recovery = this.recovery.timeout();
     if (recovery !== undefined && recovery < t) t = recovery;
+    // Out of anti-amplification budget, nothing can be sent before the peer's next datagram (which
+    // wakes the session): the deadlines of things to send would only spin it.
+    if (this.amplificationBudget() < MIN_BUDGETED_PACKET) return t;
     if (this.ackElicitingUnacked > 0 && this.ackDeadline !== undefined && this.ackDeadline < t)
       t = this.ackDeadline;
     if (this.pacingWakeAt !== undefined && this.pacingWakeAt < t) t = this.pacingWakeAt;
@@ -1162,6 +1170,13 @@ export class ConnectionCore {
       case 'established':
         return this.buildShort(now);
     }
+  }
+
+  /** Bytes the anti-amplification limit still lets us send on the current path (Infinity once validated). */
+  private amplificationBudget(): number {
+    return this.pathValidated
+      ? Number.POSITIVE_INFINITY
+      : AMPLIFICATION_FACTOR * this.pathRecvBytes - this.pathSentBytes;
   }
 
   private canSendOnPath(size: number): boolean {
@@ -1311,12 +1326,15 @@ export class ConnectionCore {
     ackEliciting: boolean;
     /** Space is capped to a repair source symbol (tail repair armed). */
     capped: boolean;
+    /** Plaintext bytes the anti-amplification budget took off a full packet (0 on a validated path). */
+    budgetCut: number;
   } = {
     frames: [],
     sent: [],
     space: 0,
     ackEliciting: false,
     capped: false,
+    budgetCut: 0,
   };
 
   private add(frame: Frame, record?: SentFrame): void {
@@ -1329,6 +1347,14 @@ export class ConnectionCore {
 
   private buildShort(now: number): Uint8Array | undefined {
     if (!this.sendKey) return undefined;
+    // Checked before anything is taken from the queues: a packet built and then refused would have
+    // to be put back as lost, which cut the retransmission queue into ever smaller frames (one cut
+    // per poll) and forgot ACKs that never left.
+    const budget = this.amplificationBudget();
+    if (budget < MIN_BUDGETED_PACKET) {
+      this.counters.amplificationBlocked++;
+      return undefined;
+    }
     const tx = this.tx;
     // Frames are written out by seal() before the next packet is built; the sent records are kept
     // with the packet, so they need a fresh array.
@@ -1337,6 +1363,14 @@ export class ConnectionCore {
     const armed = this.repairArmed();
     tx.space = armed ? REPAIR_SYMBOL : MAX_PLAINTEXT;
     tx.capped = armed;
+    tx.budgetCut = 0;
+    // Build the packet the budget allows (no larger, so it is not refused after it is built).
+    const room = budget - SHORT_HEADER_LENGTH - TAG_LENGTH;
+    if (room < tx.space) {
+      tx.budgetCut = MAX_PLAINTEXT - room;
+      tx.space = room;
+      tx.capped = false;
+    }
     tx.ackEliciting = false;
     const frames = tx.frames;
     const sent = tx.sent;
@@ -1470,7 +1504,10 @@ export class ConnectionCore {
       // Pad only as far as the anti-amplification budget allows; the frames themselves must go.
       padTo = Math.min(padTo, AMPLIFICATION_FACTOR * this.pathRecvBytes - this.pathSentBytes);
     }
-    const estimatedSize = Math.max(padTo, SHORT_HEADER_LENGTH + TAG_LENGTH + MAX_PLAINTEXT - tx.space);
+    const estimatedSize = Math.max(
+      padTo,
+      SHORT_HEADER_LENGTH + TAG_LENGTH + MAX_PLAINTEXT - tx.budgetCut - tx.space,
+    );
     if (!this.canSendOnPath(estimatedSize)) {
       // Blocked by anti-amplification: put data frames back as lost so they are resent later.
       this.onFramesLost(sent);
