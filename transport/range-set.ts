@@ -50,8 +50,7 @@ export class RangeSet {
       return true;
     }
     // General case: find the first range that could touch [start, end].
-    let i = 0;
-    while (i < r.length && r[i]!.end + 1 < start) i++;
+    const i = this.firstEndingAtOrAfter(start - 1);
     let j = i;
     let covered = 0;
     let newStart = start;
@@ -72,12 +71,27 @@ export class RangeSet {
   /** Smallest value not in the set at or above `from`. */
   firstGapFrom(from: number): number {
     let value = Math.max(from, this.floor);
-    for (const range of this.ranges) {
+    const r = this.ranges;
+    for (let i = this.firstEndingAtOrAfter(value); i < r.length; i++) {
+      const range = r[i]!;
       if (range.end < value) continue;
       if (range.start > value) return value;
       value = range.end + 1;
     }
     return value;
+  }
+
+  /** Index of the first range whose end is >= value (ranges.length if none): binary search. */
+  private firstEndingAtOrAfter(value: number): number {
+    const r = this.ranges;
+    let lo = 0;
+    let hi = r.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (r[mid]!.end < value) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   get largest(): number {

@@ -12,8 +12,12 @@ export interface StreamChunk {
 }
 
 export class SendStream {
-  /** Written, not yet acknowledged-and-released data, in offset order. */
+  /**
+   * Written, not yet acknowledged-and-released data, in offset order, from `chunksHead` on (released
+   * chunks are dropped from the front in batches: shift() per ACK is linear in what is buffered).
+   */
   private chunks: Array<{ offset: number; data: Uint8Array }> = [];
+  private chunksHead = 0;
   /** End of written data. */
   writeOffset = 0;
   /** Next never-sent byte. */
@@ -25,8 +29,9 @@ export class SendStream {
   finAcked = false;
   resetCode: number | undefined;
   private readonly acked = new RangeSet(4096);
-  /** Lost ranges waiting for retransmission, [start, end) each; fin flags a lost FIN. */
+  /** Lost ranges waiting for retransmission, [start, end) each, from `retransmitHead` on; fin flags a lost FIN. */
   private retransmit: Array<{ start: number; end: number; fin: boolean }> = [];
+  private retransmitHead = 0;
 
   constructor(
     readonly id: number,
@@ -55,7 +60,7 @@ export class SendStream {
   }
 
   get hasRetransmit(): boolean {
-    return this.retransmit.length > 0;
+    return this.retransmitHead < this.retransmit.length;
   }
 
   /** New data (or a bare FIN) that flow control lets us send now. */
@@ -74,16 +79,16 @@ export class SendStream {
 
   /** Takes up to `max` bytes of retransmission. */
   takeRetransmit(max: number): StreamChunk | undefined {
-    while (this.retransmit.length > 0) {
-      const head = this.retransmit[0]!;
+    while (this.retransmitHead < this.retransmit.length) {
+      const head = this.retransmit[this.retransmitHead]!;
       // Skip parts acknowledged since they were declared lost (spurious loss).
       if (head.start < head.end) head.start = Math.min(head.end, this.acked.firstGapFrom(head.start));
       if (head.start >= head.end && !head.fin) {
-        this.retransmit.shift();
+        this.dropRetransmitHead();
         continue;
       }
       if (head.start >= head.end && head.fin) {
-        this.retransmit.shift();
+        this.dropRetransmitHead();
         if (this.finAcked) continue;
         return { offset: this.writeOffset, data: new Uint8Array(0), fin: true };
       }
@@ -92,12 +97,23 @@ export class SendStream {
       const chunk = { offset: head.start, data: this.read(head.start, length), fin: false };
       head.start += length;
       if (head.start >= head.end) {
-        this.retransmit.shift();
+        this.dropRetransmitHead();
         if (head.fin && head.end === this.writeOffset) chunk.fin = true;
       }
       return chunk;
     }
     return undefined;
+  }
+
+  private dropRetransmitHead(): void {
+    this.retransmitHead++;
+    if (this.retransmitHead === this.retransmit.length) {
+      this.retransmit.length = 0;
+      this.retransmitHead = 0;
+    } else if (this.retransmitHead >= 64 && this.retransmitHead * 2 >= this.retransmit.length) {
+      this.retransmit = this.retransmit.slice(this.retransmitHead);
+      this.retransmitHead = 0;
+    }
   }
 
   /** Takes up to `max` new bytes (the caller has checked flow control). */
@@ -116,11 +132,21 @@ export class SendStream {
     if (length > 0) this.acked.add(offset, offset + length - 1);
     if (fin) this.finAcked = true;
     const prefix = this.ackedPrefix();
-    while (this.chunks.length > 0) {
-      const head = this.chunks[0]!;
-      if (head.offset + head.data.length > prefix) break;
-      this.chunks.shift();
+    const chunks = this.chunks;
+    let head = this.chunksHead;
+    while (head < chunks.length) {
+      const chunk = chunks[head]!;
+      if (chunk.offset + chunk.data.length > prefix) break;
+      head++;
     }
+    if (head === chunks.length) {
+      chunks.length = 0;
+      head = 0;
+    } else if (head >= 64 && head * 2 >= chunks.length) {
+      this.chunks = chunks.slice(head);
+      head = 0;
+    }
+    this.chunksHead = head;
   }
 
   onLost(offset: number, length: number, fin: boolean): void {
@@ -129,9 +155,20 @@ export class SendStream {
   }
 
   private read(offset: number, length: number): Uint8Array {
-    const out = new Uint8Array(length);
+    const chunks = this.chunks;
+    // Binary search for the first chunk that ends after `offset` (chunks are contiguous and sorted).
+    let lo = this.chunksHead;
+    let hi = chunks.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const chunk = chunks[mid]!;
+      if (chunk.offset + chunk.data.length <= offset) lo = mid + 1;
+      else hi = mid;
+    }
+    let out: Uint8Array | undefined;
     let filled = 0;
-    for (const chunk of this.chunks) {
+    for (let i = lo; i < chunks.length; i++) {
+      const chunk = chunks[i]!;
       const chunkEnd = chunk.offset + chunk.data.length;
       if (chunkEnd <= offset + filled) continue;
       if (chunk.offset >= offset + length) break;
@@ -139,11 +176,12 @@ export class SendStream {
       const take = Math.min(chunk.data.length - from, length - filled);
       // A single-chunk read is the common case: return a view, no copy.
       if (filled === 0 && take === length) return chunk.data.subarray(from, from + take);
+      out ??= new Uint8Array(length);
       out.set(chunk.data.subarray(from, from + take), filled);
       filled += take;
       if (filled === length) break;
     }
-    return out;
+    return out ?? new Uint8Array(length);
   }
 }
 
