@@ -1,10 +1,11 @@
 import sodium from 'sodium-native';
 import { loadNativeAead, type NativeAead } from './aead-native.ts';
 import { TAG_LENGTH } from './packet.ts';
+import { HmacSha256Key, Sha256 } from './sha256.ts';
 
 /**
  * Cryptographic primitives of the PZ protocol: X25519 (sodium crypto_scalarmult), HKDF-SHA256
- * (RFC 5869 over sodium's SHA-256, handshake and key updates) and ChaCha20-Poly1305 IETF (sodium,
+ * (RFC 5869 over sha256.ts, handshake and key updates) and ChaCha20-Poly1305 IETF (sodium,
  * every packet).
  */
 export interface KeyPair {
@@ -41,46 +42,36 @@ export function dh(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array | 
 
 /** SHA-256 over the concatenation of `parts`. */
 export function sha256(...parts: Uint8Array[]): Uint8Array {
-  const state = new Uint8Array(sodium.crypto_hash_sha256_STATEBYTES);
-  sodium.crypto_hash_sha256_init(state);
-  for (const part of parts) sodium.crypto_hash_sha256_update(state, part);
-  const out = new Uint8Array(32);
-  sodium.crypto_hash_sha256_final(state, out);
-  return out;
-}
-
-const BLOCK = 64;
-const IPAD = new Uint8Array(BLOCK).fill(0x36);
-const OPAD = new Uint8Array(BLOCK).fill(0x5c);
-
-/** HMAC-SHA256 (RFC 2104) of the concatenation of `parts`. */
-function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
-  const k = new Uint8Array(BLOCK);
-  k.set(key.length > BLOCK ? sha256(key) : key);
-  const inner = new Uint8Array(BLOCK);
-  const outer = new Uint8Array(BLOCK);
-  for (let i = 0; i < BLOCK; i++) {
-    inner[i] = k[i]! ^ IPAD[i]!;
-    outer[i] = k[i]! ^ OPAD[i]!;
-  }
-  return sha256(outer, sha256(inner, ...parts));
+  const hash = new Sha256();
+  for (const part of parts) hash.update(part);
+  return hash.digest();
 }
 
 const encoder = new TextEncoder();
+/** HKDF's default salt (32 zero bytes) as a ready HMAC key: most derivations use it. */
+const ZERO_SALT = new HmacSha256Key(new Uint8Array(32));
+const infoCache = new Map<string, Uint8Array>();
 
 /**
  * HKDF-SHA256 (RFC 5869): extract with `salt` (empty = 32 zero bytes), expand with `info`. Written
- * over sodium's SHA-256 because node:crypto's hkdfSync costs tens of microseconds per call, which
- * adds up to a large share of a handshake (about ten derivations per side).
+ * over a plain-TypeScript SHA-256 (sha256.ts) because node:crypto's hkdfSync costs tens of
+ * microseconds per call, and sodium's per-call overhead dominates inputs this small: about ten
+ * derivations per handshake side.
  */
 export function hkdf(ikm: Uint8Array, salt: Uint8Array, info: string, length: number): Uint8Array {
   if (length > 255 * 32) throw new RangeError('HKDF output too long');
-  const prk = hmacSha256(salt.length > 0 ? salt : new Uint8Array(32), ikm);
-  const infoBytes = encoder.encode(info);
+  const extract = salt.length > 0 ? new HmacSha256Key(salt) : ZERO_SALT;
+  const prk = new HmacSha256Key(extract.mac(ikm));
+  let infoBytes = infoCache.get(info);
+  if (infoBytes === undefined) {
+    infoBytes = encoder.encode(info);
+    // The protocol's labels are a handful of constants; other callers' strings are not kept.
+    if (infoCache.size < 64) infoCache.set(info, infoBytes);
+  }
   const out = new Uint8Array(length);
   let previous: Uint8Array = new Uint8Array(0);
   for (let offset = 0, counter = 1; offset < length; counter++) {
-    previous = hmacSha256(prk, previous, infoBytes, Uint8Array.of(counter));
+    previous = prk.mac(previous, infoBytes, Uint8Array.of(counter));
     out.set(previous.subarray(0, Math.min(32, length - offset)), offset);
     offset += 32;
   }

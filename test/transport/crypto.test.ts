@@ -38,6 +38,16 @@ describe('key derivation', () => {
       expect(Buffer.from(sha256(key, s))).toEqual(createHash('sha256').update(key).update(s).digest());
     }
   });
+
+  it('SHA-256 pads every length at and around the block boundaries like node:crypto', () => {
+    for (const length of [0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 127, 128, 129, 1000, 70_000]) {
+      const data = random.bytes(length);
+      const split = Math.floor(length / 3);
+      expect(Buffer.from(sha256(data.subarray(0, split), data.subarray(split)))).toEqual(
+        createHash('sha256').update(data).digest(),
+      );
+    }
+  });
 });
 
 describe('packet protection', () => {
