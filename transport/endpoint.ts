@@ -404,6 +404,10 @@ class PzStream extends Duplex {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
+    if (this.transportDone) {
+      callback();
+      return;
+    }
     this.connection.core.streamFinish(this.streamId);
     this.connection.schedule();
     callback();
@@ -463,6 +467,10 @@ class PzStream extends Duplex {
       const pending = this.pendingWrite;
       this.pendingWrite = undefined;
       pending?.(new TransportError('CONNECTION_CLOSED', 'connection closed'));
+      // Nothing can be sent any more: end our side too, so the stream closes once its reader has
+      // drained what arrived. Left half-open, a stream whose peer closed cleanly (e.g. refused it)
+      // never emitted 'close', and its owner waited on it forever.
+      if (!this.writableEnded) this.end();
     }
   }
 }
