@@ -341,16 +341,20 @@ export class ConnectionCore {
     this.nextLocalStreamId = this.role === 'client' ? 0 : 1;
     this.rtt = new RttStats(this.options.maxAckDelayMs);
     this.pacer = new Pacer(512 * 1024, 4);
-    const ctx = { smoothedRtt: () => this.rtt.smoothed, minRtt: () => this.rtt.minRtt() };
+    const ctx = {
+      smoothedRtt: () => this.rtt.smoothed,
+      minRtt: () => this.rtt.minRtt(),
+      latestRtt: () => (this.rtt.hasSample ? this.rtt.latest : this.rtt.smoothed),
+    };
     let initialRate: number | undefined;
     if (this.rateHistory && this.networkContext !== undefined) {
       const remembered = this.rateHistory.get(this.networkContext);
       if (remembered !== undefined) initialRate = Math.min(remembered, this.options.maxInitialRateBps / 8);
     }
     this.cc =
-      this.options.congestion === 'newreno'
-        ? createNewReno(ctx)
-        : createBbr(ctx, initialRate === undefined ? {} : { initialRate });
+      this.options.congestion === 'bbr'
+        ? createBbr(ctx, initialRate === undefined ? {} : { initialRate })
+        : createNewReno(ctx, { tolerateRandomLoss: this.options.congestion === 'adaptive' });
     this.recovery = new SentPacketHandler(this.rtt, this.cc, {
       onAcked: (frames) => this.onFramesAcked(frames),
       onLost: (frames) => this.onFramesLost(frames),

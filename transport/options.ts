@@ -7,8 +7,12 @@ import { PZ_VERSION } from './packet.ts';
 export interface EndpointOptions {
   /** Raw 32-byte X25519 private key: this endpoint's identity for both roles. */
   staticPrivateKey: Uint8Array;
-  /** Congestion controller: 'bbr' (rate-based, default) or 'newreno' (reference). */
-  congestion?: 'bbr' | 'newreno';
+  /**
+   * Congestion controller: 'bbr' (rate-based, default), 'newreno' (reference), or 'adaptive' (NewReno
+   * that keeps its window on a loss with no queue behind it: polite on a shared uplink, fast on a lossy
+   * radio link; congestion/newreno.ts).
+   */
+  congestion?: 'bbr' | 'newreno' | 'adaptive';
   /** Close a session after this long without hearing from the peer. Default 30 000 ms. */
   idleTimeoutMs?: number;
   /** Send a PING after this long without sending, to keep NAT mappings alive. Default 15 000 ms, at most 25 000; 0 disables. */

@@ -20,7 +20,7 @@ export const DEFAULT_DEVICE_GROUP: Omit<DeviceGroup, 'count' | 'isp'> = {
   link: DEFAULT_LINK,
   wifi: true,
   charging: true,
-  peerCongestion: 'newreno',
+  peerCongestion: 'adaptive',
 };
 
 /** Thesis and Windows Delivery Optimization anchors (FACTS.md): seed a while, not forever. */

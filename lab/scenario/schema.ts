@@ -62,11 +62,11 @@ export const DeviceGroup = Type.Object({
   wifi: Type.Boolean(),
   charging: Type.Boolean(),
   /**
-   * The agents' `network.peerCongestion`: congestion control of uploads to peers. `newreno` is the
-   * agent's default (several upload sessions share one home uplink); `bbr` is what the agent's
-   * configuration recommends for uplinks with random loss (mobile devices that upload).
+   * The agents' `network.peerCongestion`: congestion control of uploads to peers. `adaptive` is the
+   * agent's default (loss-based on a shared home uplink, tolerant of random loss on a radio link);
+   * `newreno` and `bbr` compare against it.
    */
-  peerCongestion: Type.Union([Type.Literal('newreno'), Type.Literal('bbr')]),
+  peerCongestion: Type.Union([Type.Literal('adaptive'), Type.Literal('newreno'), Type.Literal('bbr')]),
 });
 export type DeviceGroup = Static<typeof DeviceGroup>;
 

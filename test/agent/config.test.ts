@@ -58,7 +58,7 @@ describe('agent config', () => {
     expect(parseAgentConfig(base).network).toMatchObject({
       traversal: true,
       portMapping: true,
-      peerCongestion: 'newreno',
+      peerCongestion: 'adaptive',
     });
     expect(parseAgentConfig({ ...base, network: { peerCongestion: 'bbr' } }).network.peerCongestion).toBe(
       'bbr',

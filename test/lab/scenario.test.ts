@@ -50,7 +50,7 @@ describe('scenario loading', () => {
     expect(s.devices[0]!.nat).toBe('port-restricted');
     expect(s.isps[0]!.cgn.mapping).toBe('endpoint-independent');
     expect(s.release.pieceSize).toBe(262_144);
-    expect(s.devices[0]!.peerCongestion).toBe('newreno');
+    expect(s.devices[0]!.peerCongestion).toBe('adaptive');
     const bbr = loadScenario(
       writeScenario(
         'bbr.yaml',

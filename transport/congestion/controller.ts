@@ -19,7 +19,7 @@ export interface RateSample {
 }
 
 export interface CongestionController {
-  readonly name: 'bbr' | 'newreno';
+  readonly name: 'bbr' | 'newreno' | 'adaptive';
   /** Bytes allowed in flight. */
   cwnd(): number;
   /** Bytes per second to pace at. */
@@ -37,4 +37,6 @@ export interface ControllerContext {
   /** Smoothed RTT in ms (for controllers that pace from cwnd / RTT). */
   smoothedRtt(): number;
   minRtt(): number;
+  /** The newest RTT sample in ms (the smoothed RTT lags a queue that fills within a round trip). */
+  latestRtt(): number;
 }

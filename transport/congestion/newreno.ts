@@ -1,19 +1,41 @@
 import { type CongestionController, type ControllerContext, MAX_SEGMENT } from './controller.ts';
 
+export interface NewRenoOptions {
+  initialWindow?: number;
+  /**
+   * Read a loss that arrives with no queue behind it as random link loss and keep the window (the
+   * `adaptive` controller). Only a loss while the path's RTT shows a standing queue halves the window.
+   */
+  tolerateRandomLoss?: boolean;
+}
+
 /**
- * NewReno (RFC 9002 §7): slow start, halving once per loss episode, additive increase. The reference
- * the rate-based controller is measured against: it reads every random loss as congestion.
+ * Queueing delay (smoothed RTT above the path's minimum) below which a loss cannot be the queue
+ * overflowing: a drop-tail queue only drops when it is full, and a full queue shows in the RTT. The
+ * floor of 10 ms covers RTT noise (ack scheduling, pacing); a quarter of the minimum RTT scales it to
+ * long paths. TCP Veno (Fu & Liew, IEEE JSAC 2003) draws the same line with a backlog of 3 packets;
+ * delay is used here because several sessions share one home uplink, and each one's backlog is only its
+ * share of the queue while the delay is the whole queue's.
  */
-export function createNewReno(
-  ctx: ControllerContext,
-  initialWindow = 10 * MAX_SEGMENT,
-): CongestionController {
-  let window = initialWindow;
+function congestionThresholdMs(minRttMs: number): number {
+  return Math.max(10, 0.25 * minRttMs);
+}
+
+/**
+ * NewReno (RFC 9002 §7): slow start, halving once per loss episode, additive increase. Plain, it is the
+ * reference the rate-based controller is measured against: it reads every random loss as congestion.
+ * With `tolerateRandomLoss` it is the `adaptive` controller: as polite as NewReno where losses come from
+ * a shared queue filling up (home uplinks carrying several peer uploads), and not crippled by a lossy
+ * radio link, where NewReno's rate falls as 1/sqrt(loss) (2 % loss at 150 ms: well under 1 Mbit/s).
+ */
+export function createNewReno(ctx: ControllerContext, options: NewRenoOptions = {}): CongestionController {
+  let window = options.initialWindow ?? 10 * MAX_SEGMENT;
   let ssthresh = Number.POSITIVE_INFINITY;
   let recoveryStart = Number.NEGATIVE_INFINITY;
   const minimum = 2 * MAX_SEGMENT;
+  const tolerant = options.tolerateRandomLoss === true;
   return {
-    name: 'newreno',
+    name: tolerant ? 'adaptive' : 'newreno',
     cwnd: () => window,
     // Pace at 1.25 x cwnd per RTT so one window does not leave as a single burst.
     pacingRate: () => (1.25 * window * 1000) / Math.max(1, ctx.smoothedRtt()),
@@ -26,6 +48,13 @@ export function createNewReno(
     },
     onLoss(now, _lostBytes, largestLostSentTime) {
       if (largestLostSentTime <= recoveryStart) return;
+      if (tolerant) {
+        const minRtt = ctx.minRtt();
+        // The latest sample too: a slow-start overshoot fills the queue within a round trip, before
+        // the smoothed RTT has caught up.
+        const rtt = Math.max(ctx.smoothedRtt(), ctx.latestRtt());
+        if (rtt - minRtt < congestionThresholdMs(minRtt)) return;
+      }
       recoveryStart = now;
       window = Math.max(minimum, window / 2);
       ssthresh = window;
