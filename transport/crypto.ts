@@ -59,9 +59,18 @@ const infoCache = new Map<string, Uint8Array>();
  * derivations per handshake side.
  */
 export function hkdf(ikm: Uint8Array, salt: Uint8Array, info: string, length: number): Uint8Array {
-  if (length > 255 * 32) throw new RangeError('HKDF output too long');
+  return hkdfExpand(hkdfExtract(ikm, salt), info, length);
+}
+
+/** HKDF's extract step: the pseudorandom key, ready for any number of expansions. */
+export function hkdfExtract(ikm: Uint8Array, salt: Uint8Array): HmacSha256Key {
   const extract = salt.length > 0 ? new HmacSha256Key(salt) : ZERO_SALT;
-  const prk = new HmacSha256Key(extract.mac(ikm));
+  return new HmacSha256Key(extract.mac(ikm));
+}
+
+/** HKDF's expand step over a key from {@link hkdfExtract}. */
+export function hkdfExpand(prk: HmacSha256Key, info: string, length: number): Uint8Array {
+  if (length > 255 * 32) throw new RangeError('HKDF output too long');
   let infoBytes = infoCache.get(info);
   if (infoBytes === undefined) {
     infoBytes = encoder.encode(info);
@@ -106,10 +115,12 @@ export function useAeadBackend(backend: 'native' | 'sodium'): 'native' | 'sodium
 const EMPTY = new Uint8Array(0);
 
 export function packetKeyFromSecret(secret: Uint8Array): PacketKey {
+  // Both derivations share the extract step (same secret, empty salt).
+  const prk = hkdfExtract(secret, EMPTY);
   return {
     secret,
-    key: hkdf(secret, EMPTY, 'pz key', 32),
-    iv: hkdf(secret, EMPTY, 'pz iv', 12),
+    key: hkdfExpand(prk, 'pz key', 32),
+    iv: hkdfExpand(prk, 'pz iv', 12),
     nonce: new Uint8Array(12),
     aead: undefined,
   };

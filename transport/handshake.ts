@@ -1,4 +1,13 @@
-import { dh, hkdf, type KeyPair, type PacketKey, packetKeyFromSecret, sha256 } from './crypto.ts';
+import {
+  dh,
+  hkdf,
+  hkdfExpand,
+  hkdfExtract,
+  type KeyPair,
+  type PacketKey,
+  packetKeyFromSecret,
+  sha256,
+} from './crypto.ts';
 
 /**
  * The one-round-trip handshake (a Noise IK-like pattern over X25519):
@@ -56,10 +65,10 @@ export function sessionKeys(es: Uint8Array, ee: Uint8Array, se: Uint8Array, t: T
   ikm.set(es, 0);
   ikm.set(ee, 32);
   ikm.set(se, 64);
-  const master = hkdf(ikm, transcript, 'pz master', 32);
+  const master = hkdfExtract(hkdf(ikm, transcript, 'pz master', 32), EMPTY);
   return {
-    clientToServer: packetKeyFromSecret(hkdf(master, EMPTY, 'pz c2s', 32)),
-    serverToClient: packetKeyFromSecret(hkdf(master, EMPTY, 'pz s2c', 32)),
+    clientToServer: packetKeyFromSecret(hkdfExpand(master, 'pz c2s', 32)),
+    serverToClient: packetKeyFromSecret(hkdfExpand(master, 'pz s2c', 32)),
   };
 }
 

@@ -70,22 +70,28 @@ function compress(h: Uint32Array, block: Uint8Array, offset: number): void {
   h[7] = (h[7]! + hh) | 0;
 }
 
-/** An incremental SHA-256 that can be copied (HMAC keeps the state after its key block). */
+/** An incremental SHA-256; HMAC restarts one from a key's saved state instead of allocating. */
 export class Sha256 {
   private readonly h = new Uint32Array(8);
   private readonly buffer = new Uint8Array(64);
   private buffered = 0;
   private length = 0;
 
-  constructor(from?: Sha256) {
-    if (from) {
-      this.h.set(from.h);
-      this.buffer.set(from.buffer);
-      this.buffered = from.buffered;
-      this.length = from.length;
-    } else {
-      this.h.set(INITIAL);
-    }
+  constructor() {
+    this.h.set(INITIAL);
+  }
+
+  /** Continues from a state saved after whole blocks (`length` bytes hashed so far). */
+  restart(state: Uint32Array, length: number): this {
+    this.h.set(state);
+    this.buffered = 0;
+    this.length = length;
+    return this;
+  }
+
+  /** The chaining state (valid as a restart point when a whole number of blocks was hashed). */
+  get state(): Uint32Array {
+    return this.h;
   }
 
   update(data: Uint8Array): this {
@@ -102,14 +108,14 @@ export class Sha256 {
     }
     for (; i + 64 <= data.length; i += 64) compress(this.h, data, i);
     if (i < data.length) {
-      this.buffer.set(data.subarray(i), 0);
+      this.buffer.set(i === 0 ? data : data.subarray(i), 0);
       this.buffered = data.length - i;
     }
     return this;
   }
 
-  /** Finishes this hash (the object is spent afterwards). */
-  digest(): Uint8Array {
+  /** Finishes this hash into `out` (32 bytes; a fresh array by default). Restart before reuse. */
+  digest(out: Uint8Array = new Uint8Array(32)): Uint8Array {
     const bits = this.length * 8;
     const b = this.buffer;
     b[this.buffered++] = 0x80;
@@ -129,7 +135,6 @@ export class Sha256 {
     b[62] = bits >>> 8;
     b[63] = bits;
     compress(this.h, b, 0);
-    const out = new Uint8Array(32);
     for (let i = 0; i < 8; i++) {
       const w = this.h[i]!;
       out[i * 4] = w >>> 24;
@@ -142,26 +147,31 @@ export class Sha256 {
 }
 
 const BLOCK = 64;
+/** Scratch for HMAC (single-threaded, never re-entered): no allocation per MAC but its result. */
+const scratch = new Sha256();
+const innerDigest = new Uint8Array(32);
+const pad = new Uint8Array(BLOCK);
 
 /** HMAC-SHA256 with a fixed key: the inner and outer key blocks are hashed once. */
 export class HmacSha256Key {
-  private readonly inner: Sha256;
-  private readonly outer: Sha256;
+  private readonly inner = new Uint32Array(8);
+  private readonly outer = new Uint32Array(8);
 
   constructor(key: Uint8Array) {
-    const k = new Uint8Array(BLOCK);
-    k.set(key.length > BLOCK ? new Sha256().update(key).digest() : key);
-    const pad = new Uint8Array(BLOCK);
-    for (let i = 0; i < BLOCK; i++) pad[i] = k[i]! ^ 0x36;
-    this.inner = new Sha256().update(pad);
-    for (let i = 0; i < BLOCK; i++) pad[i] = k[i]! ^ 0x5c;
-    this.outer = new Sha256().update(pad);
+    const k = key.length > BLOCK ? new Sha256().update(key).digest() : key;
+    pad.fill(0x36);
+    for (let i = 0; i < k.length; i++) pad[i] = k[i]! ^ 0x36;
+    this.inner.set(scratch.restart(INITIAL, 0).update(pad).state);
+    pad.fill(0x5c);
+    for (let i = 0; i < k.length; i++) pad[i] = k[i]! ^ 0x5c;
+    this.outer.set(scratch.restart(INITIAL, 0).update(pad).state);
   }
 
   /** HMAC of the concatenation of `parts`. */
   mac(...parts: Uint8Array[]): Uint8Array {
-    const inner = new Sha256(this.inner);
-    for (const part of parts) inner.update(part);
-    return new Sha256(this.outer).update(inner.digest()).digest();
+    scratch.restart(this.inner, BLOCK);
+    for (const part of parts) scratch.update(part);
+    scratch.digest(innerDigest);
+    return scratch.restart(this.outer, BLOCK).update(innerDigest).digest();
   }
 }

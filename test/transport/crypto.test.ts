@@ -39,6 +39,41 @@ describe('key derivation', () => {
     }
   });
 
+  it('session keys are the documented HKDF chain (PROTOCOL.md), computed with node:crypto', () => {
+    const kdf = (ikm: Uint8Array, salt: Uint8Array, info: string, length = 32): Buffer =>
+      Buffer.from(hkdfSync('sha256', ikm, salt, info, length));
+    const ce = keyPairFromSeed(random.bytes(32));
+    const cs = keyPairFromSeed(random.bytes(32));
+    const se = keyPairFromSeed(random.bytes(32));
+    const es = random.bytes(32);
+    const parts = {
+      version: 7,
+      dcid: random.bytes(8),
+      clientCid: random.bytes(8),
+      serverCid: random.bytes(8),
+      serverStatic: random.bytes(32),
+    };
+    const keys = clientSessionKeys(ce, cs, es, se.publicKey, parts)!;
+    const version = Buffer.alloc(4);
+    version.writeUInt32BE(7);
+    const transcript = createHash('sha256')
+      .update(Buffer.concat([version, parts.dcid, parts.clientCid, parts.serverCid]))
+      .update(Buffer.concat([ce.publicKey, se.publicKey, cs.publicKey, parts.serverStatic]))
+      .digest();
+    const ikm = Buffer.concat([es, dh(ce.privateKey, se.publicKey)!, dh(cs.privateKey, se.publicKey)!]);
+    const master = kdf(ikm, transcript, 'pz master');
+    const empty = new Uint8Array(0);
+    for (const [side, label] of [
+      ['clientToServer', 'pz c2s'],
+      ['serverToClient', 'pz s2c'],
+    ] as const) {
+      const secret = kdf(master, empty, label);
+      expect(Buffer.from(keys[side].secret)).toEqual(secret);
+      expect(Buffer.from(keys[side].key)).toEqual(kdf(secret, empty, 'pz key'));
+      expect(Buffer.from(keys[side].iv)).toEqual(kdf(secret, empty, 'pz iv', 12));
+    }
+  });
+
   it('SHA-256 pads every length at and around the block boundaries like node:crypto', () => {
     for (const length of [0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 127, 128, 129, 1000, 70_000]) {
       const data = random.bytes(length);
