@@ -147,6 +147,22 @@ export function engineOptionsFromConfig(config: AgentConfig): Partial<EngineOpti
   };
 }
 
+/**
+ * The outcome of the release check against the configured CDNs: its release, or its refusal, or —
+ * when no configured CDN could serve the documents (or none is configured) and the tracker named
+ * mirrors — a check over those as well.
+ */
+async function settleCheck(
+  first: { release: VerifiedRelease } | { error: unknown } | undefined,
+  retry: (() => Promise<VerifiedRelease>) | undefined,
+): Promise<VerifiedRelease> {
+  if (first && 'release' in first) return first.release;
+  const unreachable = !first || (first.error instanceof AgentError && first.error.code === 'NO_SOURCES');
+  if (first && (!unreachable || !retry)) throw first.error;
+  if (!retry) throw new AgentError('NO_SOURCES', 'no CDN URL to fetch the release from');
+  return retry();
+}
+
 /** The tracker hands out object URLs (`<base>/releases/<p>/<v>/<file>`); sources want the base. */
 export function cdnBaseOf(url: string): string {
   const trimmed = url.replace(/\/+$/, '');
@@ -376,7 +392,18 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
     const deviceId = s.get().deviceId;
 
     // Rollout gate and extra CDN URLs from the tracker; a tracker outage never blocks the update.
+    // With CDN URLs configured, the signed release check does not wait for the tracker's answer: both
+    // run at once, because every device of a flash crowd pays this start-up before it can trade.
     const cdnUrls = [...config.cdn];
+    const check = (baseUrls: readonly string[]): Promise<VerifiedRelease> =>
+      checkRelease(target, { http, clock, logger, trusted: keys, state: s, baseUrls });
+    const early =
+      cdnUrls.length > 0
+        ? check([...cdnUrls]).then(
+            (release) => ({ release }),
+            (error: unknown) => ({ error }),
+          )
+        : undefined;
     if (tracker) {
       try {
         const current = await tracker.current(target.product, target.channel, deviceId);
@@ -394,14 +421,8 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
         logger.warn({ err: (error as Error).message }, 'tracker unavailable: continuing with CDN and edges');
       }
     }
-    const release = await checkRelease(target, {
-      http,
-      clock,
-      logger,
-      trusted: keys,
-      state: s,
-      baseUrls: cdnUrls,
-    });
+    const mirrors = cdnUrls.length > config.cdn.length;
+    const release = await settleCheck(await early, early && !mirrors ? undefined : () => check(cdnUrls));
     const { manifest } = release;
     const id = releaseId(manifest.product, manifest.version);
     const existing = active.get(id);

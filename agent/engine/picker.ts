@@ -6,7 +6,8 @@ import type { Bitfield } from './bitfield.ts';
  *
  * Peers: random pieces first (a new device quickly holds something worth trading), then rarest-first
  * among the pieces this peer has (ties broken at random so devices diverge), then endgame: when every
- * missing piece is already requested, ask a second source for one so a slow source cannot hold up the end.
+ * missing piece is already requested, ask a second source for an overdue one so a slow source cannot
+ * hold up the end.
  *
  * Infrastructure (edge, CDN): only pieces no connected peer has or is about to have, rarest in the whole
  * swarm first (tracker hint) and otherwise random — so different devices pull different pieces from the
@@ -20,6 +21,11 @@ interface CommonPick {
   inFlightFromSource(index: number): boolean;
   finishing: ReadonlySet<number>;
   endgameDuplicates: number;
+  /**
+   * Endgame races only requests that are overdue (absent: all are). A duplicate request costs a whole
+   * piece of some uploader's link, the swarm's scarce resource, so it rescues slow requests only.
+   */
+  overdue?(index: number): boolean;
   random: Random;
 }
 
@@ -95,6 +101,7 @@ function pickEndgame(p: CommonPick, sourceHas: (index: number) => boolean): numb
     if (p.have.get(i) || p.finishing.has(i)) continue;
     const count = p.inFlightCount(i);
     if (count === 0 || count >= p.endgameDuplicates || p.inFlightFromSource(i) || !sourceHas(i)) continue;
+    if (p.overdue && !p.overdue(i)) continue;
     if (count < fewest) {
       fewest = count;
       best = i;

@@ -40,7 +40,11 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 export function createPeerNetwork(
-  options: { staticPrivateKey: Uint8Array; networkContext?: string; congestion?: 'adaptive' | 'newreno' | 'bbr' },
+  options: {
+    staticPrivateKey: Uint8Array;
+    networkContext?: string;
+    congestion?: 'adaptive' | 'newreno' | 'bbr';
+  },
   components: { socket: UdpSocket; clock: Clock; random: Random; logger: Logger },
 ): PeerNetwork {
   const endpoint = createEndpoint(

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAgent, parseAgentConfig } from '../../agent/index.ts';
-import { createSeededRandom, createSilentLogger } from '../../runtime/index.ts';
+import { createSeededRandom, createSilentLogger, type HttpClient } from '../../runtime/index.ts';
 import { createNodeClock, createNodeHttpClient, createNodeLogger } from '../../runtime/node/index.ts';
 import { startCdn } from './cdn-server.ts';
 import { publishFixture } from './fixture-release.ts';
@@ -47,6 +47,37 @@ describe('agent fetch from the CDN only (real CDN on 127.0.0.1)', () => {
     });
     expect(second.resumedPieces).toBe(second.pieces);
     expect(second.downloadedBytes).toBe(0);
+  });
+
+  it('checks the release on the CDN while the tracker is still answering (start-up does not queue them)', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'sl-agent-'));
+    const base = components();
+    const urls: string[] = [];
+    let channelAskedBeforeTrackerAnswered: boolean | undefined;
+    const http: HttpClient = {
+      async request(request) {
+        urls.push(request.url);
+        if (!request.url.startsWith('http://tracker.test')) return base.http.request(request);
+        channelAskedBeforeTrackerAnswered ??= urls.some(
+          (u) => u.startsWith(cdn.url) && u.includes('/channels/'),
+        );
+        return { status: 503, headers: {}, body: new Uint8Array() };
+      },
+    };
+    const agent = createAgent(
+      parseAgentConfig({
+        trust: { keys: [fixture.pubPath] },
+        tracker: 'http://tracker.test',
+        cdn: [cdn.url],
+        stateDir,
+        follow: [{ product: 'fw' }],
+      }),
+      { ...base, http },
+    );
+    const summary = await agent.fetch({ product: 'fw', channel: 'stable' });
+    expect(summary.sha256).toBe(fixture.manifest.sha256);
+    expect(urls.some((u) => u.includes('/current'))).toBe(true);
+    expect(channelAskedBeforeTrackerAnswered).toBe(true);
   });
 
   it('refuses an expired channel pointer, a rolled-back one, and a tampered manifest', async () => {

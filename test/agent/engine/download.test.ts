@@ -4,7 +4,7 @@ import { createDownloadEngine, type EngineOptions } from '../../../agent/engine/
 import type { PieceLayout } from '../../../agent/engine/layout.ts';
 import { createMemoryPieceStore } from '../../../agent/storage/piece-store.ts';
 import { createSeededRandom, createSilentLogger } from '../../../runtime/index.ts';
-import { fakeSource, ManualClock, makeRelease } from '../helpers.ts';
+import { fakeSource, flush, ManualClock, makeRelease } from '../helpers.ts';
 
 const PIECE = 16 * 1024;
 
@@ -361,6 +361,36 @@ describe('download engine', () => {
     const { done, elapsed } = await runEngine(engine, clock);
     expect(done).toBe(true);
     expect(elapsed).toBeLessThan(60_000);
+  });
+
+  it('endgame does not race requests that are on time: no piece crosses two uploaders at once', async () => {
+    const { data, layout } = makeRelease(4 * PIECE, PIECE, 16);
+    const { clock, engine } = setup(layout);
+    // Every piece goes out to `a` at once (300 ms each): all missing pieces are in flight, endgame.
+    const a = fakeSource({
+      id: 'a',
+      kind: 'peer',
+      data,
+      layout,
+      clock,
+      rateBps: PIECE / 0.3,
+      maxInFlight: 4,
+    });
+    engine.addSource(a);
+    let done = false;
+    void engine.run().then(() => {
+      done = true;
+    });
+    await flush();
+    expect(a.requests.sort((x, y) => x - y)).toEqual([0, 1, 2, 3]);
+    // A faster peer joins: its link would carry copies of pieces that are arriving on time anyway.
+    const b = fakeSource({ id: 'b', kind: 'peer', data, layout, clock, rateBps: 1e9, maxInFlight: 4 });
+    engine.addSource(b);
+    const elapsed = await clock.runUntil(() => done);
+    expect(done).toBe(true);
+    expect(b.requests).toEqual([]);
+    expect(elapsed).toBeLessThanOrEqual(300);
+    expect(engine.progress().wastedBytes).toBe(0);
   });
 
   it('resumes: pieces already verified are never requested', async () => {

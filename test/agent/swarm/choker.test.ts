@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { RateEstimator } from '../../../agent/engine/rate.ts';
+import { createChoker, DEFAULT_CHOKER_OPTIONS } from '../../../agent/swarm/choker.ts';
+import type { PeerConnection } from '../../../agent/swarm/peer.ts';
+import { createSeededRandom } from '../../../runtime/index.ts';
+import { ManualClock } from '../helpers.ts';
+
+/** The part of a peer connection the choker looks at. */
+function fakePeer(id: string, clock: ManualClock) {
+  const peer = {
+    id,
+    interested: true,
+    choked: true,
+    downloadRate: new RateEstimator(clock),
+    uploadRate: new RateEstimator(clock),
+    peerInterested: () => peer.interested,
+    choking: () => peer.choked,
+    setChoking(choke: boolean) {
+      peer.choked = choke;
+    },
+  };
+  return peer;
+}
+
+function setup(slots: number, names: string[]) {
+  const clock = new ManualClock();
+  const peers = names.map((n) => fakePeer(n, clock));
+  const choker = createChoker(
+    { ...DEFAULT_CHOKER_OPTIONS, slots },
+    {
+      clock,
+      random: createSeededRandom(5),
+      peers: () => peers as unknown as PeerConnection[],
+      seeding: () => false,
+      uploadAllowed: () => true,
+    },
+  );
+  const unchoked = () =>
+    peers
+      .filter((p) => !p.choked)
+      .map((p) => p.id)
+      .sort();
+  return { clock, peers, choker, unchoked };
+}
+
+describe('choker', () => {
+  it('a slot freed by a peer that lost interest goes to a waiting peer at once', () => {
+    const { peers, choker, unchoked } = setup(2, ['a', 'b', 'c']);
+    peers[2]!.interested = false;
+    choker.onInterest();
+    expect(unchoked()).toEqual(['a', 'b']);
+    // c becomes interested while a and b hold both slots; then a completes (loses interest).
+    peers[2]!.interested = true;
+    choker.onInterest();
+    expect(unchoked()).toEqual(['a', 'b']);
+    peers[0]!.interested = false;
+    choker.onInterest();
+    expect(unchoked()).toEqual(['b', 'c']);
+  });
+
+  it('reciprocates within one short round: the peer that gives us most gets a regular slot', async () => {
+    const { clock, peers, choker, unchoked } = setup(2, ['a', 'b', 'c', 'd']);
+    choker.start();
+    const before = unchoked();
+    expect(before).toHaveLength(2);
+    // A peer that is choked now uploads to us far more than anyone else.
+    const giver = peers.find((p) => p.choked)!;
+    giver.downloadRate.add(1_000_000);
+    await clock.runUntil(() => !giver.choked, DEFAULT_CHOKER_OPTIONS.intervalMs);
+    expect(giver.choked).toBe(false);
+    expect(clock.now() - 1_000_000).toBeLessThanOrEqual(2_000);
+    choker.stop();
+  });
+});
