@@ -1632,7 +1632,8 @@ export class ConnectionCore {
         served.push(stream.id);
       }
     }
-    // Round robin: streams that just sent go to the back of the line.
+    // Round robin: streams that just sent go to the back of the line (a lone stream already is).
+    if (this.sendStreams.size === 1) return;
     for (const id of served) {
       const stream = this.sendStreams.get(id);
       if (!stream) continue;

@@ -163,16 +163,24 @@ export class SentPacketHandler {
     const largest = ranges[0]?.end ?? -1;
     const newly: SentPacket[] = [];
     const log = this.log;
-    for (const range of ranges) {
+    // Ranges come largest first: walking them backwards collects packets in ascending order, so
+    // the sort below is needed only for a malformed ACK (overlapping or unordered ranges).
+    let ascending = true;
+    let lastPn = -1;
+    for (let r = ranges.length - 1; r >= 0; r--) {
+      const range = ranges[r]!;
       for (let i = this.lowerBound(range.start); i < log.length; i++) {
         const packet = log[i]!;
         if (packet.pn > range.end) break;
-        if (!packet.removed) newly.push(packet);
+        if (packet.removed) continue;
+        if (packet.pn <= lastPn) ascending = false;
+        lastPn = packet.pn;
+        newly.push(packet);
       }
     }
     this.detectSpurious(ranges);
     if (newly.length === 0) return false;
-    newly.sort((a, b) => a.pn - b.pn);
+    if (!ascending) newly.sort(byPacketNumber);
     const newest = newly[newly.length - 1]!;
     if (largest > this.largestAcked) this.largestAcked = largest;
     if (newest.pn === largest && newly.some((p) => p.ackEliciting)) {
@@ -360,4 +368,8 @@ function coveredBy(ranges: AckRange[], pn: number): boolean {
     else return true;
   }
   return false;
+}
+
+function byPacketNumber(a: SentPacket, b: SentPacket): number {
+  return a.pn - b.pn;
 }
