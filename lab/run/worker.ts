@@ -39,6 +39,13 @@ process.once('message', (request: WorkerRequest) => {
         },
       );
       await send({ kind: 'done', result: collectStrategy(request.scenario, run) });
+      // CPU seconds per strategy predict a quiet machine's wall time better than a loaded one's clock.
+      if (process.env.SWARMLANE_LAB_CPU) {
+        const cpu = process.cpuUsage();
+        console.error(
+          `lab worker ${request.strategy}: ${((cpu.user + cpu.system) / 1e6).toFixed(1)} CPU s, ${process.uptime().toFixed(1)} s wall`,
+        );
+      }
     } catch (error) {
       await send({
         kind: 'failed',
