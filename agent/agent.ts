@@ -548,6 +548,7 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
               if (trav && token) void trav.register({ deviceId, deviceToken: token, release: id });
               observedIp = response.you.publicIp;
               job.engine.setSwarmLeechers(response.swarm.leechers);
+              job.engine.setSwarmSeeders(response.swarm.seeders);
               for (const e of response.edges)
                 if (!trackerEdges.some((t) => t.id === e.id))
                   trackerEdges.push({

@@ -193,6 +193,8 @@ export interface DownloadEngine {
   setSwarmRarity(counts: readonly number[]): void;
   /** Devices still downloading, per the tracker (sizes the flash-crowd gate). */
   setSwarmLeechers(count: number): void;
+  /** Devices holding the whole release, per the tracker (a joiner waits for one before the gate rolls). */
+  setSwarmSeeders(count: number): void;
   isBanned(id: string): boolean;
   sourceIds(): string[];
 }
@@ -232,6 +234,8 @@ export function createDownloadEngine(
   let lastProgressAt = clock.now();
   let runStartedAt = clock.now();
   let swarmLeechers = 0;
+  /** Devices holding the whole release, per the tracker. */
+  let swarmSeeders = 0;
   let tickTimer: TimerHandle | undefined;
   let scheduled = false;
   let settle: { resolve: () => void; reject: (e: Error) => void } | undefined;
@@ -326,10 +330,22 @@ export function createDownloadEngine(
     return true;
   };
 
+  /** Whether a connected peer has told us it holds every piece. */
+  const seederConnected = (): boolean => {
+    for (const s of sources.values())
+      if (s.source.kind === 'peer' && s.counted.size === pieceCount) return true;
+    return false;
+  };
+
   /** What the flash-crowd gate needs to know; computed only when it actually rolls. */
   const gateView = () => {
     let unclaimed = 0;
-    for (let i = 0; i < pieceCount; i++)
+    // A device joining a swarm that has seeders waits, within the peer grace time, until a seeder's
+    // bitfield is in: rolled at the end of the start-up hold, half the late joiners of a running swarm
+    // took a piece from infrastructure only because their peers' bitfields were a round trip away.
+    const awaitingSeeder =
+      swarmSeeders > 0 && clock.now() - runStartedAt < options.peerGraceMs && !seederConnected();
+    for (let i = 0; !awaitingSeeder && i < pieceCount; i++)
       if (!have.get(i) && !finishing.has(i) && liveFetchers(i) === 0 && availability[i] === 0 && !peerSoon(i))
         unclaimed++;
     let downloading = 0;
@@ -787,6 +803,9 @@ export function createDownloadEngine(
     },
     setSwarmLeechers(count) {
       swarmLeechers = Math.max(0, count);
+    },
+    setSwarmSeeders(count) {
+      swarmSeeders = Math.max(0, count);
     },
     isBanned: (id) => banned.has(id),
     sourceIds: () => [...sources.keys()],

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { Bitfield } from '../../../agent/engine/bitfield.ts';
+import { createDownloadEngine } from '../../../agent/engine/download.ts';
+import { createMemoryPieceStore } from '../../../agent/storage/piece-store.ts';
+import { createSeededRandom, createSilentLogger } from '../../../runtime/index.ts';
+import { fakeSource, ManualClock, makeRelease } from '../helpers.ts';
+
+const PIECE = 16 * 1024;
+
+/**
+ * A device joins a running swarm: its tracker reports seeders, and the peer it connected to has not
+ * sent its bitfield yet (a round trip or two away on a mobile link). The flash-crowd gate must not
+ * read "no peer has anything yet" as "nobody can supply it" and fetch from infrastructure.
+ */
+async function join(swarmSeeders: number) {
+  const { data, layout } = makeRelease(16 * PIECE, PIECE);
+  const clock = new ManualClock();
+  const have = new Bitfield(layout.pieces.length);
+  const engine = createDownloadEngine(
+    // The agent's start-up settings with a tracker (agent.ts): 200 ms hold, 3 s peer grace.
+    { infraHoldMs: 200, peerGraceMs: 3000 },
+    {
+      clock,
+      random: createSeededRandom(3),
+      logger: createSilentLogger(),
+      store: createMemoryPieceStore(),
+      layout,
+      have,
+    },
+  );
+  engine.setSwarmLeechers(3);
+  engine.setSwarmSeeders(swarmSeeders);
+  const pieces = new Set<number>();
+  const peer = fakeSource({ id: 'peer:a', kind: 'peer', data, layout, clock, rateBps: 2e6, pieces });
+  engine.addSource(peer);
+  engine.addSource(fakeSource({ id: 'cdn', kind: 'cdn', data, layout, clock, rateBps: 2e6 }));
+  // The seeder's bitfield arrives 800 ms in.
+  clock.setTimer(800, () => {
+    for (let i = 0; i < layout.pieces.length; i++) peer.give(i);
+  });
+  let done = false;
+  void engine.run().then(() => {
+    done = true;
+  });
+  await clock.runUntil(() => done, 60_000);
+  expect(done).toBe(true);
+  return engine.progress().bytesBySource;
+}
+
+describe('joining a swarm that has seeders', () => {
+  it('waits for the seeder bitfield instead of rolling the infrastructure gate', async () => {
+    const bytes = await join(4);
+    expect(bytes.cdn).toBe(0);
+    expect(bytes['peer-same-isp']).toBe(16 * PIECE);
+  });
+
+  it('without seeders in the swarm, the gate rolls as before (the flash-crowd case)', async () => {
+    const bytes = await join(0);
+    expect(bytes.cdn).toBeGreaterThan(0);
+  });
+});
