@@ -120,5 +120,7 @@ writeBenchReport({
     `median / fluid bound = ${(swarm.median / bound).toFixed(2)} x; client-server p95 / bound = ${(baseline.p95 / bound).toFixed(2)} x`,
     `file size ${SIZE} bytes (AGENT_BENCH_BYTES): 8 MiB by default because at 2 MiB the bound is 1.6 s and fixed start-up costs of a few hundred ms dominate; the bound is computed for the size actually run`,
     'for comparison, 2 MiB before the infrastructure-gate work (0b867a4): infra 3.0 copies, median 5.68 s, p95 6.08 s, bound 1.61 s, p95/bound 3.77 x',
+    'where the time goes (instrumented runs of this crowd, same seeds; session 5): devices trade from 0.9-1.9 s (tracker and CDN round trips, 50 manifests of 9 KB through the 10 Mbit/s CDN, then the first infrastructure pieces); from ~4.5 s to the first completion the uplinks are 94-95 % busy; device UDP bytes are ~1.2x the useful peer piece bytes (retransmissions after uplink queue drops ~7-9 %, ACK, have and request packets and headers the rest), so the transfer alone takes ~1.2/0.95 of the aggregate-upload term',
+    'fixed in session 5: endgame raced every outstanding request (37-52 MB of 448-463 MB peer piece bytes were duplicates, now < 2 MB); unchoke sets from the first 10-s choke round held for the whole download (devices unchoked by 1 to 19 peers), now 2-s rounds',
   ],
 });
