@@ -20,8 +20,8 @@ export const DEFAULT_CHOKER_OPTIONS: ChokerOptions = { slots: 4, intervalMs: 2_0
 
 /**
  * Tit-for-tat: while downloading, unchoke the interested peers that give us the most; while seeding,
- * those we upload to fastest (spreads pieces quickest). One extra slot rotates at random (optimistic
- * unchoke) so newcomers with nothing to trade get their first pieces. A newly interested peer takes a
+ * those we upload to fastest (spreads pieces quickest). One extra slot rotates (optimistic unchoke) to
+ * the waiting peer with the fewest pieces, so newcomers with nothing to trade get their first pieces. A newly interested peer takes a
  * free slot at once instead of waiting for the next round.
  */
 export function createChoker(
@@ -38,6 +38,27 @@ export function createChoker(
   let timer: TimerHandle | undefined;
   let optimistic: string | undefined;
   let lastOptimisticAt = Number.NEGATIVE_INFINITY;
+
+  /**
+   * The optimistic slot goes to the waiting peer that holds the fewest pieces (ties at random): a
+   * newcomer with nothing to trade, as in BitTorrent, and otherwise whoever the swarm has served
+   * least. Uniformly random, every uploader's spare slot landed anywhere, and in a crowd the devices
+   * that were unchoked least stayed last: a tail behind everyone else's completion.
+   */
+  const neediest = (candidates: PeerConnection[]): PeerConnection | undefined => {
+    let best: PeerConnection | undefined;
+    let fewest = Number.POSITIVE_INFINITY;
+    let ties = 0;
+    for (const p of candidates) {
+      const held = p.peerPieceCount();
+      if (held < fewest) {
+        fewest = held;
+        best = p;
+        ties = 1;
+      } else if (held === fewest && random.int(++ties) === 0) best = p;
+    }
+    return best;
+  };
 
   const rechoke = (): void => {
     const peers = [...components.peers()];
@@ -58,7 +79,7 @@ export function createChoker(
       now - lastOptimisticAt >= options.optimisticMs ||
       !rest.some((p) => p.id === optimistic)
     ) {
-      optimistic = rest.length > 0 ? rest[random.int(rest.length)]!.id : undefined;
+      optimistic = neediest(rest)?.id;
       lastOptimisticAt = now;
     }
     if (optimistic) unchoke.add(optimistic);

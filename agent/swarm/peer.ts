@@ -81,6 +81,8 @@ export interface PeerConnection extends PieceSource {
   readonly downloadRate: RateEstimator;
   readonly uploadRate: RateEstimator;
   uploaded(): number;
+  /** Pieces the peer holds, as far as it told us (bitfield and haves). */
+  peerPieceCount(): number;
   peerInterested(): boolean;
   choking(): boolean;
   setChoking(choke: boolean): void;
@@ -300,6 +302,12 @@ export function createPeerConnection(
       return () => changeHandlers.delete(handler);
     },
     uploaded: () => uploadedBytes,
+    peerPieceCount() {
+      if (!handshakeDone) return 0;
+      let n = 0;
+      for (let i = 0; i < layout.pieces.length; i++) if (wire.peerPieces.get(i)) n++;
+      return n;
+    },
     peerInterested: () => wire.peerInterested,
     choking: () => wire.amChoking,
     setChoking(choke) {

@@ -11,9 +11,11 @@ function fakePeer(id: string, clock: ManualClock) {
     id,
     interested: true,
     choked: true,
+    pieces: 0,
     downloadRate: new RateEstimator(clock),
     uploadRate: new RateEstimator(clock),
     peerInterested: () => peer.interested,
+    peerPieceCount: () => peer.pieces,
     choking: () => peer.choked,
     setChoking(choke: boolean) {
       peer.choked = choke;
@@ -69,6 +71,31 @@ describe('choker', () => {
     await clock.runUntil(() => !giver.choked, DEFAULT_CHOKER_OPTIONS.intervalMs);
     expect(giver.choked).toBe(false);
     expect(clock.now() - 1_000_000).toBeLessThanOrEqual(2_000);
+    choker.stop();
+  });
+
+  it('the optimistic slot goes to the waiting peer with the fewest pieces, round after round', async () => {
+    const { clock, peers, choker } = setup(2, ['a', 'b', 'c', 'd']);
+    peers[0]!.downloadRate.add(10_000_000); // a: the regular slot, by tit-for-tat
+    peers[1]!.pieces = 40;
+    peers[2]!.pieces = 3;
+    peers[3]!.pieces = 30;
+    choker.start();
+    const picks: string[] = [];
+    for (let round = 0; round < 10; round++) {
+      peers[0]!.downloadRate.add(10_000_000);
+      picks.push(
+        peers
+          .slice(1)
+          .filter((p) => !p.choked)
+          .map((p) => p.id)
+          .join(),
+      );
+      const until = clock.now() + DEFAULT_CHOKER_OPTIONS.optimisticMs;
+      await clock.runUntil(() => clock.now() >= until);
+    }
+    expect(peers[0]!.choked).toBe(false);
+    expect(picks).toEqual(Array(10).fill('c'));
     choker.stop();
   });
 });
