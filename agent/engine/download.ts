@@ -412,11 +412,13 @@ export function createDownloadEngine(
   const schedule = (): void => {
     if (!running || isPaused || stopped || have.complete()) return;
     const now = clock.now();
-    // Peers, then edges, then the CDN (the operator's fast path before its last resort); within a
-    // kind the fastest first, so when pieces are scarce they go where they arrive soonest.
-    const rank = (k: string): number => (k === 'peer' ? 0 : k === 'edge' ? 1 : 2);
+    // Peers in our ISP, then other peers (their bytes cross ISP borders), then edges, then the CDN
+    // (the operator's fast path before its last resort); within a rank the fastest first, so when
+    // pieces are scarce they go where they arrive soonest.
+    const rank = (s: PieceSource): number =>
+      s.kind === 'peer' ? (s.sourceClass === 'peer-same-isp' ? 0 : 1) : s.kind === 'edge' ? 2 : 3;
     const ordered = [...sources.values()].sort(
-      (a, b) => rank(a.source.kind) - rank(b.source.kind) || b.rate.bps() - a.rate.bps(),
+      (a, b) => rank(a.source) - rank(b.source) || b.rate.bps() - a.rate.bps(),
     );
     const noPeers = peerCount() === 0 && now - runStartedAt >= options.peerGraceMs;
     const infraUnrestricted = webSeed || noPeers;

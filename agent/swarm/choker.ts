@@ -60,6 +60,9 @@ export function createChoker(
     return best;
   };
 
+  /** 0 for a peer in our ISP (the tracker's locality tiers), 1 for one elsewhere. */
+  const remote = (p: PeerConnection): number => (p.sourceClass === 'peer-same-isp' ? 0 : 1);
+
   const rechoke = (): void => {
     const peers = [...components.peers()];
     if (!components.uploadAllowed()) {
@@ -69,7 +72,10 @@ export function createChoker(
     const interested = peers.filter((p) => p.peerInterested());
     const score = (p: PeerConnection): number =>
       components.seeding() ? p.uploadRate.bps() : p.downloadRate.bps();
-    interested.sort((a, b) => score(b) - score(a));
+    // Peers in our own ISP first, then by score: uploads that stay inside the ISP cost it no transit,
+    // which is the whole point of ISP-aware peer selection; a remote peer gets a slot only when no
+    // local one wants it.
+    interested.sort((a, b) => remote(a) - remote(b) || score(b) - score(a));
     const regular = interested.slice(0, Math.max(0, options.slots - 1));
     const unchoke = new Set(regular.map((p) => p.id));
     const now = clock.now();
@@ -79,7 +85,9 @@ export function createChoker(
       now - lastOptimisticAt >= options.optimisticMs ||
       !rest.some((p) => p.id === optimistic)
     ) {
-      optimistic = neediest(rest)?.id;
+      // The neediest local peer while any waits; a remote one only when none does.
+      const localRest = rest.filter((p) => remote(p) === 0);
+      optimistic = neediest(localRest.length > 0 ? localRest : rest)?.id;
       lastOptimisticAt = now;
     }
     if (optimistic) unchoke.add(optimistic);
@@ -109,12 +117,16 @@ export function createChoker(
       let unchoked = peers.filter((p) => !p.choking()).length;
       // Free slots go to waiting peers at random, not in connection order: the first peers to connect
       // must not collect every slot that frees up.
+      // Local peers first (as in rechoke).
       const waiting = peers.filter((p) => p.peerInterested() && p.choking());
-      while (unchoked < options.slots && waiting.length > 0) {
-        const [p] = waiting.splice(random.int(waiting.length), 1);
-        p!.setChoking(false);
-        unchoked++;
-      }
+      const local = waiting.filter((p) => remote(p) === 0);
+      const elsewhere = waiting.filter((p) => remote(p) === 1);
+      for (const group of [local, elsewhere])
+        while (unchoked < options.slots && group.length > 0) {
+          const [p] = group.splice(random.int(group.length), 1);
+          p!.setChoking(false);
+          unchoked++;
+        }
     },
   };
 }
