@@ -10,6 +10,8 @@ const HANDSHAKE = 68;
 export interface FrameGuard {
   /** Feeds received bytes; false once the peer announced a message over the limit. */
   feed(chunk: Uint8Array): boolean;
+  /** After a successful feed: bytes of that chunk up to the end of the last message it completed (0: none). */
+  readonly completeUpTo: number;
 }
 
 export function createFrameGuard(maxMessage: number): FrameGuard {
@@ -20,20 +22,27 @@ export function createFrameGuard(maxMessage: number): FrameGuard {
   let prefix = 0;
   let prefixBytes = 0;
   let violated = false;
+  let completeUpTo = 0;
   return {
+    get completeUpTo() {
+      return completeUpTo;
+    },
     feed(chunk) {
       if (violated) return false;
       let i = 0;
+      let complete = 0;
       if (handshakeLeft > 0) {
         const take = Math.min(handshakeLeft, chunk.length);
         handshakeLeft -= take;
         i = take;
+        if (handshakeLeft === 0) complete = i;
       }
       while (i < chunk.length) {
         if (bodyLeft > 0) {
           const take = Math.min(bodyLeft, chunk.length - i);
           bodyLeft -= take;
           i += take;
+          if (bodyLeft === 0) complete = i;
           continue;
         }
         prefix = prefix * 256 + chunk[i]!;
@@ -47,8 +56,11 @@ export function createFrameGuard(maxMessage: number): FrameGuard {
           bodyLeft = prefix;
           prefix = 0;
           prefixBytes = 0;
+          // A keep-alive (length 0) is complete with its prefix.
+          if (bodyLeft === 0) complete = i;
         }
       }
+      completeUpTo = complete;
       return true;
     },
   };
