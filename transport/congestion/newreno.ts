@@ -10,8 +10,9 @@ export interface NewRenoOptions {
 }
 
 /**
- * Queueing delay (smoothed RTT above the path's minimum) below which a loss cannot be the queue
- * overflowing: a drop-tail queue only drops when it is full, and a full queue shows in the RTT. The
+ * Queueing delay (the larger of the smoothed and the latest RTT, above the path's minimum) below
+ * which a loss cannot be the queue overflowing: a drop-tail queue only drops when it is full, and a
+ * full queue shows in the RTT. The
  * floor of 10 ms covers RTT noise (ack scheduling, pacing); a quarter of the minimum RTT scales it to
  * long paths. TCP Veno (Fu & Liew, IEEE JSAC 2003) draws the same line with a backlog of 3 packets;
  * delay is used here because several sessions share one home uplink, and each one's backlog is only its
