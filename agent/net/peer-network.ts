@@ -1,5 +1,10 @@
 import type { Address, Clock, Logger, Random, UdpSocket } from '../../runtime/index.ts';
-import { type Connection, createEndpoint, type Endpoint } from '../../transport/index.ts';
+import {
+  type Connection,
+  createEndpoint,
+  type Endpoint,
+  type EndpointOptions,
+} from '../../transport/index.ts';
 import type { Swarm } from '../swarm/swarm.ts';
 import type { SourceClass } from '../types.ts';
 
@@ -43,7 +48,7 @@ export function createPeerNetwork(
   options: {
     staticPrivateKey: Uint8Array;
     networkContext?: string;
-    congestion?: 'adaptive' | 'newreno' | 'bbr';
+    congestion?: EndpointOptions['congestion'];
   },
   components: { socket: UdpSocket; clock: Clock; random: Random; logger: Logger },
 ): PeerNetwork {
