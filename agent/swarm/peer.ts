@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import Wire from 'bittorrent-protocol';
-import type { Clock, Logger } from '../../runtime/index.ts';
+import type { Clock, Logger, TimerHandle } from '../../runtime/index.ts';
 import type { Bitfield } from '../engine/bitfield.ts';
 import { type PieceLayout, pieceBounds } from '../engine/layout.ts';
 import { RateEstimator } from '../engine/rate.ts';
@@ -20,6 +20,14 @@ const MAX_REQUEST = 128 * 1024;
 const MAX_MESSAGE = 1024 * 1024;
 /** How long a "suggest" (peer fetching a piece from infrastructure) counts as "coming soon". */
 export const SOON_MS = 30_000;
+/**
+ * Haves and suggests to one peer wait up to this long to leave together. Sent one by one, each is its
+ * own datagram (and its own ACK back): in a 50-device crowd every claim is relayed by every device to
+ * every peer, and the start-up seconds carried ~5,000 such datagrams per device per second — a third
+ * of every uplink, exactly while the first pieces were trying to spread. Requests, chokes and interest
+ * are not held back: they gate data.
+ */
+export const CONTROL_BATCH_MS = 25;
 
 /** The typed subset of bittorrent-protocol's Wire we use (its bundled typings are for v3). */
 interface WireLike {
@@ -123,6 +131,12 @@ export function createPeerConnection(
   let handshakeDone = false;
   let closed = false;
   let cachedPiece: { index: number; bytes: Uint8Array } | undefined;
+  /** Haves and suggests waiting for the next batch (see CONTROL_BATCH_MS). */
+  const pendingHaves: number[] = [];
+  const pendingSoon: number[] = [];
+  /** Haves for pieces the peer holds already, waiting to ride along with a batch that leaves anyway. */
+  const withheld: number[] = [];
+  let batchTimer: TimerHandle | undefined;
 
   const changed = (): void => {
     for (const h of changeHandlers) h();
@@ -137,9 +151,37 @@ export function createPeerConnection(
     else if (!want && wire.amInterested) wire.uninterested();
   };
 
+  const flushControl = (): void => {
+    batchTimer = undefined;
+    if (closed) return;
+    // A have for a piece the peer already holds changes nothing it acts on now (its interest is in
+    // pieces it lacks), so it does not get a datagram of its own: it rides along with the next batch
+    // that leaves anyway, or with the last one, when we complete and the peer must see a seeder.
+    let needed = pendingSoon.length > 0 || have.complete();
+    for (const index of pendingHaves) {
+      if (wire.peerPieces.get(index)) withheld.push(index);
+      else {
+        wire.have(index);
+        needed = true;
+      }
+    }
+    pendingHaves.length = 0;
+    for (const index of pendingSoon) wire.suggest(index);
+    pendingSoon.length = 0;
+    if (needed) {
+      for (const index of withheld) wire.have(index);
+      withheld.length = 0;
+    }
+  };
+  const queueControl = (): void => {
+    batchTimer ??= clock.setTimer(CONTROL_BATCH_MS, flushControl);
+  };
+
   const close = (reason: string): void => {
     if (closed) return;
     closed = true;
+    if (batchTimer) clock.clearTimer(batchTimer);
+    batchTimer = undefined;
     logger.debug({ peer: options.id, reason }, 'peer closed');
     try {
       wire.destroy();
@@ -342,13 +384,15 @@ export function createPeerConnection(
     },
     announceHave(index) {
       if (closed || !handshakeDone) return;
-      wire.have(index);
+      pendingHaves.push(index);
+      queueControl();
       if (cachedPiece && cachedPiece.index !== index) cachedPiece = undefined;
       updateInterest();
     },
     announceSoon(index) {
       if (closed || !handshakeDone || !wire.hasFast) return;
-      wire.suggest(index);
+      pendingSoon.push(index);
+      queueControl();
     },
     soon(index) {
       const until = soonUntil.get(index);

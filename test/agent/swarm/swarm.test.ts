@@ -5,6 +5,7 @@ import { Bitfield } from '../../../agent/engine/bitfield.ts';
 import { createDownloadEngine } from '../../../agent/engine/download.ts';
 import type { PieceLayout } from '../../../agent/engine/layout.ts';
 import { createMemoryPieceStore } from '../../../agent/storage/piece-store.ts';
+import { CONTROL_BATCH_MS } from '../../../agent/swarm/peer.ts';
 import { createSwarm, createUploadLimiter } from '../../../agent/swarm/swarm.ts';
 import { createSeededRandom, createSilentLogger } from '../../../runtime/index.ts';
 import { fakeSource, flush, ManualClock, makeRelease } from '../helpers.ts';
@@ -147,9 +148,10 @@ describe('swarm over the BitTorrent wire (in-memory streams)', () => {
     });
     a.engine.addSource(cdn);
     await clock.runUntil(() => cdn.requests.length > 0, 2_000);
-    for (let i = 0; i < 5; i++) await flush();
     const claimed = cdn.requests[0]!;
     const cViaB = c.swarm.peers().find((p) => p.id === 'b')!;
+    // Two hops, each held back at most one control batch.
+    await clock.runUntil(() => cViaB.soon(claimed), 2 * CONTROL_BATCH_MS);
     expect(cViaB.soon(claimed)).toBe(true);
     expect(cViaB.soon((claimed + 1) % 16)).toBe(false);
     for (const n of [a, b, c]) n.swarm.close();
