@@ -8,6 +8,8 @@ export interface ChokerOptions {
   intervalMs: number;
   /** Optimistic unchoke rotation (BitTorrent: 30 s, three rounds). */
   optimisticMs: number;
+  /** Regular slots that go to the interested peers holding the fewest pieces instead of the best givers. */
+  neediestSlots: number;
 }
 
 /**
@@ -16,11 +18,17 @@ export interface ChokerOptions {
  * in a 50-device crowd of 10-s downloads some devices stayed unchoked by 15 peers and others by one
  * until the end. Short rounds let tit-for-tat reciprocate while it still matters.
  */
-export const DEFAULT_CHOKER_OPTIONS: ChokerOptions = { slots: 4, intervalMs: 2_000, optimisticMs: 6_000 };
+export const DEFAULT_CHOKER_OPTIONS: ChokerOptions = {
+  slots: 4,
+  intervalMs: 2_000,
+  optimisticMs: 6_000,
+  neediestSlots: 2,
+};
 
 /**
  * Tit-for-tat: while downloading, unchoke the interested peers that give us the most; while seeding,
- * those we upload to fastest (spreads pieces quickest). One extra slot rotates (optimistic unchoke) to
+ * those we upload to fastest (spreads pieces quickest) — except `neediestSlots` of the regular slots,
+ * which go to the interested peers holding the fewest pieces. One extra slot rotates (optimistic unchoke) to
  * the waiting peer with the fewest pieces, so newcomers with nothing to trade get their first pieces. A newly interested peer takes a
  * free slot at once instead of waiting for the next round.
  */
@@ -60,6 +68,19 @@ export function createChoker(
     return best;
   };
 
+  /**
+   * The `count` peers holding the fewest pieces (ties at random), local ones first. Reciprocation alone
+   * leaves who gets served to chance: in a 50-device crowd of equal links, devices unchoked by 5 peers
+   * downloaded at half the rate of those unchoked by 14 and finished 2.6 s later. Giving a few slots to
+   * whoever is furthest behind pulls the laggards up — the crowd is done when its last device is.
+   */
+  const fewestPieces = (peers: PeerConnection[], count: number): PeerConnection[] => {
+    if (count <= 0) return [];
+    const keyed = peers.map((p) => ({ p, held: p.peerPieceCount(), tie: random.int(1 << 30) }));
+    keyed.sort((a, b) => remote(a.p) - remote(b.p) || a.held - b.held || a.tie - b.tie);
+    return keyed.slice(0, count).map((k) => k.p);
+  };
+
   /** 0 for a peer in our ISP (the tracker's locality tiers), 1 for one elsewhere. */
   const remote = (p: PeerConnection): number => (p.sourceClass === 'peer-same-isp' ? 0 : 1);
 
@@ -76,8 +97,14 @@ export function createChoker(
     // which is the whole point of ISP-aware peer selection; a remote peer gets a slot only when no
     // local one wants it.
     interested.sort((a, b) => remote(a) - remote(b) || score(b) - score(a));
-    const regular = interested.slice(0, Math.max(0, options.slots - 1));
-    const unchoke = new Set(regular.map((p) => p.id));
+    const regularSlots = Math.max(0, options.slots - 1);
+    // At least one regular slot always reciprocates.
+    const needy = fewestPieces(interested, Math.min(options.neediestSlots, regularSlots - 1));
+    const unchoke = new Set(needy.map((p) => p.id));
+    for (const p of interested) {
+      if (unchoke.size >= regularSlots) break;
+      unchoke.add(p.id);
+    }
     const now = clock.now();
     const rest = interested.filter((p) => !unchoke.has(p.id));
     if (

@@ -98,4 +98,20 @@ describe('choker', () => {
     expect(picks).toEqual(Array(10).fill('c'));
     choker.stop();
   });
+
+  it('some regular slots go to the peers furthest behind, even ones that give us nothing', () => {
+    const { peers, choker, unchoked } = setup(4, ['a', 'b', 'c', 'd', 'e', 'f']);
+    for (const p of peers) p.pieces = 60;
+    for (const p of peers.slice(0, 3)) p.downloadRate.add(10_000_000); // a, b, c reciprocate
+    peers[3]!.pieces = 2; // d
+    peers[4]!.pieces = 50; // e
+    peers[5]!.pieces = 1; // f
+    choker.rechoke();
+    // 3 regular slots: the two furthest behind (f, d), one by tit-for-tat; the optimistic slot goes to
+    // the neediest of the rest (e).
+    const got = unchoked();
+    expect(got).toHaveLength(4);
+    expect(got).toEqual(expect.arrayContaining(['d', 'f', 'e']));
+    expect(got.filter((id) => ['a', 'b', 'c'].includes(id))).toHaveLength(1);
+  });
 });
