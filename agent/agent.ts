@@ -14,14 +14,14 @@ import {
   type UdpSocket,
   withTimeout,
 } from '../runtime/index.ts';
-import type { AnnounceRequest } from '../tracker/index.ts';
+import type { AnnounceRequest, CurrentReleaseResponse } from '../tracker/index.ts';
 import type { AgentConfig } from './config.ts';
 import { type DeviceStateProvider, deviceStateFromConfig } from './device-state.ts';
 import { type DownloadJob, openDownloadJob } from './download-job.ts';
 import type { EngineOptions, InfraReason } from './engine/download.ts';
 import { AgentError } from './errors.ts';
 import { type HookRunner, type InstallResult, installRelease } from './install.ts';
-import { type Announcer, startAnnouncer } from './net/announcer.ts';
+import type { Announcer } from './net/announcer.ts';
 import { createPeerNetwork, type PeerNetwork, peerIdOfKey } from './net/peer-network.ts';
 import { DEFAULT_TCP_WIRE_OPTIONS, startTcpWire, type TcpWire } from './net/tcp-wire.ts';
 import { createTrackerClient, type TrackerClient } from './net/tracker-client.ts';
@@ -34,6 +34,7 @@ import { type AgentStateStore, openAgentState } from './storage/agent-state.ts';
 import { type AgentStorage, createNodeStorage } from './storage/storage.ts';
 import { createSwarm, createUploadLimiter, type Swarm } from './swarm/swarm.ts';
 import type { UploadLimiter } from './swarm/token-bucket.ts';
+import { openSwarmLink, type SwarmLink } from './swarm-link.ts';
 import { loadTrustedKeys } from './trust.ts';
 import type { BytesBySource } from './types.ts';
 
@@ -385,6 +386,58 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
     }
   };
 
+  /** Joins a release's swarm (announcer, session routing); see swarm-link.ts. Needs a tracker. */
+  const openLink = async (
+    net: PeerNetwork,
+    tcp: TcpWire | undefined,
+    release: string,
+    infoHash: string,
+  ): Promise<SwarmLink> => {
+    const s = (await init()).state;
+    const trav = await startTraversalOnce(net);
+    // Until the download's seeding controller follows the device state, one reading of it is announced.
+    const c = await deviceState.get().catch(() => ({ wifi: false, power: false }));
+    const early = {
+      wifi: c.wifi,
+      charging: c.power,
+      uploadAllowed: (!config.policy.wifiOnly || c.wifi) && (!config.policy.powerOnly || c.power),
+    };
+    return openSwarmLink(
+      {
+        release,
+        infoHash,
+        deviceId: s.get().deviceId,
+        maxPeers: config.policy.maxPeers,
+        ispHints: {
+          ...(config.network.isp ? { isp: config.network.isp } : {}),
+          ...(config.network.region ? { region: config.network.region } : {}),
+        },
+      },
+      {
+        clock,
+        logger,
+        tracker: tracker!,
+        network: net,
+        traversal: trav,
+        tcp,
+        reachability: () => reachability(net),
+        candidates,
+        token: {
+          get: () => s.get().deviceToken,
+          set: (token) =>
+            void s.update((st) => {
+              st.deviceToken = token;
+            }),
+        },
+        conditions: () => early,
+        punchStats,
+        onAnswer: (response) => {
+          observedIp = response.you.publicIp;
+        },
+      },
+    );
+  };
+
   const fetch = async (target: FetchTarget, options: FetchOptions = {}): Promise<FetchSummary> => {
     if (stopped) throw new AgentError('DOWNLOAD_ABORTED', 'agent stopped');
     const { state: s, trusted: keys } = await init();
@@ -404,9 +457,13 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
             (error: unknown) => ({ error }),
           )
         : undefined;
+    // The network, the NAT probe and the TCP wire do not depend on the release: they start now.
+    const netStarting = startNetwork(s);
+    netStarting.catch(() => undefined);
+    let current: CurrentReleaseResponse | undefined;
     if (tracker) {
       try {
-        const current = await tracker.current(target.product, target.channel, deviceId);
+        current = await tracker.current(target.product, target.channel, deviceId);
         for (const u of current.cdnUrls) {
           const base = cdnBaseOf(u);
           if (!cdnUrls.includes(base)) cdnUrls.push(base);
@@ -421,19 +478,40 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
         logger.warn({ err: (error as Error).message }, 'tracker unavailable: continuing with CDN and edges');
       }
     }
-    const mirrors = cdnUrls.length > config.cdn.length;
-    const release = await settleCheck(await early, early && !mirrors ? undefined : () => check(cdnUrls));
+    // The tracker named the release the channel points at: its swarm is joined now, while the manifest
+    // downloads, unless this release is already active here (its own link serves it).
+    let link: SwarmLink | undefined;
+    if (current && !active.has(current.release)) {
+      const net = await netStarting;
+      if (net) link = await openLink(net, await startTcpWireOnce(), current.release, current.infoHash);
+    }
+    let release: VerifiedRelease;
+    let job: DownloadJob;
+    try {
+      const mirrors = cdnUrls.length > config.cdn.length;
+      release = await settleCheck(await early, early && !mirrors ? undefined : () => check(cdnUrls));
+      const verified = release.manifest;
+      const verifiedId = releaseId(verified.product, verified.version);
+      // The channel moved on between the tracker's answer and ours: that swarm is not ours.
+      if (link && (link.release !== verifiedId || link.infoHash !== verified.infoHash)) {
+        await link.close();
+        link = undefined;
+      }
+      const existing = active.get(verifiedId);
+      if (existing) {
+        await existing.done.catch(() => undefined);
+      }
+      job = await openDownloadJob(
+        release,
+        { stateDir: config.stateDir, engine: engineOptionsFromConfig(config) },
+        { ...components, storage },
+      );
+    } catch (error) {
+      await link?.close();
+      throw error;
+    }
     const { manifest } = release;
     const id = releaseId(manifest.product, manifest.version);
-    const existing = active.get(id);
-    if (existing) {
-      await existing.done.catch(() => undefined);
-    }
-    const job = await openDownloadJob(
-      release,
-      { stateDir: config.stateDir, engine: engineOptionsFromConfig(config) },
-      { ...components, storage },
-    );
     options.onJob?.(job);
     if (paused) job.engine.pause();
     const addCdn = (baseUrl: string): void => {
@@ -451,13 +529,11 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
     });
 
     let swarm: Swarm | undefined;
-    let announcer: Announcer | undefined;
     const trackerEdges: EdgeCandidate[] = [];
     let unregister: (() => void) | undefined;
     let unregisterTcp: (() => void) | undefined;
-    const net = await startNetwork(s);
+    const net = await netStarting;
     const tcp = await startTcpWireOnce();
-    const trav = net ? await startTraversalOnce(net) : undefined;
     if (net || tcp) {
       const selfKey = net ? net.publicKey : components.random.bytes(32);
       swarm = createSwarm(
@@ -490,94 +566,46 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
     if (net && swarm) {
       const sw = swarm;
       if (tracker) {
-        announcer = startAnnouncer(
-          {
-            release: id,
-            infoHash: manifest.infoHash,
-            deviceId,
-            maxPeers: config.policy.maxPeers,
-            retryMs: 5000,
-            maxIntervalMs: 30_000,
-            ispHints: {
-              ...(config.network.isp ? { isp: config.network.isp } : {}),
-              ...(config.network.region ? { region: config.network.region } : {}),
-            },
+        const joinedEarly = link !== undefined;
+        link ??= await openLink(net, tcp, id, manifest.infoHash);
+        link.attach({
+          have: job.have,
+          swarm: sw,
+          conditions: () => {
+            const c = seeding.conditions();
+            return { wifi: c.wifi, charging: c.power, uploadAllowed: seeding.uploadAllowed() };
           },
-          {
-            clock,
-            logger,
-            tracker,
-            network: net,
-            have: job.have,
-            reachability: () => reachability(net),
-            candidates,
-            conditions: () => {
-              const c = seeding.conditions();
-              return { wifi: c.wifi, charging: c.power, uploadAllowed: seeding.uploadAllowed() };
-            },
-            token: {
-              get: () => s.get().deviceToken,
-              set: (token) =>
-                void s.update((st) => {
-                  st.deviceToken = token;
-                }),
-            },
-            connectedPeers: () => sw.peers().length,
-            ...(trav
-              ? {
-                  punch: async (peerDeviceId: string) => {
-                    punchStats.punches++;
-                    const remote = await trav.punch(peerDeviceId);
-                    if (remote) punchStats.punched++;
-                    return remote;
-                  },
-                }
-              : {}),
-            ...(tcp
-              ? {
-                  tcp: {
-                    port: () => tcp.localAddress().port,
-                    dial: (peers) => {
-                      for (const p of peers) void tcp.dial(manifest.infoHash, p);
-                    },
-                  },
-                }
-              : {}),
-            onResponse: (response) => {
-              const token = s.get().deviceToken ?? response.deviceToken;
-              if (trav && token) void trav.register({ deviceId, deviceToken: token, release: id });
-              observedIp = response.you.publicIp;
-              job.engine.setSwarmLeechers(response.swarm.leechers);
-              job.engine.setSwarmSeeders(response.swarm.seeders);
-              for (const e of response.edges)
-                if (!trackerEdges.some((t) => t.id === e.id))
-                  trackerEdges.push({
-                    address: e.address,
-                    publicKey: e.publicKey,
-                    id: e.id,
-                    region: e.region,
-                  });
-              for (const u of response.cdnUrls) addCdn(cdnBaseOf(u));
-              // The tracker ranks rarity from the bitfields of the peers it handed out; while none of
-              // them has anything every piece ties and the list is just the lowest indices — steering
-              // every device to the same pieces. Only a list with information in it is used.
-              if (response.rarePieces.length > 0 && response.peers.some((p) => p.have > 0)) {
-                const rarity = new Array<number>(manifest.pieces.length).fill(1);
-                for (const i of response.rarePieces) if (i >= 0 && i < rarity.length) rarity[i] = 0;
-                job.engine.setSwarmRarity(rarity);
-              }
-            },
+          apply: (response) => {
+            job.engine.setSwarmLeechers(response.swarm.leechers);
+            job.engine.setSwarmSeeders(response.swarm.seeders);
+            for (const e of response.edges)
+              if (!trackerEdges.some((t) => t.id === e.id))
+                trackerEdges.push({
+                  address: e.address,
+                  publicKey: e.publicKey,
+                  id: e.id,
+                  region: e.region,
+                });
+            for (const u of response.cdnUrls) addCdn(cdnBaseOf(u));
+            // The tracker ranks rarity from the bitfields of the peers it handed out; while none of
+            // them has anything every piece ties and the list is just the lowest indices — steering
+            // every device to the same pieces. Only a list with information in it is used.
+            if (response.rarePieces.length > 0 && response.peers.some((p) => p.have > 0)) {
+              const rarity = new Array<number>(manifest.pieces.length).fill(1);
+              for (const i of response.rarePieces) if (i >= 0 && i < rarity.length) rarity[i] = 0;
+              job.engine.setSwarmRarity(rarity);
+            }
           },
-        );
-        const an = announcer;
-        unregister = net.register(sw, (key) => an.classify(key));
-        await announcer.start();
-        // The probe runs beside the download; once it answered, the tracker hears what it learned.
-        if (trav) void trav.probed.then(() => an.update());
+        });
+        if (!joinedEarly) await link.started;
       } else {
         unregister = net.register(sw, () => 'peer-same-isp');
       }
+    } else if (link) {
+      await link.close();
+      link = undefined;
     }
+    const announcer = link?.announcer;
 
     // Edge discovery runs beside the download: bounded, and without an answer we fail forward.
     if (net) {
@@ -620,7 +648,7 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
       for (const sourceId of job.engine.sourceIds()) job.engine.removeSource(sourceId, 'release finished');
       unregister?.();
       unregisterTcp?.();
-      await announcer?.stop();
+      await link?.close();
       // Nothing left to seed: release the port mapping and the rendezvous session.
       if (active.size === 0) await stopTraversal();
       await job.close();

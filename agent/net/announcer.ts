@@ -23,7 +23,8 @@ export interface AnnouncerComponents {
   logger: Logger;
   tracker: TrackerClient;
   network: PeerNetwork;
-  have: Bitfield;
+  /** What we hold; undefined while the download is not open yet (announced as nothing). */
+  have: () => Bitfield | undefined;
   reachability: () => ReachabilityReport;
   candidates: () => AnnounceRequest['candidates'];
   conditions: () => { wifi: boolean; charging: boolean; uploadAllowed: boolean };
@@ -66,7 +67,7 @@ export function sourceClassOfTier(tier: RankedPeer['tier']): SourceClass {
  * tracker outages (backoff) — the download itself never waits for the tracker.
  */
 export function startAnnouncer(options: AnnouncerOptions, components: AnnouncerComponents) {
-  const { clock, logger, tracker, network, have } = components;
+  const { clock, logger, tracker, network } = components;
   let timer: TimerHandle | undefined;
   let failures = 0;
   let stopped = false;
@@ -78,6 +79,7 @@ export function startAnnouncer(options: AnnouncerOptions, components: AnnouncerC
   const request = (event: AnnounceRequest['event']): AnnounceRequest & { tcpPort?: number } => {
     const token = components.token.get();
     const cond = components.conditions();
+    const have = components.have();
     const tcpPort = sendTcpPort ? components.tcp?.port() : undefined;
     return {
       deviceId: options.deviceId,
@@ -85,11 +87,13 @@ export function startAnnouncer(options: AnnouncerOptions, components: AnnouncerC
       release: options.release,
       event,
       port: network.localAddress().port,
-      progress: {
-        have: have.count(),
-        bitfield: Buffer.from(have.bytes).toString('base64'),
-        complete: have.complete(),
-      },
+      progress: have
+        ? {
+            have: have.count(),
+            bitfield: Buffer.from(have.bytes).toString('base64'),
+            complete: have.complete(),
+          }
+        : { have: 0, complete: false },
       reachability: components.reachability(),
       candidates: components.candidates(),
       publicKey: Buffer.from(network.publicKey).toString('base64'),

@@ -21,6 +21,12 @@ export interface PeerNetwork {
   /** True when the swarm already has a session with this peer. */
   hasPeer(infoHash: string, publicKey: Uint8Array): boolean;
   register(swarm: Swarm, classify: (remoteKey: Uint8Array, remote: Address) => SourceClass): () => void;
+  /**
+   * A swarm that will be registered soon (its manifest is still on the way): until then, or until the
+   * returned cancel is called, dials for it open their sessions and inbound sessions for it wait,
+   * instead of being refused. The peer connections form while the manifest downloads.
+   */
+  expect(infoHash: string): () => void;
   dial(
     infoHash: string,
     remote: { address: Address; publicKey: Uint8Array; sourceClass: SourceClass },
@@ -70,6 +76,23 @@ export function createPeerNetwork(
   >();
   const logger = components.logger;
   const stats: PeerConnectionStats = { dialed: 0, dialedOk: 0, accepted: 0 };
+  type Entry = { swarm: Swarm; classify: (remoteKey: Uint8Array, remote: Address) => SourceClass };
+  /** Swarms expected soon, with whoever waits for their registration. */
+  const expected = new Map<string, Array<(entry: Entry | undefined) => void>>();
+  /** Dials under way, so that two announces before the swarm exists do not dial the same peer twice. */
+  const dialing = new Set<string>();
+  const whenRegistered = (infoHash: string): Promise<Entry | undefined> => {
+    const entry = swarms.get(infoHash);
+    if (entry) return Promise.resolve(entry);
+    const waiters = expected.get(infoHash);
+    if (!waiters) return Promise.resolve(undefined);
+    return new Promise((resolve) => waiters.push(resolve));
+  };
+  const settleExpected = (infoHash: string, entry: Entry | undefined): void => {
+    const waiters = expected.get(infoHash);
+    expected.delete(infoHash);
+    for (const w of waiters ?? []) w(entry);
+  };
 
   endpoint.onConnection((connection: Connection) => {
     let infoHash: string | undefined;
@@ -81,18 +104,24 @@ export function createPeerNetwork(
     } catch {
       // not a peer session (or garbage): close below
     }
-    const entry = infoHash ? swarms.get(infoHash) : undefined;
-    if (!entry) {
+    if (infoHash === undefined || (!swarms.has(infoHash) && !expected.has(infoHash))) {
       connection.close(0, 'unknown swarm');
       return;
     }
+    const swarmId = infoHash;
     let accepted = false;
-    connection.onStream((stream) => {
+    connection.onStream(async (stream) => {
       if (accepted) {
         stream.destroy();
         return;
       }
       accepted = true;
+      const entry = await whenRegistered(swarmId);
+      if (!entry || stream.destroyed) {
+        stream.destroy();
+        connection.close(0, 'unknown swarm');
+        return;
+      }
       // The dialer's one stream carries the BitTorrent wire both ways.
       const peer = entry.swarm.addStream(stream, {
         id: peerIdOfKey(connection.remoteStaticKey),
@@ -112,44 +141,72 @@ export function createPeerNetwork(
     localAddress: () => endpoint.localAddress(),
     hasPeer: (infoHash, publicKey) => swarms.get(infoHash)?.swarm.hasPeer(peerIdOfKey(publicKey)) ?? false,
     register(swarm, classify) {
-      swarms.set(swarm.infoHash, { swarm, classify });
+      const entry = { swarm, classify };
+      swarms.set(swarm.infoHash, entry);
+      settleExpected(swarm.infoHash, entry);
       return () => {
         if (swarms.get(swarm.infoHash)?.swarm === swarm) swarms.delete(swarm.infoHash);
       };
     },
+    expect(infoHash) {
+      if (!swarms.has(infoHash) && !expected.has(infoHash)) expected.set(infoHash, []);
+      return () => {
+        if (!swarms.has(infoHash)) settleExpected(infoHash, undefined);
+      };
+    },
     async dial(infoHash, remote, timeoutMs = 5000) {
-      const entry = swarms.get(infoHash);
-      if (!entry) return false;
+      if (!swarms.has(infoHash) && !expected.has(infoHash)) return false;
       const id = peerIdOfKey(remote.publicKey);
-      if (entry.swarm.hasPeer(id)) return true;
-      stats.dialed++;
-      let connection: Connection;
+      if (swarms.get(infoHash)?.swarm.hasPeer(id)) return true;
+      const key = `${infoHash}/${id}`;
+      if (dialing.has(key)) return false;
+      dialing.add(key);
       try {
-        connection = await endpoint.connect(remote.address, remote.publicKey, {
-          initPayload: enc.encode(JSON.stringify({ swarm: infoHash })),
-          timeoutMs,
-        });
-      } catch (error) {
-        logger.debug({ peer: id, err: (error as Error).message }, 'dial failed');
-        return false;
+        return await dialOnce(infoHash, id, remote, timeoutMs);
+      } finally {
+        dialing.delete(key);
       }
-      const stream = connection.openStream();
-      // One stream per session, opened by the dialer; anything else the acceptor opens is not ours.
-      connection.onStream((other) => other.destroy());
-      const peer = entry.swarm.addStream(stream, {
-        id,
-        sourceClass: remote.sourceClass,
-        initiator: true,
-      });
-      if (!peer) {
-        connection.close(0, 'not accepted');
-        return false;
-      }
-      stats.dialedOk++;
-      peer.onClose(() => connection.close(0, 'peer closed'));
-      return true;
     },
     connectionStats: () => ({ ...stats }),
     close: () => endpoint.close(),
   };
+
+  async function dialOnce(
+    infoHash: string,
+    id: string,
+    remote: { address: Address; publicKey: Uint8Array; sourceClass: SourceClass },
+    timeoutMs: number,
+  ): Promise<boolean> {
+    stats.dialed++;
+    let connection: Connection;
+    try {
+      connection = await endpoint.connect(remote.address, remote.publicKey, {
+        initPayload: enc.encode(JSON.stringify({ swarm: infoHash })),
+        timeoutMs,
+      });
+    } catch (error) {
+      logger.debug({ peer: id, err: (error as Error).message }, 'dial failed');
+      return false;
+    }
+    const entry = await whenRegistered(infoHash);
+    if (!entry) {
+      connection.close(0, 'swarm gone');
+      return false;
+    }
+    const stream = connection.openStream();
+    // One stream per session, opened by the dialer; anything else the acceptor opens is not ours.
+    connection.onStream((other) => other.destroy());
+    const peer = entry.swarm.addStream(stream, {
+      id,
+      sourceClass: remote.sourceClass,
+      initiator: true,
+    });
+    if (!peer) {
+      connection.close(0, 'not accepted');
+      return false;
+    }
+    stats.dialedOk++;
+    peer.onClose(() => connection.close(0, 'peer closed'));
+    return true;
+  }
 }

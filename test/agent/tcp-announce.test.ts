@@ -55,7 +55,7 @@ function announcerWith(tracker: (request: AnnounceRequest) => AnnounceResponse) 
       logger: createSilentLogger(),
       tracker: client,
       network,
-      have: new Bitfield(4),
+      have: () => new Bitfield(4),
       reachability: () => ({
         public: true,
         mapping: 'none',

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { publishFixture } from '../fixture-release.ts';
+import { buildWorld } from './harness.ts';
+
+describe('joining the swarm while the manifest downloads', () => {
+  it('announces and forms peer sessions before the manifest is in, then completes over them', async () => {
+    const fixture = publishFixture({
+      size: 512 * 1024,
+      pieceLength: 32 * 1024,
+      seed: 43,
+      nowMs: Date.UTC(2026, 0, 1),
+    });
+    // A CDN so slow that the manifest takes seconds: everything that does not need it must not wait.
+    const world = await buildWorld({ fixture, devices: 4, seed: 3, cdnRateBps: 4_000, edge: {} });
+    const t0 = world.sim.clock.now();
+    const seen = world.devices.map(() => ({ announce: -1, manifest: -1 }));
+    world.devices.forEach((d, i) => {
+      const http = d.host.http as unknown as { request: (r: { url: string }) => Promise<unknown> };
+      const request = http.request.bind(http);
+      http.request = (r) => {
+        if (r.url.endsWith('/v1/announce') && seen[i]!.announce < 0)
+          seen[i]!.announce = world.sim.clock.now() - t0;
+        return request(r).then((response) => {
+          if (r.url.endsWith('manifest.json')) seen[i]!.manifest = world.sim.clock.now() - t0;
+          return response;
+        });
+      };
+    });
+    world.startAll(0);
+    await world.sim.run({ until: () => world.devices.every((d) => d.done), deadlineMs: 300_000 });
+    expect(world.devices.filter((d) => d.error).map((d) => String(d.error))).toEqual([]);
+    for (const [i, d] of world.devices.entries()) {
+      expect(d.summary?.sha256).toBe(fixture.manifest.sha256);
+      expect(seen[i]!.manifest).toBeGreaterThan(1000);
+      expect(seen[i]!.announce).toBeGreaterThanOrEqual(0);
+      expect(seen[i]!.announce).toBeLessThan(seen[i]!.manifest);
+    }
+    // The sessions dialled before any manifest was in were kept and carried pieces.
+    const peerBytes = world.devices.reduce(
+      (s, d) => s + d.summary!.bytesBySource['peer-same-isp'] + d.summary!.bytesBySource['peer-other-isp'],
+      0,
+    );
+    expect(peerBytes).toBeGreaterThan(fixture.manifest.size);
+    const accepted = world.devices.reduce((s, d) => s + d.summary!.connections.accepted, 0);
+    expect(accepted).toBeGreaterThan(0);
+    await world.sim.settle(Promise.all(world.devices.map((d) => d.agent.stop())));
+  }, 120_000);
+});
