@@ -65,7 +65,7 @@ export class SentPacketHandler {
   private logStart = 0;
   private inFlightCount = 0;
   /** Packets declared lost, kept briefly so a late ACK is recognised as spurious loss (reordering). */
-  private readonly declaredLost = new Map<number, SentPacket & { gap: number; lostAt: number }>();
+  private readonly declaredLost = new Map<number, { size: number; gap: number; lostAt: number }>();
   /** Packet reordering threshold; starts at 3 and grows when losses prove spurious (RACK-like). */
   packetThreshold = PACKET_THRESHOLD;
   /** Time threshold as a multiple of RTT; starts at 9/8 and grows on spurious loss. */
@@ -136,8 +136,18 @@ export class SentPacketHandler {
     }
     const log = this.log;
     while (this.logStart < log.length && log[this.logStart]!.removed) this.logStart++;
-    // Compact once removed entries outnumber live ones: amortised O(1) per packet.
-    if (log.length - this.logStart > 2 * this.inFlightCount + 64 || this.logStart > 4096) {
+    // Nothing in flight: let go of the whole log. Kept, an idle session held up to 4,096 sent
+    // packets with their frames (and the data they point into) until its next burst, which at 1,000
+    // devices was most of the heap the garbage collector kept marking.
+    if (this.logStart === log.length) {
+      log.length = 0;
+      this.logStart = 0;
+      return;
+    }
+    // Compact once removed entries (in the window or before it) outnumber live ones: amortised O(1)
+    // per packet.
+    const window = log.length - this.logStart;
+    if (window > 2 * this.inFlightCount + 64 || this.logStart > window + 64) {
       const live: SentPacket[] = [];
       for (let i = this.logStart; i < log.length; i++) if (!log[i]!.removed) live.push(log[i]!);
       this.log = live;
@@ -274,7 +284,11 @@ export class SentPacketHandler {
     for (const packet of lost) {
       this.remove(packet);
       if (!packet.ackEliciting) continue;
-      this.declaredLost.set(packet.pn, { ...packet, gap: this.largestAcked - packet.pn, lostAt: now });
+      this.declaredLost.set(packet.pn, {
+        size: packet.size,
+        gap: this.largestAcked - packet.pn,
+        lostAt: now,
+      });
       this.packetsLost++;
       lostBytes += packet.size;
       largestLostSentTime = Math.max(largestLostSentTime, packet.timeSent);
