@@ -67,6 +67,14 @@ export interface AgentComponents {
   lanHosts?: string[];
 }
 
+/**
+ * What is left of the flash-crowd gate's start-up hold, at least, when the swarm was joined before the
+ * manifest came: the sessions are up, and the bitfields are a round trip away (a few tens of ms on a
+ * fixed line; a mobile path's longer round trips are covered by the rest of the hold when the manifest
+ * came quickly, and by the seeder wait in a running swarm).
+ */
+const EARLY_JOIN_HOLD_MS = 50;
+
 /** How long start-up waits for the NAT probe before the download goes on without it. */
 const PROBE_TIMEOUT_MS = 3000;
 
@@ -501,11 +509,16 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
       if (existing) {
         await existing.done.catch(() => undefined);
       }
-      job = await openDownloadJob(
-        release,
-        { stateDir: config.stateDir, engine: engineOptionsFromConfig(config) },
-        { ...components, storage },
-      );
+      const engine = engineOptionsFromConfig(config);
+      // The start-up hold lets the first peer sessions form before the flash-crowd gate rolls; joined
+      // early, they have been forming since the tracker's answer: only a bitfield round trip is left.
+      const answeredAt = link?.answeredAt();
+      if (answeredAt !== undefined && engine.infraHoldMs)
+        engine.infraHoldMs = Math.max(
+          Math.min(engine.infraHoldMs, EARLY_JOIN_HOLD_MS),
+          engine.infraHoldMs - (clock.now() - answeredAt),
+        );
+      job = await openDownloadJob(release, { stateDir: config.stateDir, engine }, { ...components, storage });
     } catch (error) {
       await link?.close();
       throw error;

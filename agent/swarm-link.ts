@@ -50,6 +50,8 @@ export interface SwarmLink {
   readonly announcer: Announcer;
   /** Settles after the first announce (answered or not). */
   readonly started: Promise<void>;
+  /** When the tracker first answered (clock ms), if it has. */
+  answeredAt(): number | undefined;
   /** The download is open: its swarm takes the sessions, and the answers so far are applied to it. */
   attach(download: AttachedDownload): void;
   /** Leaves the swarm: sessions waiting for it are refused, the tracker hears "stopped". */
@@ -71,6 +73,7 @@ export function openSwarmLink(options: SwarmLinkOptions, components: SwarmLinkCo
   let unregister: (() => void) | undefined;
   let closed = false;
   const answers: AnnounceResponse[] = [];
+  let firstAnswerAt: number | undefined;
   const tcpQueue: Address[] = [];
 
   const announcer = startAnnouncer(
@@ -116,6 +119,7 @@ export function openSwarmLink(options: SwarmLinkOptions, components: SwarmLinkCo
           }
         : {}),
       onResponse: (response) => {
+        firstAnswerAt ??= components.clock.now();
         const token = components.token.get() ?? response.deviceToken;
         if (trav && token)
           void trav.register({ deviceId: options.deviceId, deviceToken: token, release: options.release });
@@ -134,6 +138,7 @@ export function openSwarmLink(options: SwarmLinkOptions, components: SwarmLinkCo
     infoHash: options.infoHash,
     announcer,
     started,
+    answeredAt: () => firstAnswerAt,
     attach(download) {
       if (closed || attached) return;
       attached = download;

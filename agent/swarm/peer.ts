@@ -28,6 +28,12 @@ export const SOON_MS = 30_000;
  * are not held back: they gate data.
  */
 export const CONTROL_BATCH_MS = 25;
+/**
+ * Haves to a peer already interested in us wait longer: they change no decision at once (it asks us
+ * for pieces anyway) and, one per piece to every peer, they were the bulk of a crowd's small
+ * datagrams — each with its ACK coming back.
+ */
+export const HAVE_BATCH_MS = 100;
 
 /** The typed subset of bittorrent-protocol's Wire we use (its bundled typings are for v3). */
 interface WireLike {
@@ -137,6 +143,7 @@ export function createPeerConnection(
   /** Haves for pieces the peer holds already, waiting to ride along with a batch that leaves anyway. */
   const withheld: number[] = [];
   let batchTimer: TimerHandle | undefined;
+  let batchAt = Number.POSITIVE_INFINITY;
 
   const changed = (): void => {
     for (const h of changeHandlers) h();
@@ -153,6 +160,7 @@ export function createPeerConnection(
 
   const flushControl = (): void => {
     batchTimer = undefined;
+    batchAt = Number.POSITIVE_INFINITY;
     if (closed) return;
     // A have for a piece the peer already holds changes nothing it acts on now (its interest is in
     // pieces it lacks), so it does not get a datagram of its own: it rides along with the next batch
@@ -173,8 +181,12 @@ export function createPeerConnection(
       withheld.length = 0;
     }
   };
-  const queueControl = (): void => {
-    batchTimer ??= clock.setTimer(CONTROL_BATCH_MS, flushControl);
+  const queueControl = (delayMs: number): void => {
+    const at = clock.now() + delayMs;
+    if (at >= batchAt) return;
+    if (batchTimer) clock.clearTimer(batchTimer);
+    batchAt = at;
+    batchTimer = clock.setTimer(delayMs, flushControl);
   };
 
   const close = (reason: string): void => {
@@ -385,14 +397,14 @@ export function createPeerConnection(
     announceHave(index) {
       if (closed || !handshakeDone) return;
       pendingHaves.push(index);
-      queueControl();
+      queueControl(wire.peerInterested && !have.complete() ? HAVE_BATCH_MS : CONTROL_BATCH_MS);
       if (cachedPiece && cachedPiece.index !== index) cachedPiece = undefined;
       updateInterest();
     },
     announceSoon(index) {
       if (closed || !handshakeDone || !wire.hasFast) return;
       pendingSoon.push(index);
-      queueControl();
+      queueControl(CONTROL_BATCH_MS);
     },
     soon(index) {
       const until = soonUntil.get(index);

@@ -2,7 +2,7 @@ import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { Bitfield } from '../../../agent/engine/bitfield.ts';
 import { createMemoryPieceStore } from '../../../agent/storage/piece-store.ts';
-import { CONTROL_BATCH_MS, createPeerConnection } from '../../../agent/swarm/peer.ts';
+import { CONTROL_BATCH_MS, createPeerConnection, HAVE_BATCH_MS } from '../../../agent/swarm/peer.ts';
 import { createUploadLimiter } from '../../../agent/swarm/swarm.ts';
 import { createSilentLogger } from '../../../runtime/index.ts';
 import { flush, ManualClock, makeRelease } from '../helpers.ts';
@@ -96,6 +96,37 @@ describe('haves and suggests to a peer', () => {
     }
     await clock.runUntil(() => toA.peerPieceCount() === PIECES, 2 * CONTROL_BATCH_MS);
     expect(toA.peerPieceCount()).toBe(PIECES);
+    toA.close('done');
+    toB.close('done');
+  });
+
+  it('to a peer already interested in us, a have waits longer, unless a claim leaves first', async () => {
+    const clock = new ManualClock();
+    const { a, b, sentAt } = pair(clock);
+    const haveA = new Bitfield(PIECES);
+    const haveB = new Bitfield(PIECES);
+    haveB.set(PIECES - 1);
+    haveA.set(0); // B lacks it: B is interested in A from the bitfield on
+    const toB = peer(a, clock, haveA, true);
+    const toA = peer(b, clock, haveB, false);
+    await clock.runUntil(() => toB.peerInterested(), 100);
+    expect(toB.peerInterested()).toBe(true);
+    const before = sentAt.length;
+
+    haveA.set(1);
+    toB.announceHave(1);
+    await clock.runUntil(() => false, 2 * CONTROL_BATCH_MS);
+    expect(sentAt.length).toBe(before);
+    await clock.runUntil(() => toA.wire.peerPieces.get(1), HAVE_BATCH_MS);
+    expect(toA.wire.peerPieces.get(1)).toBe(true);
+
+    // A claim is not held back that long, and the waiting have goes with it.
+    haveA.set(2);
+    toB.announceHave(2);
+    toB.announceSoon(4);
+    await clock.runUntil(() => toA.soon(4), CONTROL_BATCH_MS);
+    expect(toA.soon(4)).toBe(true);
+    expect(toA.wire.peerPieces.get(2)).toBe(true);
     toA.close('done');
     toB.close('done');
   });
