@@ -579,7 +579,6 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
     if (net && swarm) {
       const sw = swarm;
       if (tracker) {
-        const joinedEarly = link !== undefined;
         link ??= await openLink(net, tcp, id, manifest.infoHash);
         link.attach({
           have: job.have,
@@ -610,7 +609,9 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
             }
           },
         });
-        if (!joinedEarly) await link.started;
+        // The engine must not run before the first answer (joined early, it is usually in by now): with
+        // no swarm size it counts itself alone and takes everything from infrastructure.
+        await link.started;
       } else {
         unregister = net.register(sw, () => 'peer-same-isp');
       }

@@ -77,4 +77,34 @@ describe('joining the swarm while the manifest downloads', () => {
     }
     await world.sim.settle(Promise.all(world.devices.map((d) => d.agent.stop())));
   }, 60_000);
+
+  it('does not start the download before the first announce is answered, however late', async () => {
+    const fixture = publishFixture({
+      size: 256 * 1024,
+      pieceLength: 32 * 1024,
+      seed: 45,
+      nowMs: Date.UTC(2026, 0, 1),
+    });
+    const world = await buildWorld({ fixture, devices: 4, seed: 5, edge: {} });
+    for (const d of world.devices) {
+      const http = d.host.http as unknown as { request: (r: { url: string }) => Promise<unknown> };
+      const request = http.request.bind(http);
+      // The tracker answers the first announce long after the manifest is in.
+      let first = true;
+      http.request = async (r) => {
+        const response = await request(r);
+        if (r.url.endsWith('/v1/announce') && first) {
+          first = false;
+          await new Promise<void>((resolve) => world.sim.clock.setTimer(2000, resolve));
+        }
+        return response;
+      };
+    }
+    world.startAll(0);
+    await world.sim.run({ until: () => world.devices.every((d) => d.done), deadlineMs: 120_000 });
+    expect(world.devices.filter((d) => d.error).map((d) => String(d.error))).toEqual([]);
+    // Run before the answer, each device counted itself alone and took the release from infrastructure.
+    for (const d of world.devices) expect(d.summary!.infraBytesByReason.alone).toBe(0);
+    await world.sim.settle(Promise.all(world.devices.map((d) => d.agent.stop())));
+  }, 60_000);
 });
