@@ -611,7 +611,7 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
         });
         // The engine must not run before the first answer (joined early, it is usually in by now): with
         // no swarm size it counts itself alone and takes everything from infrastructure.
-        await link.started;
+        if (link.answeredAt() === undefined) await link.started;
       } else {
         unregister = net.register(sw, () => 'peer-same-isp');
       }
