@@ -343,9 +343,13 @@ export function createDownloadEngine(
     // A device joining a swarm that has seeders waits, within the peer grace time, until a seeder's
     // bitfield is in: rolled at the end of the start-up hold, half the late joiners of a running swarm
     // took a piece from infrastructure only because their peers' bitfields were a round trip away.
-    const awaitingSeeder =
-      swarmSeeders > 0 && clock.now() - runStartedAt < options.peerGraceMs && !seederConnected();
-    for (let i = 0; !awaitingSeeder && i < pieceCount; i++)
+    const inGrace = clock.now() - runStartedAt < options.peerGraceMs;
+    const awaitingSeeder = swarmSeeders > 0 && inGrace && !seederConnected();
+    // Likewise a device the tracker put in a swarm with others waits, within the grace time, for its
+    // first peer: with no session up, what it fetched could not be traded, and every early device of a
+    // NAT-heavy swarm (sessions take a second or more to punch) pulled most of a copy on its own.
+    const awaitingPeers = inGrace && peerCount() === 0 && swarmLeechers + swarmSeeders > 1;
+    for (let i = 0; !awaitingSeeder && !awaitingPeers && i < pieceCount; i++)
       if (!have.get(i) && !finishing.has(i) && liveFetchers(i) === 0 && availability[i] === 0 && !peerSoon(i))
         unclaimed++;
     let downloading = 0;
@@ -353,7 +357,7 @@ export function createDownloadEngine(
       if (s.source.kind === 'peer' && s.counted.size < pieceCount) downloading++;
     // The tracker's leecher count covers devices we are not connected to, who pull from it too.
     const neighbours = Math.max(downloading, swarmLeechers - 1);
-    return { unclaimed, neighbours, alone: peerCount() === 0 && swarmLeechers <= 1 };
+    return { unclaimed, neighbours, alone: peerCount() === 0 && swarmLeechers <= 1 && swarmSeeders === 0 };
   };
 
   /** A peer has a piece we lack and lets us ask for it: we are being served, or will be in our turn. */
@@ -429,7 +433,7 @@ export function createDownloadEngine(
         ? 'no-peers'
         : isStarving
           ? 'starving'
-          : peerCount() === 0 && swarmLeechers <= 1
+          : peerCount() === 0 && swarmLeechers <= 1 && swarmSeeders === 0
             ? 'alone'
             : 'swarm';
     // While restricted, `infraInFlight` bounds the device's infrastructure requests across all edge and

@@ -17,14 +17,15 @@ import type { Clock, Random, TimerHandle } from '../../runtime/index.ts';
  * the whole swarm starts about R × claimHorizon / (n + 1) requests per round, fewer and slower
  * injections that each reach more devices through peers before anyone else fetches the same piece.
  *
- * Failed rolls wait a jittered round (0.5–1.5 × `roundMs`) so devices that started together decide at
+ * Every roll, won or lost, is followed by a jittered round (0.5–1.5 × `roundMs`) before the next, so
+ * a device starts at most one restricted request per round, and devices that started together decide at
  * different moments and hear each other's claims (BEP 6 suggest) in between. A short start-up hold lets
  * the first peer connections form before anyone rolls, so claims are heard and n is known.
  */
 export interface InfraGateOptions {
   /** After the download starts, no restricted infrastructure request for this long (0 = none). */
   holdMs: number;
-  /** Mean time between rolls of a device whose last roll failed. */
+  /** Mean time between two rolls of one device. */
   roundMs: number;
   /** Infrastructure requests the whole neighbourhood should start per round, in expectation. */
   roundClaims: number;
@@ -86,10 +87,14 @@ export function createInfraGate(
       const budget = options.roundClaims * Math.min(1, options.claimHorizon / crowd);
       const p = Math.min(1, Math.min(v.unclaimed, budget) / crowd);
       // random.int, not random.float: integer draws are exact and supported by every Random.
-      if (random.int(1_000_000) < p * 1_000_000) return true;
+      const won = random.int(1_000_000) < p * 1_000_000;
+      // Won or lost, the next roll waits a round: a device rolls once per round. Letting a winner roll
+      // again as soon as its request landed made every device of a small neighbourhood (where p
+      // reaches 1) pull one piece after another as fast as a fast CDN answered — most of a copy each
+      // before its first peer sessions were up to hear the claims.
       rollAt = now + options.roundMs * (0.5 + random.int(1000) / 1000);
       wakeAt(rollAt);
-      return false;
+      return won;
     },
     close() {
       if (timer) clock.clearTimer(timer);

@@ -86,4 +86,23 @@ describe('flash-crowd infrastructure gate', () => {
     expect(g.open(counted)).toBe(false);
     expect(calls).toBe(0);
   });
+
+  it('a won roll also waits its round: even at p = 1 a device starts one request per round', async () => {
+    // A small neighbourhood next to a fast CDN: p reaches 1, and each request lands in ~50 ms.
+    const { clock, g } = gate({ holdMs: 0, roundClaims: 1000 });
+    g.start();
+    const small = { unclaimed: 20, neighbours: 3, alone: false };
+    expect(g.open(() => small)).toBe(true);
+    expect(g.open(() => small)).toBe(false);
+    let opened = 1;
+    // Poll as often as request completions would: every 50 ms for 10 mean rounds (2.5 s).
+    for (let t = 0; t < 2500; t += 50) {
+      clock.setTimer(50, () => {});
+      await clock.runUntil(() => false, 50);
+      if (g.open(() => small)) opened++;
+    }
+    // One per 0.5–1.5 rounds: about 10, never the 50 a roll per completion would give.
+    expect(opened).toBeGreaterThanOrEqual(7);
+    expect(opened).toBeLessThanOrEqual(14);
+  });
 });

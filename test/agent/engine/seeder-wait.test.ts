@@ -59,3 +59,57 @@ describe('joining a swarm that has seeders', () => {
     expect(bytes.cdn).toBeGreaterThan(0);
   });
 });
+
+/**
+ * A device arrives in a young NAT-heavy swarm: the tracker lists other devices, but its first peer
+ * session takes a second to come up (punching through two NATs). Until then nothing it fetched could
+ * be traded, so within the grace time the gate holds instead of rolling for every missing piece.
+ */
+async function arriveUnconnected(leechers: number, connectAtMs: number) {
+  const { data, layout } = makeRelease(16 * PIECE, PIECE);
+  const clock = new ManualClock();
+  const have = new Bitfield(layout.pieces.length);
+  const engine = createDownloadEngine(
+    { infraHoldMs: 200, peerGraceMs: 3000 },
+    {
+      clock,
+      random: createSeededRandom(5),
+      logger: createSilentLogger(),
+      store: createMemoryPieceStore(),
+      layout,
+      have,
+    },
+  );
+  engine.setSwarmLeechers(leechers);
+  engine.addSource(fakeSource({ id: 'cdn', kind: 'cdn', data, layout, clock, rateBps: 2e6 }));
+  // The first peer (holding everything) comes up late; before that the device has no session.
+  clock.setTimer(connectAtMs, () => {
+    const pieces = new Set<number>(layout.pieces.map((_, i) => i));
+    engine.addSource(fakeSource({ id: 'peer:a', kind: 'peer', data, layout, clock, rateBps: 2e6, pieces }));
+  });
+  let done = false;
+  void engine.run().then(() => {
+    done = true;
+  });
+  await clock.runUntil(() => done, 60_000);
+  expect(done).toBe(true);
+  return engine.progress().bytesBySource;
+}
+
+describe('arriving in a swarm before any peer session is up', () => {
+  it('waits for the first peer within the grace time instead of pulling from infrastructure', async () => {
+    const bytes = await arriveUnconnected(4, 1200);
+    expect(bytes.cdn).toBe(0);
+    expect(bytes['peer-same-isp']).toBe(16 * PIECE);
+  });
+
+  it('alone in the swarm (the tracker knows nobody else), it starts from infrastructure at once', async () => {
+    const bytes = await arriveUnconnected(1, 1200);
+    expect(bytes.cdn).toBeGreaterThan(0);
+  });
+
+  it('with no session by the end of the grace time, it fails forward to infrastructure', async () => {
+    const bytes = await arriveUnconnected(4, 10_000);
+    expect(bytes.cdn).toBe(16 * PIECE);
+  });
+});
