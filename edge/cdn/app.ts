@@ -4,6 +4,7 @@ import type { ObjectStore } from '../../release/index.ts';
 import type { Clock, Logger } from '../../runtime/index.ts';
 import { createTokenBucket } from '../token-bucket.ts';
 import { type Billing, type BillingReport, createBilling } from './billing.ts';
+import { acceptsGzip, COMPRESS_MAX_BYTES, compressible, createGzipCache, gzipEtag } from './compress.ts';
 import {
   createObjectCache,
   type ObjectCacheOptions,
@@ -14,7 +15,7 @@ import { etagMatches, parseRange } from './range.ts';
 
 /**
  * The lab CDN: serves every object-store key at `/<key>` over plain HTTP with Range (206/416),
- * ETag/If-None-Match (304) and HEAD, from a chunk cache in front of the store, counting bytes per client
+ * ETag/If-None-Match (304), HEAD and gzip for whole small documents (compress.ts), from a chunk cache in front of the store, counting bytes per client
  * and per release. An optional total rate cap models a CDN edge saturated by a flash crowd. Agents need
  * only ranged GETs, so a real CDN in front of the bucket behaves the same for them.
  */
@@ -48,6 +49,7 @@ export function createCdn(
       ? createTokenBucket({ bytesPerSecond: options.rateBytesPerSecond }, { clock })
       : undefined;
   const admin = options.adminPrefix ?? '/_admin';
+  const gzips = createGzipCache();
 
   // Request logging stays off: at flash-crowd rates it would cost more than serving; the billing report counts.
   const app = Fastify({ logger: false, exposeHeadRoutes: false });
@@ -68,14 +70,39 @@ export function createCdn(
     }
     if (!info) return answer(reply, client, key, 404, 'not found');
 
+    const type = contentType(key);
     reply.header('accept-ranges', 'bytes');
-    reply.header('etag', info.etag);
-    reply.header('content-type', contentType(key));
-    if (etagMatches(request.headers['if-none-match'], info.etag)) {
+    reply.header('content-type', type);
+    const range = parseRange(request.headers.range, info.size);
+    // A whole small document for a client that takes gzip goes compressed (see compress.ts).
+    let gz: Buffer | undefined;
+    if (compressible(type)) {
+      reply.header('vary', 'accept-encoding');
+      if (
+        range.kind === 'none' &&
+        request.method === 'GET' &&
+        info.size > 0 &&
+        info.size <= COMPRESS_MAX_BYTES &&
+        acceptsGzip(request.headers['accept-encoding'])
+      )
+        gz = gzips.get(key, info.etag, await whole(key, info));
+    }
+    const etag = gz ? gzipEtag(info.etag) : info.etag;
+    reply.header('etag', etag);
+    if (etagMatches(request.headers['if-none-match'], etag)) {
       billing.request(client, key, 304);
       return reply.code(304).send();
     }
-    const range = parseRange(request.headers.range, info.size);
+    if (gz) {
+      billing.request(client, key, 200);
+      if (bucket) await bucket.take(gz.length);
+      billing.bytes(client, key, gz.length);
+      return reply
+        .code(200)
+        .header('content-encoding', 'gzip')
+        .header('content-length', String(gz.length))
+        .send(gz);
+    }
     if (range.kind === 'unsatisfiable') {
       reply.header('content-range', `bytes */${info.size}`);
       return answer(reply, client, key, 416, 'range not satisfiable');
@@ -90,6 +117,14 @@ export function createCdn(
     if (request.method === 'HEAD' || info.size === 0) return reply.send();
     return reply.send(Readable.from(body(key, info, start, end, client), { objectMode: false }));
   };
+
+  /** The whole object, for compression (documents only: bounded by COMPRESS_MAX_BYTES). */
+  async function whole(key: string, info: ObjectInfo): Promise<Uint8Array> {
+    const parts: Uint8Array[] = [];
+    for (let index = 0; index * cache.chunkBytes < info.size; index++)
+      parts.push(await cache.chunk(key, info, index));
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
 
   async function* body(key: string, info: ObjectInfo, start: number, end: number, client: string) {
     const sliceMax = bucket ? MAX_SLICE_CAPPED : MAX_SLICE_UNCAPPED;

@@ -1,3 +1,4 @@
+import { gunzipSync, inflateSync } from 'node:zlib';
 import {
   type HttpClient,
   HttpClientError,
@@ -146,7 +147,13 @@ export class HttpChannel {
 
     const body = typeof request.body === 'string' ? Buffer.from(request.body) : request.body;
     const path = url.pathname + url.search;
-    const headers: Record<string, string> = { host: url.host, ...request.headers };
+    // Like fetch (undici), the client offers gzip unless told otherwise and hands back the decoded body;
+    // the network carries the encoded bytes.
+    const headers: Record<string, string> = {
+      host: url.host,
+      'accept-encoding': 'gzip, deflate',
+      ...request.headers,
+    };
     if (body !== undefined && body.length > 0) headers['content-length'] = String(body.length);
     const requestBytes = headBytes(`${request.method} ${path} HTTP/1.1`, headers) + (body?.length ?? 0);
     const cap = this.tcpCap(route);
@@ -178,7 +185,7 @@ export class HttpChannel {
     );
     this.warm.set(warmKey, this.scheduler.now);
     this.scheduler.userCodeRan = true;
-    return response;
+    return decoded(request.url, response);
   }
 
   private async invoke(
@@ -361,4 +368,17 @@ function headBytes(firstLine: string, headers: Record<string, string>): number {
   let n = firstLine.length + 2;
   for (const [k, v] of Object.entries(headers)) n += k.length + 2 + String(v).length + 2;
   return n + 2;
+}
+
+/** The response as fetch returns it: a gzip or deflate body decoded (headers kept, as fetch keeps them). */
+function decoded(url: string, response: HttpResponse): HttpResponse {
+  const encoding = response.headers['content-encoding']?.trim().toLowerCase();
+  if (encoding !== 'gzip' && encoding !== 'deflate') return response;
+  let raw: Buffer;
+  try {
+    raw = encoding === 'gzip' ? gunzipSync(response.body) : inflateSync(response.body);
+  } catch (error) {
+    throw new HttpClientError(url, error);
+  }
+  return { ...response, body: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) };
 }

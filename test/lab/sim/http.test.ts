@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { createSimulation, DEFAULT_START_TIME, natPresets } from '../../../lab/sim/index.ts';
@@ -12,6 +13,38 @@ function world() {
 }
 
 describe('HTTP channel', () => {
+  it('offers gzip like fetch, carries the encoded bytes and hands back the decoded body', async () => {
+    const { sim, cdn, isp } = world();
+    const doc = Buffer.from(
+      JSON.stringify({ pieces: Array.from({ length: 200 }, (_, i) => `${i}`.repeat(64)) }),
+    );
+    let offered: string | undefined;
+    sim.serveHttp(cdn, 80, (request) => {
+      offered = request.headers['accept-encoding'];
+      const gz = gzipSync(doc);
+      return { status: 200, headers: { 'content-encoding': 'gzip' }, body: new Uint8Array(gz) };
+    });
+    const device = sim.addHost({ gateway: sim.addGateway({ isp, link: { delayMs: 10 } }) });
+    const res = await sim.settle(device.http.request({ method: 'GET', url: 'http://cdn/m.json' }));
+    expect(offered).toMatch(/gzip/);
+    expect(Buffer.compare(Buffer.from(res.body), doc)).toBe(0);
+    // The network carried the compressed body (plus headers), not the document.
+    expect(device.node.counters.httpRxBytes).toBeLessThan(doc.length / 4);
+  });
+
+  it('a body that does not decode is an HTTP client error, not a crash', async () => {
+    const { sim, cdn, isp } = world();
+    sim.serveHttp(cdn, 80, () => ({
+      status: 200,
+      headers: { 'content-encoding': 'gzip' },
+      body: new TextEncoder().encode('not gzip at all'),
+    }));
+    const device = sim.addHost({ gateway: sim.addGateway({ isp, link: { delayMs: 10 } }) });
+    await expect(sim.settle(device.http.request({ method: 'GET', url: 'http://cdn/x' }))).rejects.toThrow(
+      /http:\/\/cdn\/x/,
+    );
+  });
+
   it('runs a real fastify app via inject, with the client NATed address as request.ip', async () => {
     const { sim, cdn, isp } = world();
     const app = Fastify();
