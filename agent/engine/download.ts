@@ -81,7 +81,14 @@ export interface EngineOptions {
    */
   infraStallMs: number;
   infraStallGaps: number;
-  /** Flash-crowd gate (infra-gate.ts): mean wait after a failed roll before rolling again. */
+  /**
+   * Peers in another ISP are not asked for pieces a same-ISP peer (unchoked, usable) holds: those wait for
+   * a local request slot, so peer bytes stay inside the ISP where they can. The endgame may still race an
+   * overdue request from another ISP. At 300 devices in 4 ISPs (nat444-1k's mix): intra-ISP peer bytes
+   * 83.5 -> 91.9 % on the wire, p95 6.5 -> 6.8 s.
+   */
+  localPeersFirst: boolean;
+  /** Flash-crowd gate (infra-gate.ts): mean wait between two rolls of one device. */
   infraGateMs: number;
   /** Flash-crowd gate: infrastructure requests the whole neighbourhood starts per round, in expectation. */
   infraRoundClaims: number;
@@ -114,6 +121,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   infraInFlight: 1,
   infraStallMs: 3000,
   infraStallGaps: 8,
+  localPeersFirst: true,
   infraGateMs: 250,
   infraRoundClaims: 32,
   infraClaimHorizon: 64,
@@ -457,10 +465,23 @@ export function createDownloadEngine(
     // device therefore sends its restricted request to one usable infrastructure source at random.
     const usableInfra = restrictedInfraSources(now, infraUnrestricted, stalled);
     const chosenInfra = usableInfra.length > 0 ? usableInfra[random.int(usableInfra.length)] : undefined;
+    // Pieces a same-ISP peer that lets us ask has: a peer in another ISP is not asked for those (its bytes
+    // would cross an ISP border for a piece we can get next door). Built once per pass, on demand.
+    let localHas: Uint8Array | undefined;
+    const heldLocally = (index: number): boolean => {
+      if (!localHas) {
+        localHas = new Uint8Array(pieceCount);
+        for (const s of sources.values())
+          if (s.source.sourceClass === 'peer-same-isp' && s.cooldownUntil <= now && s.source.ready())
+            for (const i of s.counted) localHas[i] = 1;
+      }
+      return localHas[index] === 1;
+    };
     for (const state of ordered) {
       const source = state.source;
       if (state.cooldownUntil > now || !source.ready()) continue;
       const restricted = isInfrastructure(source.kind) && !infraUnrestricted;
+      const remotePeer = options.localPeersFirst && source.sourceClass === 'peer-other-isp';
       // A starving device is one of few (the rule keeps a young swarm out): its bounded requests go to
       // the fastest usable source, edges first, rather than one at random.
       if (restricted && (stalled(state) || (!isStarving && state !== chosenInfra))) continue;
@@ -473,7 +494,9 @@ export function createDownloadEngine(
             pieceCount,
             have,
             availability,
-            sourceHas: (i) => source.has(i),
+            sourceHas: remotePeer ? (i) => source.has(i) && !heldLocally(i) : (i) => source.has(i),
+            // An overdue local request may still be raced from another ISP: the tail matters more.
+            endgameSourceHas: (i) => source.has(i),
             inFlightCount: (i) => inFlight.get(i)?.size ?? 0,
             inFlightFromSource: (i) => state.inFlight.has(i),
             finishing,
