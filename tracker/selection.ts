@@ -34,7 +34,18 @@ export interface SelectionOptions {
    * for TCP-wire peers (stock clients, agents with a TCP port), which are all filed as `open`.
    */
   families?: readonly BucketFamily[];
+  /**
+   * Behind one public address, peers whose LAN addresses are private (RFC 1918) per answer (default
+   * 8). One public address may be one home, or a carrier-grade NAT with thousands of homes that all
+   * number their LANs 192.168.1.0/24: their LAN candidates then lead nowhere (or to a namesake in
+   * the requester's own home), and a device behind a symmetric NAT under a CGN was handed nothing but
+   * those and found no peer at all. A home rarely holds more devices than this; peers inside the CGN
+   * itself (100.64/10, routable from every home behind it) are not capped.
+   */
+  maxPrivateLanPeers?: number;
 }
+
+const DEFAULT_MAX_PRIVATE_LAN_PEERS = 8;
 
 export const DEFAULT_SELECTION_OPTIONS: SelectionOptions = {
   scope: 'internet',
@@ -140,6 +151,27 @@ interface Pick {
   chosen: SelectedPeer[];
   /** Peers already chosen (and the requester), by `storeKey` when records carry one, else by id. */
   seen: Set<string | number>;
+  /** `lan` peers with only private (RFC 1918) LAN addresses this answer may still take. */
+  privateLanLeft: number;
+}
+
+/** 10/8, 172.16/12, 192.168/16: a home LAN's own numbering, not routable beyond its gateway. */
+function isRfc1918(host: string): boolean {
+  if (host.startsWith('10.') || host.startsWith('192.168.')) return true;
+  if (!host.startsWith('172.')) return false;
+  const second = Number(host.split('.')[1]);
+  return second >= 16 && second <= 31;
+}
+
+/** A peer reached over a LAN whose every LAN address is a home's private numbering. */
+function privateLanOnly(peer: PeerRecord): boolean {
+  let any = false;
+  for (const c of peer.candidates) {
+    if (c.type !== 'host') continue;
+    if (!isRfc1918(c.host)) return false;
+    any = true;
+  }
+  return any;
 }
 
 /** Whether a peer is behind the requester's public address; the string is read only on a hash match. */
@@ -174,14 +206,18 @@ function take(pick: Pick, sample: PeerRecord[], limit: number, bridge: boolean, 
     usable.push(peer);
   }
   usable.sort(byLoad); // least loaded first, also within the answer
-  const n = Math.min(room, usable.length);
-  for (let i = 0; i < n; i++) {
+  for (let i = 0, taken = 0; i < usable.length && taken < room; i++) {
     const peer = usable[i] as PeerRecord;
     const local = sameAddress(pick, peer);
     const how = reachableHow(self, peer, local);
     if (how === null) continue; // cannot happen outside `lan` samples; kept as a guard
+    if (how === 'lan' && privateLanOnly(peer)) {
+      if (pick.privateLanLeft <= 0) continue;
+      pick.privateLanLeft--;
+    }
     seen.add(peer.storeKey ?? peer.peerId);
     chosen.push({ peer, tier: tierOf(requester.locality, peer, local), how, bridge });
+    taken++;
   }
 }
 
@@ -235,6 +271,7 @@ function* planLocality(requester: Requester, numwant: number, options: Selection
     selfHostKey: hostKeyOf(requester.locality.publicIp),
     chosen: [],
     seen: new Set<string | number>([requester.peerId]),
+    privateLanLeft: options.maxPrivateLanPeers ?? DEFAULT_MAX_PRIVATE_LAN_PEERS,
   };
   if (requester.storeKey !== undefined) pick.seen.add(requester.storeKey);
   const { chosen } = pick;
