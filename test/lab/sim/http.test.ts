@@ -20,7 +20,7 @@ describe('HTTP channel', () => {
     );
     let offered: string | undefined;
     sim.serveHttp(cdn, 80, (request) => {
-      offered = request.headers['accept-encoding'];
+      offered = request.headers?.['accept-encoding'];
       const gz = gzipSync(doc);
       return { status: 200, headers: { 'content-encoding': 'gzip' }, body: new Uint8Array(gz) };
     });
