@@ -12,22 +12,38 @@ const PIECE = 16 * 1024;
  * sent its bitfield yet (a round trip or two away on a mobile link). The flash-crowd gate must not
  * read "no peer has anything yet" as "nobody can supply it" and fetch from infrastructure.
  */
-async function join(swarmSeeders: number) {
+/** An engine with the agent's start-up settings with a tracker (agent.ts): 200 ms hold, 3 s peer grace. */
+function startUpEngine(seed: number) {
   const { data, layout } = makeRelease(16 * PIECE, PIECE);
   const clock = new ManualClock();
-  const have = new Bitfield(layout.pieces.length);
   const engine = createDownloadEngine(
-    // The agent's start-up settings with a tracker (agent.ts): 200 ms hold, 3 s peer grace.
     { infraHoldMs: 200, peerGraceMs: 3000 },
     {
       clock,
-      random: createSeededRandom(3),
+      random: createSeededRandom(seed),
       logger: createSilentLogger(),
       store: createMemoryPieceStore(),
       layout,
-      have,
+      have: new Bitfield(layout.pieces.length),
     },
   );
+  return { data, layout, clock, engine };
+}
+
+/** Runs the download to the end and returns the bytes it took from each source class. */
+async function complete({ engine, clock }: ReturnType<typeof startUpEngine>) {
+  let done = false;
+  void engine.run().then(() => {
+    done = true;
+  });
+  await clock.runUntil(() => done, 60_000);
+  expect(done).toBe(true);
+  return engine.progress().bytesBySource;
+}
+
+async function join(swarmSeeders: number) {
+  const world = startUpEngine(3);
+  const { data, layout, clock, engine } = world;
   engine.setSwarmLeechers(3);
   engine.setSwarmSeeders(swarmSeeders);
   const pieces = new Set<number>();
@@ -38,13 +54,7 @@ async function join(swarmSeeders: number) {
   clock.setTimer(800, () => {
     for (let i = 0; i < layout.pieces.length; i++) peer.give(i);
   });
-  let done = false;
-  void engine.run().then(() => {
-    done = true;
-  });
-  await clock.runUntil(() => done, 60_000);
-  expect(done).toBe(true);
-  return engine.progress().bytesBySource;
+  return complete(world);
 }
 
 describe('joining a swarm that has seeders', () => {
@@ -66,20 +76,8 @@ describe('joining a swarm that has seeders', () => {
  * be traded, so within the grace time the gate holds instead of rolling for every missing piece.
  */
 async function arriveUnconnected(leechers: number, connectAtMs: number) {
-  const { data, layout } = makeRelease(16 * PIECE, PIECE);
-  const clock = new ManualClock();
-  const have = new Bitfield(layout.pieces.length);
-  const engine = createDownloadEngine(
-    { infraHoldMs: 200, peerGraceMs: 3000 },
-    {
-      clock,
-      random: createSeededRandom(5),
-      logger: createSilentLogger(),
-      store: createMemoryPieceStore(),
-      layout,
-      have,
-    },
-  );
+  const world = startUpEngine(5);
+  const { data, layout, clock, engine } = world;
   engine.setSwarmLeechers(leechers);
   engine.addSource(fakeSource({ id: 'cdn', kind: 'cdn', data, layout, clock, rateBps: 2e6 }));
   // The first peer (holding everything) comes up late; before that the device has no session.
@@ -87,13 +85,7 @@ async function arriveUnconnected(leechers: number, connectAtMs: number) {
     const pieces = new Set<number>(layout.pieces.map((_, i) => i));
     engine.addSource(fakeSource({ id: 'peer:a', kind: 'peer', data, layout, clock, rateBps: 2e6, pieces }));
   });
-  let done = false;
-  void engine.run().then(() => {
-    done = true;
-  });
-  await clock.runUntil(() => done, 60_000);
-  expect(done).toBe(true);
-  return engine.progress().bytesBySource;
+  return complete(world);
 }
 
 describe('arriving in a swarm before any peer session is up', () => {
