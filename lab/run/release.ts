@@ -5,7 +5,6 @@ import { pipeline } from 'node:stream/promises';
 import { publishRelease } from '../../publisher/index.ts';
 import {
   createTrustedKeys,
-  generateKeyPair,
   type ManifestSigned,
   type ObjectStore,
   openStore,
@@ -59,7 +58,7 @@ async function writeSeededFile(path: string, size: number, seed: number): Promis
 export async function prepareLabRelease(scenario: Scenario, dir: string): Promise<LabRelease> {
   const file = join(dir, 'firmware.bin');
   await writeSeededFile(file, scenario.release.size, scenario.seed);
-  const pair = generateKeyPair('ed25519');
+  const pair = labKeyPair(scenario.seed);
   const signingKey = createPrivateKey(pair.privatePem);
   const storeDir = join(dir, 'store');
   const store = openStore(`file://${storeDir}`);
@@ -78,6 +77,21 @@ export async function prepareLabRelease(scenario: Scenario, dir: string): Promis
     { store, signingKeys: [signingKey], clock, logger: createSilentLogger() },
   );
   return openLabRelease({ storeDir, publicPem: pair.publicPem, privatePem: pair.privatePem });
+}
+
+/**
+ * The lab publisher's Ed25519 key, derived from the scenario's seed: the signed documents (and so their
+ * gzipped sizes on the CDN, and every timing after them) are then the same in every run of a seed.
+ */
+function labKeyPair(seed: number): { privatePem: string; publicPem: string } {
+  const secret = createHash('sha256').update(`swarmlane lab publisher key ${seed}`).digest();
+  // PKCS #8 wrapping of a raw Ed25519 private key (RFC 8410): fixed prefix, then the 32 secret bytes.
+  const der = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), secret]);
+  const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  return {
+    privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicPem: createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString(),
+  };
 }
 
 /** Opens a release prepareLabRelease published (in this process or another) through the real verifier. */
