@@ -85,7 +85,7 @@ export function createCdn(
         info.size <= COMPRESS_MAX_BYTES &&
         acceptsGzip(request.headers['accept-encoding'])
       )
-        gz = gzips.get(key, info.etag, await whole(key, info));
+        gz = await gzips.get(key, info.etag, () => whole(key, info));
     }
     const etag = gz ? gzipEtag(info.etag) : info.etag;
     reply.header('etag', etag);

@@ -46,10 +46,12 @@ export function gzipEtag(etag: string): string {
 export function createGzipCache(maxEntries = 256) {
   const entries = new Map<string, Buffer | null>();
   return {
-    get(key: string, etag: string, body: Uint8Array): Buffer | undefined {
+    /** `load` reads the identity body; it runs only when this key and ETag are not cached yet. */
+    async get(key: string, etag: string, load: () => Promise<Uint8Array>): Promise<Buffer | undefined> {
       const id = `${etag} ${key}`;
       let gz = entries.get(id);
       if (gz === undefined) {
+        const body = await load();
         const packed = gzipSync(body, { level: 9 });
         gz = packed.length < body.length ? packed : null;
         entries.set(id, gz);
