@@ -33,13 +33,17 @@ async function store(records: PeerRecord[]) {
   return s;
 }
 
-const requester = (publicIp: string, reach: ReachClass): Requester => ({
-  peerId: 'me',
-  locality: { publicIp, isp: 'isp-a', region: 'eu', asn: 1 },
-  reach,
-  seeder: false,
-  port: 4000,
-});
+/** The peers a device behind a symmetric NAT (`hard`) at `publicIp` is handed, 30 wanted. */
+async function selectFor(records: PeerRecord[], publicIp: string, options = DEFAULT_SELECTION_OPTIONS) {
+  const requester: Requester = {
+    peerId: 'me',
+    locality: { publicIp, isp: 'isp-a', region: 'eu', asn: 1 },
+    reach: 'hard',
+    seeder: false,
+    port: 4000,
+  };
+  return selectPeers(await store(records), 's', requester, 30, options);
+}
 
 describe('peers behind the requester’s public address', () => {
   it('behind a CGN: at most 8 home-LAN peers, so the open peers the requester can reach still fit', async () => {
@@ -51,13 +55,7 @@ describe('peers behind the requester’s public address', () => {
       // 20 devices with a port mapping elsewhere in the ISP.
       ...Array.from({ length: 20 }, (_, i) => peer(`open-${i}`, `198.51.100.${i + 1}`, 'open', null)),
     ];
-    const selected = await selectPeers(
-      await store(records),
-      's',
-      requester(CGN_IP, 'hard'),
-      30,
-      DEFAULT_SELECTION_OPTIONS,
-    );
+    const selected = await selectFor(records, CGN_IP);
     const ids = selected.map((s) => s.peer.peerId);
     expect(ids.filter((id) => id.startsWith('home-'))).toHaveLength(8);
     expect(ids.filter((id) => id.startsWith('phone-'))).toHaveLength(5);
@@ -71,13 +69,7 @@ describe('peers behind the requester’s public address', () => {
       ...Array.from({ length: 4 }, (_, i) => peer(`home-${i}`, home, 'hard', `192.168.1.${10 + i}`)),
       ...Array.from({ length: 10 }, (_, i) => peer(`open-${i}`, `198.51.100.${i + 1}`, 'open', null)),
     ];
-    const selected = await selectPeers(
-      await store(records),
-      's',
-      requester(home, 'hard'),
-      30,
-      DEFAULT_SELECTION_OPTIONS,
-    );
+    const selected = await selectFor(records, home);
     const lan = selected.filter((s) => s.how === 'lan').map((s) => s.peer.peerId);
     expect(lan.sort()).toEqual(['home-0', 'home-1', 'home-2', 'home-3']);
   });
@@ -86,7 +78,7 @@ describe('peers behind the requester’s public address', () => {
     const records = Array.from({ length: 12 }, (_, i) =>
       peer(`home-${i}`, CGN_IP, 'hard', `10.0.0.${i + 2}`),
     );
-    const selected = await selectPeers(await store(records), 's', requester(CGN_IP, 'hard'), 30, {
+    const selected = await selectFor(records, CGN_IP, {
       ...DEFAULT_SELECTION_OPTIONS,
       maxPrivateLanPeers: 0,
     });

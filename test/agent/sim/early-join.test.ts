@@ -2,29 +2,36 @@ import { describe, expect, it } from 'vitest';
 import { publishFixture } from '../fixture-release.ts';
 import { buildWorld } from './harness.ts';
 
+const fixtureOf = (size: number, pieceLength: number, seed: number) =>
+  publishFixture({ size, pieceLength, seed, nowMs: Date.UTC(2026, 0, 1) });
+
+type Request = (r: { url: string }) => Promise<unknown>;
+
+/** Puts `wrap(index, original)` in place of each device's HTTP request: to watch or delay its requests. */
+function interceptHttp(
+  world: Awaited<ReturnType<typeof buildWorld>>,
+  wrap: (i: number, request: Request) => Request,
+) {
+  world.devices.forEach((d, i) => {
+    const http = d.host.http as unknown as { request: Request };
+    http.request = wrap(i, http.request.bind(http));
+  });
+}
+
 describe('joining the swarm while the manifest downloads', () => {
   it('announces and forms peer sessions before the manifest is in, then completes over them', async () => {
-    const fixture = publishFixture({
-      size: 512 * 1024,
-      pieceLength: 32 * 1024,
-      seed: 43,
-      nowMs: Date.UTC(2026, 0, 1),
-    });
+    const fixture = fixtureOf(512 * 1024, 32 * 1024, 43);
     // A CDN so slow that the manifest takes seconds: everything that does not need it must not wait.
     const world = await buildWorld({ fixture, devices: 4, seed: 3, cdnRateBps: 4_000, edge: {} });
     const t0 = world.sim.clock.now();
     const seen = world.devices.map(() => ({ announce: -1, manifest: -1 }));
-    world.devices.forEach((d, i) => {
-      const http = d.host.http as unknown as { request: (r: { url: string }) => Promise<unknown> };
-      const request = http.request.bind(http);
-      http.request = (r) => {
-        if (r.url.endsWith('/v1/announce') && seen[i]!.announce < 0)
-          seen[i]!.announce = world.sim.clock.now() - t0;
-        return request(r).then((response) => {
-          if (r.url.endsWith('manifest.json')) seen[i]!.manifest = world.sim.clock.now() - t0;
-          return response;
-        });
-      };
+    interceptHttp(world, (i, request) => (r) => {
+      if (r.url.endsWith('/v1/announce') && seen[i]!.announce < 0)
+        seen[i]!.announce = world.sim.clock.now() - t0;
+      return request(r).then((response) => {
+        if (r.url.endsWith('manifest.json')) seen[i]!.manifest = world.sim.clock.now() - t0;
+        return response;
+      });
     });
     world.startAll(0);
     await world.sim.run({ until: () => world.devices.every((d) => d.done), deadlineMs: 300_000 });
@@ -47,25 +54,16 @@ describe('joining the swarm while the manifest downloads', () => {
   }, 120_000);
 
   it('starts infrastructure requests soon after the manifest: the start-up hold ran while it downloaded', async () => {
-    const fixture = publishFixture({
-      size: 64 * 1024,
-      pieceLength: 16 * 1024,
-      seed: 44,
-      nowMs: Date.UTC(2026, 0, 1),
-    });
+    const fixture = fixtureOf(64 * 1024, 16 * 1024, 44);
     const world = await buildWorld({ fixture, devices: 2, seed: 4, cdnRateBps: 4_000 });
     const seen = world.devices.map(() => ({ manifest: -1, range: -1 }));
-    world.devices.forEach((d, i) => {
-      const http = d.host.http as unknown as { request: (r: { url: string }) => Promise<unknown> };
-      const request = http.request.bind(http);
-      http.request = (r) => {
-        if (r.url.endsWith(fixture.manifest.object) && seen[i]!.range < 0)
-          seen[i]!.range = world.sim.clock.now();
-        return request(r).then((response) => {
-          if (r.url.endsWith('manifest.json')) seen[i]!.manifest = world.sim.clock.now();
-          return response;
-        });
-      };
+    interceptHttp(world, (i, request) => (r) => {
+      if (r.url.endsWith(fixture.manifest.object) && seen[i]!.range < 0)
+        seen[i]!.range = world.sim.clock.now();
+      return request(r).then((response) => {
+        if (r.url.endsWith('manifest.json')) seen[i]!.manifest = world.sim.clock.now();
+        return response;
+      });
     });
     world.startAll(0);
     await world.sim.run({ until: () => seen.every((x) => x.range >= 0), deadlineMs: 60_000 });
@@ -79,19 +77,12 @@ describe('joining the swarm while the manifest downloads', () => {
   }, 60_000);
 
   it('does not start the download before the first announce is answered, however late', async () => {
-    const fixture = publishFixture({
-      size: 256 * 1024,
-      pieceLength: 32 * 1024,
-      seed: 45,
-      nowMs: Date.UTC(2026, 0, 1),
-    });
+    const fixture = fixtureOf(256 * 1024, 32 * 1024, 45);
     const world = await buildWorld({ fixture, devices: 4, seed: 5, edge: {} });
-    for (const d of world.devices) {
-      const http = d.host.http as unknown as { request: (r: { url: string }) => Promise<unknown> };
-      const request = http.request.bind(http);
-      // The tracker answers the first announce long after the manifest is in.
+    // The tracker answers the first announce long after the manifest is in.
+    interceptHttp(world, (_, request) => {
       let first = true;
-      http.request = async (r) => {
+      return async (r) => {
         const response = await request(r);
         if (r.url.endsWith('/v1/announce') && first) {
           first = false;
@@ -99,7 +90,7 @@ describe('joining the swarm while the manifest downloads', () => {
         }
         return response;
       };
-    }
+    });
     world.startAll(0);
     await world.sim.run({ until: () => world.devices.every((d) => d.done), deadlineMs: 120_000 });
     expect(world.devices.filter((d) => d.error).map((d) => String(d.error))).toEqual([]);
