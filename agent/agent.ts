@@ -26,7 +26,7 @@ import { createPeerNetwork, type PeerNetwork, peerIdOfKey } from './net/peer-net
 import { DEFAULT_TCP_WIRE_OPTIONS, startTcpWire, type TcpWire } from './net/tcp-wire.ts';
 import { createTrackerClient, type TrackerClient } from './net/tracker-client.ts';
 import { startTraversal, type Traversal, UNKNOWN_REACHABILITY } from './net/traversal.ts';
-import { checkRelease, type VerifiedRelease } from './release-check.ts';
+import { checkRelease, type ManifestFromPeers, type VerifiedRelease } from './release-check.ts';
 import { createSeedingController, type SeedStopReason } from './seeding.ts';
 import { createCdnSource } from './sources/cdn.ts';
 import { connectEdgeSource } from './sources/edge.ts';
@@ -75,6 +75,14 @@ export interface AgentComponents {
  */
 const EARLY_JOIN_HOLD_MS = 50;
 
+/**
+ * How long the manifest may take from peers (manifest-exchange.ts) before the CDN serves it: the peer
+ * sessions are forming meanwhile anyway (the swarm is joined before the manifest), so what waiting
+ * adds is the request's round trip once a session holding the manifest is up; a peer that never
+ * answers costs at most this.
+ */
+const MANIFEST_FROM_PEERS_BUDGET_MS = 2000;
+
 /** How long start-up waits for the NAT probe before the download goes on without it. */
 const PROBE_TIMEOUT_MS = 3000;
 
@@ -116,11 +124,21 @@ export interface FetchSummary {
   failures: number;
   /** Most peers connected at once during the download. */
   peakPeers: number;
+  /** Where the signed manifest came from: the CDN (or a mirror), or a peer of the swarm. */
+  manifestFrom: 'cdn' | 'peer';
   /**
    * PZ peer sessions of this agent so far (all releases): dials attempted and those that became a
-   * peer, inbound sessions accepted, hole punches tried through the rendezvous and those answered.
+   * peer, inbound sessions accepted, peers caught serving a wrong manifest, hole punches tried through
+   * the rendezvous and those answered.
    */
-  connections: { dialed: number; dialedOk: number; accepted: number; punches: number; punched: number };
+  connections: {
+    dialed: number;
+    dialedOk: number;
+    accepted: number;
+    badManifests: number;
+    punches: number;
+    punched: number;
+  };
   install?: InstallResult;
 }
 
@@ -456,8 +474,30 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
     // With CDN URLs configured, the signed release check does not wait for the tracker's answer: both
     // run at once, because every device of a flash crowd pays this start-up before it can trade.
     const cdnUrls = [...config.cdn];
+    // The manifest is asked of the swarm's peers first once the swarm is joined (below); the channel
+    // pointer pins it, so they can only serve the pinned document.
+    let linkDecided: (l: SwarmLink | undefined) => void = () => {};
+    const linkReady = new Promise<SwarmLink | undefined>((resolve) => {
+      linkDecided = resolve;
+    });
+    const fromPeers: ManifestFromPeers | undefined =
+      tracker && components.udp
+        ? async (channel) => {
+            const l = await linkReady;
+            if (!l || l.release !== releaseId(target.product, channel.version)) return undefined;
+            return l.fetchManifest(channel.manifestSha256, MANIFEST_FROM_PEERS_BUDGET_MS);
+          }
+        : undefined;
     const check = (baseUrls: readonly string[]): Promise<VerifiedRelease> =>
-      checkRelease(target, { http, clock, logger, trusted: keys, state: s, baseUrls });
+      checkRelease(target, {
+        http,
+        clock,
+        logger,
+        trusted: keys,
+        state: s,
+        baseUrls,
+        ...(fromPeers ? { fromPeers } : {}),
+      });
     const early =
       cdnUrls.length > 0
         ? check([...cdnUrls]).then(
@@ -469,29 +509,36 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
     const netStarting = startNetwork(s);
     netStarting.catch(() => undefined);
     let current: CurrentReleaseResponse | undefined;
-    if (tracker) {
-      try {
-        current = await tracker.current(target.product, target.channel, deviceId);
-        for (const u of current.cdnUrls) {
-          const base = cdnBaseOf(u);
-          if (!cdnUrls.includes(base)) cdnUrls.push(base);
-        }
-        if (options.respectRollout && !current.eligible)
-          throw new AgentError(
-            'NOT_ELIGIBLE',
-            `rollout of ${current.release} has not reached this device yet`,
-          );
-      } catch (error) {
-        if (error instanceof AgentError) throw error;
-        logger.warn({ err: (error as Error).message }, 'tracker unavailable: continuing with CDN and edges');
-      }
-    }
-    // The tracker named the release the channel points at: its swarm is joined now, while the manifest
-    // downloads, unless this release is already active here (its own link serves it).
     let link: SwarmLink | undefined;
-    if (current && !active.has(current.release)) {
-      const net = await netStarting;
-      if (net) link = await openLink(net, await startTcpWireOnce(), current.release, current.infoHash);
+    try {
+      if (tracker) {
+        try {
+          current = await tracker.current(target.product, target.channel, deviceId);
+          for (const u of current.cdnUrls) {
+            const base = cdnBaseOf(u);
+            if (!cdnUrls.includes(base)) cdnUrls.push(base);
+          }
+          if (options.respectRollout && !current.eligible)
+            throw new AgentError(
+              'NOT_ELIGIBLE',
+              `rollout of ${current.release} has not reached this device yet`,
+            );
+        } catch (error) {
+          if (error instanceof AgentError) throw error;
+          logger.warn(
+            { err: (error as Error).message },
+            'tracker unavailable: continuing with CDN and edges',
+          );
+        }
+      }
+      // The tracker named the release the channel points at: its swarm is joined now, while the manifest
+      // downloads, unless this release is already active here (its own link serves it).
+      if (current && !active.has(current.release)) {
+        const net = await netStarting;
+        if (net) link = await openLink(net, await startTcpWireOnce(), current.release, current.infoHash);
+      }
+    } finally {
+      linkDecided(link);
     }
     let release: VerifiedRelease;
     let job: DownloadJob;
@@ -505,6 +552,8 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
         await link.close();
         link = undefined;
       }
+      // Whichever source it came from, the swarm's peers may now fetch the manifest from us.
+      link?.provideManifest(release.manifestBytes);
       const existing = active.get(verifiedId);
       if (existing) {
         await existing.done.catch(() => undefined);
@@ -580,6 +629,7 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
       const sw = swarm;
       if (tracker) {
         link ??= await openLink(net, tcp, id, manifest.infoHash);
+        link.provideManifest(release.manifestBytes);
         link.attach({
           have: job.have,
           swarm: sw,
@@ -746,8 +796,9 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
       completionMs,
       failures: job.state.failures,
       peakPeers,
+      manifestFrom: release.manifestSource.sourceClass === 'cdn' ? 'cdn' : 'peer',
       connections: {
-        ...(network?.connectionStats() ?? { dialed: 0, dialedOk: 0, accepted: 0 }),
+        ...(network?.connectionStats() ?? { dialed: 0, dialedOk: 0, accepted: 0, badManifests: 0 }),
         ...punchStats,
       },
       ...(install ? { install } : {}),

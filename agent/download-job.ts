@@ -62,6 +62,11 @@ export async function openDownloadJob(
     state.have = Buffer.from(have.bytes).toString('base64');
     await writeDownloadState(statePath, state, storage);
   });
+  // A manifest that peers served is peer traffic like the pieces: it counts in the peer classes. The
+  // CDN's documents (pointer, manifest) have never been in these payload counters: the CDN bills them.
+  const m = release.manifestSource;
+  if (m.sourceClass === 'peer-same-isp' || m.sourceClass === 'peer-other-isp')
+    state.bytesBySource[m.sourceClass] += m.bytes;
   const baseBytes = { ...state.bytesBySource };
   engine.on((event) => {
     if (event.type === 'piece') {

@@ -10,13 +10,21 @@ import {
 import type { Clock, HttpClient, Logger } from '../runtime/index.ts';
 import { AgentError } from './errors.ts';
 import type { AgentStateStore } from './storage/agent-state.ts';
+import type { SourceClass } from './types.ts';
 
 export interface VerifiedRelease {
   channel: ChannelSigned;
   manifest: ManifestSigned;
   manifestBytes: Uint8Array;
   manifestSha256: string;
+  /** Where the manifest came from and the bytes it took (peer bytes count as such; see agent.ts). */
+  manifestSource: { sourceClass: SourceClass; bytes: number };
 }
+
+/** The manifest's bytes from peers, already matched against the pointer's SHA-256 (manifest-exchange.ts). */
+export type ManifestFromPeers = (
+  channel: ChannelSigned,
+) => Promise<{ bytes: Uint8Array; receivedBytes: number; sourceClass: SourceClass } | undefined>;
 
 /**
  * The signed update check: fetch the channel pointer, verify signatures, expiry and that its sequence
@@ -24,6 +32,8 @@ export interface VerifiedRelease {
  * rolled back either); then fetch the manifest it names and verify it is exactly the pinned one.
  * Documents come from any of the given base URLs (CDN(s) or store mirrors), first that answers wins;
  * a document that fails verification is refused, never retried elsewhere silently as "ok".
+ * With `fromPeers` the manifest is asked of the swarm's peers first: the pointer pins it by SHA-256, so
+ * peer bytes are verified exactly as the CDN's would be; without an answer in time, the CDN serves it.
  */
 export async function checkRelease(
   target: { product: string; channel: string },
@@ -34,6 +44,7 @@ export async function checkRelease(
     trusted: TrustedKeys;
     state: AgentStateStore;
     baseUrls: readonly string[];
+    fromPeers?: ManifestFromPeers;
   },
 ): Promise<VerifiedRelease> {
   const { http, clock, trusted, state, baseUrls } = components;
@@ -43,6 +54,7 @@ export async function checkRelease(
   let channel: ChannelSigned;
   let manifest: ManifestSigned;
   let manifestBytes: Uint8Array;
+  let manifestSource: VerifiedRelease['manifestSource'];
   try {
     channel = verifyChannel(channelBytes, trusted, {
       now: clock.now(),
@@ -50,7 +62,14 @@ export async function checkRelease(
       channel: target.channel,
       ...(lastSeen ? { lastSeen } : {}),
     });
-    manifestBytes = await fetchFirst(http, baseUrls, channel.manifest);
+    const peers = await components.fromPeers?.(channel).catch(() => undefined);
+    if (peers) {
+      manifestBytes = peers.bytes;
+      manifestSource = { sourceClass: peers.sourceClass, bytes: peers.receivedBytes };
+    } else {
+      manifestBytes = await fetchFirst(http, baseUrls, channel.manifest);
+      manifestSource = { sourceClass: 'cdn', bytes: manifestBytes.length };
+    }
     manifest = verifyManifest(manifestBytes, trusted, {
       now: clock.now(),
       expectedSha256: channel.manifestSha256,
@@ -70,7 +89,7 @@ export async function checkRelease(
     { product: target.product, version: channel.version, sequence: channel.sequence },
     'release verified',
   );
-  return { channel, manifest, manifestBytes, manifestSha256: channel.manifestSha256 };
+  return { channel, manifest, manifestBytes, manifestSha256: channel.manifestSha256, manifestSource };
 }
 
 async function fetchFirst(http: HttpClient, baseUrls: readonly string[], key: string): Promise<Uint8Array> {

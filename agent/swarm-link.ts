@@ -8,6 +8,7 @@ import type { TcpWire } from './net/tcp-wire.ts';
 import type { TrackerClient } from './net/tracker-client.ts';
 import type { Traversal } from './net/traversal.ts';
 import type { Swarm } from './swarm/swarm.ts';
+import type { SourceClass } from './types.ts';
 
 export interface SwarmLinkOptions {
   /** Release id (`product@version`) and infohash of the swarm, from the tracker or the manifest. */
@@ -44,6 +45,13 @@ export interface AttachedDownload {
   apply: (response: AnnounceResponse) => void;
 }
 
+export interface ManifestFromPeers {
+  bytes: Uint8Array;
+  /** Bytes received from peers for it (the delivering peer's, and any refused answer's). */
+  receivedBytes: number;
+  sourceClass: SourceClass;
+}
+
 export interface SwarmLink {
   readonly release: string;
   readonly infoHash: string;
@@ -52,6 +60,13 @@ export interface SwarmLink {
   readonly started: Promise<void>;
   /** When the tracker first answered (clock ms), if it has. */
   answeredAt(): number | undefined;
+  /**
+   * The manifest pinned by `sha256` from the swarm's peers (manifest-exchange.ts), within `budgetMs`;
+   * undefined at once when the tracker's first answer suggests no peer holds it yet (see below).
+   */
+  fetchManifest(sha256: string, budgetMs: number): Promise<ManifestFromPeers | undefined>;
+  /** We hold the verified manifest: the swarm's peers may fetch it from us. */
+  provideManifest(bytes: Uint8Array): void;
   /** The download is open: its swarm takes the sessions, and the answers so far are applied to it. */
   attach(download: AttachedDownload): void;
   /** Leaves the swarm: sessions waiting for it are refused, the tracker hears "stopped". */
@@ -74,6 +89,8 @@ export function openSwarmLink(options: SwarmLinkOptions, components: SwarmLinkCo
   let closed = false;
   const answers: AnnounceResponse[] = [];
   let firstAnswerAt: number | undefined;
+  /** Whether the first answer listed a peer that holds pieces, or seeders: then someone holds the manifest. */
+  let manifestLikely = false;
   const tcpQueue: Address[] = [];
 
   const announcer = startAnnouncer(
@@ -119,6 +136,8 @@ export function openSwarmLink(options: SwarmLinkOptions, components: SwarmLinkCo
           }
         : {}),
       onResponse: (response) => {
+        if (firstAnswerAt === undefined)
+          manifestLikely = response.swarm.seeders > 0 || response.peers.some((p) => p.have > 0);
         firstAnswerAt ??= components.clock.now();
         const token = components.token.get() ?? response.deviceToken;
         if (trav && token)
@@ -139,6 +158,28 @@ export function openSwarmLink(options: SwarmLinkOptions, components: SwarmLinkCo
     announcer,
     started,
     answeredAt: () => firstAnswerAt,
+    async fetchManifest(sha256, budgetMs) {
+      const { clock } = components;
+      const deadline = clock.now() + budgetMs;
+      // The tracker's answer tells whether anyone listed can hold the manifest; peers that joined as
+      // early as we did (no pieces, no seeders) are still fetching it themselves, so waiting for them
+      // only delays the start: the first devices of a swarm take it from the CDN at once.
+      if (firstAnswerAt === undefined) await waitFor(clock, started, budgetMs);
+      if (closed || !manifestLikely) return undefined;
+      const got = await network.fetchManifest(options.infoHash, {
+        sha256,
+        budgetMs: Math.max(0, deadline - clock.now()),
+      });
+      if (!got) return undefined;
+      return {
+        bytes: got.bytes,
+        receivedBytes: got.receivedBytes,
+        sourceClass: announcer.classify(got.remoteKey),
+      };
+    },
+    provideManifest(bytes) {
+      if (!closed) network.provideManifest(options.infoHash, bytes);
+    },
     attach(download) {
       if (closed || attached) return;
       attached = download;
@@ -152,8 +193,20 @@ export function openSwarmLink(options: SwarmLinkOptions, components: SwarmLinkCo
       if (closed) return;
       closed = true;
       cancelExpected();
+      network.forgetManifest(options.infoHash);
       unregister?.();
       await announcer.stop();
     },
   };
+}
+
+/** Waits for `promise`, at most `ms`. */
+function waitFor(clock: Clock, promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = clock.setTimer(ms, resolve);
+    void promise.finally(() => {
+      clock.clearTimer(timer);
+      resolve();
+    });
+  });
 }

@@ -7,6 +7,11 @@ import {
 } from '../../transport/index.ts';
 import type { Swarm } from '../swarm/swarm.ts';
 import type { SourceClass } from '../types.ts';
+import {
+  createManifestExchange,
+  type ManifestFetchOptions,
+  type ManifestFromPeer,
+} from './manifest-exchange.ts';
 
 /**
  * The agent's one PZ endpoint on its one UDP socket: dials peers for a swarm and routes inbound
@@ -32,6 +37,11 @@ export interface PeerNetwork {
     remote: { address: Address; publicKey: Uint8Array; sourceClass: SourceClass },
     timeoutMs?: number,
   ): Promise<boolean>;
+  /** We hold the swarm's verified signed manifest: its peer sessions may fetch it from us (manifest-exchange.ts). */
+  provideManifest(infoHash: string, bytes: Uint8Array): void;
+  forgetManifest(infoHash: string): void;
+  /** The swarm's manifest from its peer sessions, pinned by SHA-256; undefined when none delivered in time. */
+  fetchManifest(infoHash: string, options: ManifestFetchOptions): Promise<ManifestFromPeer | undefined>;
   /** Peer sessions so far: dials attempted / that became a peer, inbound sessions accepted as peers. */
   connectionStats(): PeerConnectionStats;
   close(): Promise<void>;
@@ -41,6 +51,8 @@ export interface PeerConnectionStats {
   dialed: number;
   dialedOk: number;
   accepted: number;
+  /** Peers caught handing over a manifest other than the pinned one (refused for that swarm since). */
+  badManifests: number;
 }
 
 export function peerIdOfKey(publicKey: Uint8Array): string {
@@ -75,7 +87,21 @@ export function createPeerNetwork(
     { swarm: Swarm; classify: (remoteKey: Uint8Array, remote: Address) => SourceClass }
   >();
   const logger = components.logger;
-  const stats: PeerConnectionStats = { dialed: 0, dialedOk: 0, accepted: 0 };
+  const stats: PeerConnectionStats = { dialed: 0, dialedOk: 0, accepted: 0, badManifests: 0 };
+  /** `${infoHash}/${peerId}` of peers caught lying about the swarm's manifest: refused in that swarm. */
+  const banned = new Set<string>();
+  const manifests = createManifestExchange(
+    { clock: components.clock, logger },
+    {
+      onBadPeer: (infoHash, connection, reason) => {
+        const id = peerIdOfKey(connection.remoteStaticKey);
+        logger.warn({ peer: id, reason }, 'peer refused');
+        stats.badManifests++;
+        banned.add(`${infoHash}/${id}`);
+        connection.close(0, reason);
+      },
+    },
+  );
   type Entry = { swarm: Swarm; classify: (remoteKey: Uint8Array, remote: Address) => SourceClass };
   /** Swarms expected soon, with whoever waits for their registration. */
   const expected = new Map<string, Array<(entry: Entry | undefined) => void>>();
@@ -108,7 +134,12 @@ export function createPeerNetwork(
       connection.close(0, 'unknown swarm');
       return;
     }
+    if (banned.has(`${infoHash}/${peerIdOfKey(connection.remoteStaticKey)}`)) {
+      connection.close(0, 'refused');
+      return;
+    }
     const swarmId = infoHash;
+    manifests.addSession(swarmId, connection);
     let accepted = false;
     connection.onStream(async (stream) => {
       if (accepted) {
@@ -159,7 +190,7 @@ export function createPeerNetwork(
       const id = peerIdOfKey(remote.publicKey);
       if (swarms.get(infoHash)?.swarm.hasPeer(id)) return true;
       const key = `${infoHash}/${id}`;
-      if (dialing.has(key)) return false;
+      if (dialing.has(key) || banned.has(key)) return false;
       dialing.add(key);
       try {
         return await dialOnce(infoHash, id, remote, timeoutMs);
@@ -167,6 +198,9 @@ export function createPeerNetwork(
         dialing.delete(key);
       }
     },
+    provideManifest: (infoHash, bytes) => manifests.provide(infoHash, bytes),
+    forgetManifest: (infoHash) => manifests.forget(infoHash),
+    fetchManifest: (infoHash, options) => manifests.fetch(infoHash, options),
     connectionStats: () => ({ ...stats }),
     close: () => endpoint.close(),
   };
@@ -188,12 +222,19 @@ export function createPeerNetwork(
       logger.debug({ peer: id, err: (error as Error).message }, 'dial failed');
       return false;
     }
+    manifests.addSession(infoHash, connection);
     const entry = await whenRegistered(infoHash);
-    if (!entry) {
+    if (!entry || banned.has(`${infoHash}/${id}`)) {
       connection.close(0, 'swarm gone');
       return false;
     }
-    const stream = connection.openStream();
+    let stream: ReturnType<Connection['openStream']>;
+    try {
+      stream = connection.openStream();
+    } catch {
+      // The session ended while it waited for the manifest (the peer left, or went idle).
+      return false;
+    }
     // One stream per session, opened by the dialer; anything else the acceptor opens is not ours.
     connection.onStream((other) => other.destroy());
     const peer = entry.swarm.addStream(stream, {
