@@ -4,23 +4,28 @@ import type { Block, Connection } from '../../transport/index.ts';
 
 /**
  * The manifest from peers (after BEP 9, ut_metadata): a device that holds a swarm's signed manifest
- * says so on each peer session of that swarm, and a device that does not yet hold it asks those peers
- * for its bytes instead of the CDN. The channel pointer pins the manifest by SHA-256, so a peer can only
- * hand over the pinned document or be caught (its session closed, the peer refused from then on).
+ * says so on each peer session of that swarm, and a device that does not yet hold it takes the bytes
+ * from those peers instead of the CDN. The channel pointer pins the manifest by SHA-256, so a peer can
+ * only hand over the pinned document or be caught (its session closed, the peer refused from then on).
  *
- * It runs in the PZ session's block channel (Connection.sendBlock), which peer sessions do not use for
- * anything else: it works before the BitTorrent stream exists (while the download waits for the very
- * manifest), and the session carries on as an ordinary peer session afterwards, with no second
- * handshake. Messages are blocks whose `object` names the message:
- *   HAVE    offset = manifest length in bytes (the BEP 9 metadata_size); sent when the session opens,
- *           or on every open session of the swarm once the manifest arrives
+ * It runs in the PZ session's block channel (Connection.sendBlock), which peer sessions use for nothing
+ * else: it works before the BitTorrent stream exists (while the download waits for the very manifest),
+ * and the session carries on as an ordinary peer session afterwards, with no second handshake.
+ *
+ * Whether a side still wants the manifest rides in the session handshake (peer-network.ts: `want` in
+ * the dialer's init payload or in the acceptor's init reply, as BEP 9's metadata_size rides in the
+ * extended handshake). A holder pushes a small manifest (one piece) to a peer that wants it together
+ * with its HAVE, so it arrives with the session and costs no round trip; a larger one is requested.
+ * Messages are blocks whose `object` names the message:
+ *   HAVE    offset = manifest length in bytes; sent when the session opens, or on every open session
+ *           of the swarm once the manifest arrives
  *   REQUEST offset = piece index (pieces of 16 KiB)
  *   DATA    offset = byte offset in the manifest, data = those bytes (a piece, cut into frames)
  *   REJECT  offset = piece index (we do not hold it)
  * The one data byte of HAVE, REQUEST and REJECT is 0 and ignored.
  */
 export const MANIFEST_PIECE_BYTES = 16 * 1024;
-/** Larger announced manifests are not asked for (a 1 GiB release in 64 KiB pieces is ~1.1 MiB). */
+/** Larger announced manifests are not taken (a 1 GiB release in 64 KiB pieces has one of ~1.1 MiB). */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 export const MANIFEST_BLOCK = { have: 0x6d01, request: 0x6d02, data: 0x6d03, reject: 0x6d04 } as const;
 /** A requester gets each piece at most this often per session (a second ask covers a lost answer). */
@@ -40,51 +45,73 @@ export interface ManifestFromPeer {
   bytes: Uint8Array;
   /** Static key of the peer that delivered them (the caller classifies it for byte accounting). */
   remoteKey: Uint8Array;
-  /** Bytes received from peers for this fetch, the delivering peer's and any refused answers'. */
+  /**
+   * Manifest bytes received from the swarm's peers up to now: the delivering peer's, and any other
+   * answer's (a refused one, or a second holder's push that crossed the first).
+   */
   receivedBytes: number;
 }
 
 export interface ManifestExchange {
-  /** A peer session of this swarm (either direction, before or after the download is attached). */
-  addSession(infoHash: string, connection: Connection): void;
+  /** Whether we want this swarm's manifest from peers (we expect the swarm and do not hold it). */
+  wants(infoHash: string): boolean;
+  /**
+   * A peer session of this swarm (either direction, before or after the download is attached).
+   * `remoteWants`: the peer said in the handshake that it does not hold the manifest yet.
+   */
+  addSession(infoHash: string, connection: Connection, remoteWants: boolean): void;
   /** We hold this swarm's verified manifest: serve it, and tell every open session of the swarm. */
   provide(infoHash: string, bytes: Uint8Array): void;
   /** Stop serving the swarm's manifest (the swarm was left). */
   forget(infoHash: string): void;
-  /** Asks peers that said they hold it; undefined when none delivered the pinned bytes in the budget. */
+  /** From peers that hold it; undefined when none delivered the pinned bytes within the budget. */
   fetch(infoHash: string, options: ManifestFetchOptions): Promise<ManifestFromPeer | undefined>;
 }
 
-interface Session {
-  connection: Connection;
-  /** Announced manifest length; undefined until the peer said it holds the manifest. */
-  announced: number | undefined;
-  served: Map<number, number>;
-  tried: boolean;
-  /** An answer being received from this peer (only while a fetch asks it). */
-  receiving: Receiving | undefined;
-}
-
-interface Receiving {
+interface Incoming {
   buffer: Uint8Array;
   filled: Uint8Array;
   missing: number;
   received: number;
-  /** Bytes arrived: the peer is answering (the silence timer restarts). */
-  progressed: () => void;
-  settle: (outcome: 'done' | 'rejected' | 'bad' | 'slow') => void;
+  bad: boolean;
+  rejected: boolean;
+  /** Called on every change (bytes, reject, close). */
+  changed: (() => void) | undefined;
+}
+
+interface Session {
+  connection: Connection;
+  remoteWants: boolean;
+  /** We said we want it when the session opened: a holder pushes a small manifest unasked. */
+  weWanted: boolean;
+  /** Announced manifest length; undefined until the peer said it holds the manifest. */
+  announced: number | undefined;
+  /** What the peer sends us (from its HAVE on, while we want the manifest). */
+  incoming: Incoming | undefined;
+  /** DATA that overtook its HAVE (blocks are unordered), bounded by one piece. */
+  early: Block[];
+  served: Map<number, number>;
+  /** A fetch has asked (or waited on) this peer. */
+  tried: boolean;
+  closed: boolean;
 }
 
 export function createManifestExchange(
   components: { clock: Clock; logger: Logger },
-  hooks: { onBadPeer: (infoHash: string, connection: Connection, reason: string) => void },
+  hooks: {
+    expecting: (infoHash: string) => boolean;
+    onBadPeer: (infoHash: string, connection: Connection, reason: string) => void;
+  },
 ): ManifestExchange {
   const { clock, logger } = components;
   const sessions = new Map<string, Set<Session>>();
   const held = new Map<string, Uint8Array>();
-  /** Fetches waiting for a HAVE, by swarm. */
+  /** Manifest bytes received per swarm while we wanted it. */
+  const receivedBySwarm = new Map<string, number>();
+  /** Fetches waiting for something to happen in a swarm (a HAVE, bytes, a close). */
   const waiting = new Map<string, Set<() => void>>();
 
+  const wants = (infoHash: string): boolean => !held.has(infoHash) && hooks.expecting(infoHash);
   const send = (connection: Connection, object: number, offset: number, data: Uint8Array = ZERO): void => {
     connection.sendBlock({ object, offset, data });
   };
@@ -92,21 +119,50 @@ export function createManifestExchange(
     for (const w of waiting.get(infoHash) ?? []) w();
   };
 
+  const announce = (session: Session, bytes: Uint8Array): void => {
+    send(session.connection, MANIFEST_BLOCK.have, bytes.length);
+    if (session.remoteWants && bytes.length <= MANIFEST_PIECE_BYTES) {
+      session.served.set(0, 1);
+      send(session.connection, MANIFEST_BLOCK.data, 0, bytes);
+    }
+  };
+
   const onBlock = (infoHash: string, session: Session, block: Block): void => {
     switch (block.object) {
-      case MANIFEST_BLOCK.have:
+      case MANIFEST_BLOCK.have: {
         if (session.announced !== undefined) return;
         session.announced = block.offset;
+        if (block.offset > 0 && block.offset <= MAX_MANIFEST_BYTES && wants(infoHash)) {
+          session.incoming = {
+            buffer: new Uint8Array(block.offset),
+            filled: new Uint8Array(block.offset),
+            missing: block.offset,
+            received: 0,
+            bad: false,
+            rejected: false,
+            changed: undefined,
+          };
+          for (const early of session.early.splice(0)) receive(session, early);
+        }
+        session.early = [];
         wake(infoHash);
         return;
+      }
       case MANIFEST_BLOCK.request:
         serve(infoHash, session, block.offset);
         return;
       case MANIFEST_BLOCK.reject:
-        session.receiving?.settle('rejected');
+        if (session.incoming) {
+          session.incoming.rejected = true;
+          session.incoming.changed?.();
+        }
         return;
       case MANIFEST_BLOCK.data:
-        receive(session, block);
+        if (wants(infoHash))
+          receivedBySwarm.set(infoHash, (receivedBySwarm.get(infoHash) ?? 0) + block.data.length);
+        if (session.incoming) receive(session, block);
+        else if (session.announced === undefined && session.early.length < 16 && wants(infoHash))
+          session.early.push({ ...block, data: block.data.slice() });
         return;
       default:
       // not a manifest message: peer sessions carry nothing else in blocks
@@ -129,70 +185,75 @@ export function createManifestExchange(
   };
 
   const receive = (session: Session, block: Block): void => {
-    const r = session.receiving;
-    if (!r) return;
+    const r = session.incoming;
+    if (!r || r.bad || r.missing === 0) return;
     r.received += block.data.length;
-    if (block.offset + block.data.length > r.buffer.length || r.received > 2 * r.buffer.length) {
-      r.settle('bad');
-      return;
+    if (block.offset + block.data.length > r.buffer.length || r.received > 2 * r.buffer.length) r.bad = true;
+    else {
+      r.buffer.set(block.data, block.offset);
+      for (let i = block.offset; i < block.offset + block.data.length; i++)
+        if (r.filled[i] === 0) {
+          r.filled[i] = 1;
+          r.missing--;
+        }
     }
-    r.buffer.set(block.data, block.offset);
-    for (let i = block.offset; i < block.offset + block.data.length; i++)
-      if (r.filled[i] === 0) {
-        r.filled[i] = 1;
-        r.missing--;
-      }
-    if (r.missing === 0) r.settle('done');
-    else r.progressed();
+    r.changed?.();
   };
 
   /**
-   * Asks one peer for every piece; resolves with the bytes, or why not. `silenceMs` bounds the wait for
-   * each next bytes (a sender in slow start takes a few round trips for a large manifest, and that is
-   * not slowness), `untilMs` the whole answer.
+   * Waits on one peer's answer: asks for the pieces still missing unless a push is on its way, then
+   * waits while bytes keep coming. `silenceMs` bounds the wait for each next bytes (a sender in slow
+   * start takes a few round trips for a large manifest, and that is not slowness), `untilMs` the whole.
    */
-  const ask = (
+  const answerOf = (
     session: Session,
-    size: number,
+    r: Incoming,
     silenceMs: number,
     untilMs: number,
-  ): Promise<{ outcome: 'done' | 'rejected' | 'bad' | 'slow'; bytes: Uint8Array; received: number }> =>
+  ): Promise<'done' | 'rejected' | 'bad' | 'slow'> =>
     new Promise((resolve) => {
       let timer: TimerHandle | undefined;
+      const finish = (outcome: 'done' | 'rejected' | 'bad' | 'slow'): void => {
+        if (timer !== undefined) clock.clearTimer(timer);
+        r.changed = undefined;
+        resolve(outcome);
+      };
       const arm = (): void => {
         if (timer !== undefined) clock.clearTimer(timer);
-        const wait = Math.min(silenceMs, untilMs - clock.now());
-        timer = clock.setTimer(Math.max(0, wait), () => r.settle('slow'));
+        timer = clock.setTimer(Math.max(0, Math.min(silenceMs, untilMs - clock.now())), () => finish('slow'));
       };
-      const r: Receiving = {
-        buffer: new Uint8Array(size),
-        filled: new Uint8Array(size),
-        missing: size,
-        received: 0,
-        progressed: arm,
-        settle: (outcome) => {
-          if (session.receiving !== r) return;
-          session.receiving = undefined;
-          if (timer !== undefined) clock.clearTimer(timer);
-          unclose();
-          resolve({ outcome, bytes: r.buffer, received: r.received });
-        },
+      r.changed = () => {
+        if (r.bad) finish('bad');
+        else if (r.missing === 0) finish('done');
+        else if (r.rejected) finish('rejected');
+        else if (session.closed) finish('slow');
+        else arm();
       };
-      session.receiving = r;
-      const unclose = session.connection.onClose(() => r.settle('slow'));
+      const pushed = session.weWanted && r.buffer.length <= MANIFEST_PIECE_BYTES;
+      if (!pushed || r.received > 0) {
+        const pieces = Math.ceil(r.buffer.length / MANIFEST_PIECE_BYTES);
+        for (let i = 0; i < pieces; i++) {
+          const start = i * MANIFEST_PIECE_BYTES;
+          if (r.filled.subarray(start, start + MANIFEST_PIECE_BYTES).includes(0))
+            send(session.connection, MANIFEST_BLOCK.request, i);
+        }
+      }
       arm();
-      const pieces = Math.ceil(size / MANIFEST_PIECE_BYTES);
-      for (let i = 0; i < pieces; i++) send(session.connection, MANIFEST_BLOCK.request, i);
+      r.changed();
     });
 
-  const nextAnnounced = (infoHash: string): Session | undefined => {
-    for (const s of sessions.get(infoHash) ?? [])
-      if (s.announced !== undefined && !s.tried && s.announced > 0 && s.announced <= MAX_MANIFEST_BYTES)
-        return s;
-    return undefined;
+  /** The next peer to take the manifest from: one whose answer is complete first, then any announced. */
+  const nextCandidate = (infoHash: string): Session | undefined => {
+    let best: Session | undefined;
+    for (const s of sessions.get(infoHash) ?? []) {
+      if (s.tried || s.closed || !s.incoming) continue;
+      if (s.incoming.missing === 0 || s.incoming.bad) return s;
+      if (!best || s.incoming.received > best.incoming!.received) best = s;
+    }
+    return best;
   };
 
-  /** Resolves when a session of the swarm may have announced, or at the deadline. */
+  /** Resolves when something may have changed in the swarm's sessions, or at the deadline. */
   const nextEvent = (infoHash: string, untilMs: number): Promise<void> =>
     new Promise((resolve) => {
       const set = waiting.get(infoHash) ?? new Set<() => void>();
@@ -208,66 +269,76 @@ export function createManifestExchange(
     });
 
   return {
-    addSession(infoHash, connection) {
+    wants,
+    addSession(infoHash, connection, remoteWants) {
       const set = sessions.get(infoHash) ?? new Set<Session>();
       sessions.set(infoHash, set);
       const session: Session = {
         connection,
+        remoteWants,
+        weWanted: wants(infoHash),
         announced: undefined,
+        incoming: undefined,
+        early: [],
         served: new Map(),
         tried: false,
-        receiving: undefined,
+        closed: false,
       };
       set.add(session);
       const offBlock = connection.onBlock((block) => onBlock(infoHash, session, block));
       connection.onClose(() => {
         offBlock();
-        session.receiving?.settle('slow');
+        session.closed = true;
+        session.incoming?.changed?.();
         set.delete(session);
         if (set.size === 0 && sessions.get(infoHash) === set) sessions.delete(infoHash);
       });
       const bytes = held.get(infoHash);
-      if (bytes) send(connection, MANIFEST_BLOCK.have, bytes.length);
+      if (bytes) announce(session, bytes);
     },
     provide(infoHash, bytes) {
       if (held.has(infoHash)) return;
       held.set(infoHash, bytes);
-      for (const s of sessions.get(infoHash) ?? []) send(s.connection, MANIFEST_BLOCK.have, bytes.length);
+      for (const s of sessions.get(infoHash) ?? []) {
+        s.incoming = undefined;
+        s.early = [];
+        announce(s, bytes);
+      }
     },
     forget(infoHash) {
       held.delete(infoHash);
+      receivedBySwarm.delete(infoHash);
     },
     async fetch(infoHash, options) {
       const deadline = clock.now() + options.budgetMs;
-      let received = 0;
       for (;;) {
-        const session = nextAnnounced(infoHash);
+        if (held.has(infoHash)) return undefined;
+        const session = nextCandidate(infoHash);
         if (!session) {
           if (clock.now() >= deadline) return undefined;
           await nextEvent(infoHash, deadline);
           continue;
         }
         session.tried = true;
-        const size = session.announced!;
+        const r = session.incoming!;
         const rtt = session.connection.stats().rttMs;
         const silenceMs = Math.max(options.minAnswerMs ?? 500, (options.answerRtts ?? 4) * rtt);
-        if (clock.now() >= deadline) return undefined;
-        const answer = await ask(session, size, silenceMs, deadline);
-        received += answer.received;
-        if (answer.outcome === 'done') {
-          const digest = createHash('sha256').update(answer.bytes).digest('hex');
+        const outcome = await answerOf(session, r, silenceMs, deadline);
+        if (outcome === 'done') {
+          const digest = createHash('sha256').update(r.buffer).digest('hex');
           if (digest === options.sha256)
             return {
-              bytes: answer.bytes,
+              bytes: r.buffer,
               remoteKey: session.connection.remoteStaticKey,
-              receivedBytes: received,
+              receivedBytes: receivedBySwarm.get(infoHash) ?? r.received,
             };
           hooks.onBadPeer(infoHash, session.connection, 'manifest does not match the pinned SHA-256');
-        } else if (answer.outcome === 'bad') {
+        } else if (outcome === 'bad') {
           hooks.onBadPeer(infoHash, session.connection, 'manifest answer out of bounds');
         } else {
-          logger.debug({ outcome: answer.outcome }, 'manifest not delivered by a peer');
+          logger.debug({ outcome }, 'manifest not delivered by a peer');
         }
+        if (clock.now() >= deadline) return undefined;
       }
     },
   };

@@ -61,6 +61,21 @@ export function peerIdOfKey(publicKey: Uint8Array): string {
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+const WANT_MANIFEST = enc.encode(JSON.stringify({ want: 'manifest' }));
+
+/** The handshake payloads, read defensively: `swarm` (dialer) and whether the sender wants the manifest. */
+function readInit(bytes: Uint8Array | undefined): { swarm?: string; wantsManifest: boolean } {
+  try {
+    const payload = bytes ? (JSON.parse(dec.decode(bytes)) as { swarm?: unknown; want?: unknown }) : {};
+    return {
+      ...(typeof payload.swarm === 'string' ? { swarm: payload.swarm } : {}),
+      wantsManifest: payload.want === 'manifest',
+    };
+  } catch {
+    return { wantsManifest: false };
+  }
+}
+const swarmOf = (bytes: Uint8Array): string | undefined => readInit(bytes).swarm;
 
 export function createPeerNetwork(
   options: {
@@ -73,6 +88,11 @@ export function createPeerNetwork(
   const endpoint = createEndpoint(
     {
       staticPrivateKey: options.staticPrivateKey,
+      // The acceptor's half of the manifest exchange's handshake: whether we still want the manifest.
+      onInit: (payload) => {
+        const swarm = swarmOf(payload);
+        return swarm !== undefined && manifests.wants(swarm) ? WANT_MANIFEST : undefined;
+      },
       ...(options.congestion ? { congestion: options.congestion } : {}),
       // Peer traffic is request/response: a sender runs out of data after every piece, and tail repair
       // would then fill the uplink (the swarm's bottleneck) with repair packets each time. A lost tail
@@ -93,6 +113,7 @@ export function createPeerNetwork(
   const manifests = createManifestExchange(
     { clock: components.clock, logger },
     {
+      expecting: (infoHash) => swarms.has(infoHash) || expected.has(infoHash),
       onBadPeer: (infoHash, connection, reason) => {
         const id = peerIdOfKey(connection.remoteStaticKey);
         logger.warn({ peer: id, reason }, 'peer refused');
@@ -121,15 +142,8 @@ export function createPeerNetwork(
   };
 
   endpoint.onConnection((connection: Connection) => {
-    let infoHash: string | undefined;
-    try {
-      const payload = connection.initPayload
-        ? (JSON.parse(dec.decode(connection.initPayload)) as { swarm?: unknown })
-        : {};
-      if (typeof payload.swarm === 'string') infoHash = payload.swarm;
-    } catch {
-      // not a peer session (or garbage): close below
-    }
+    const init = readInit(connection.initPayload);
+    const infoHash = init.swarm;
     if (infoHash === undefined || (!swarms.has(infoHash) && !expected.has(infoHash))) {
       connection.close(0, 'unknown swarm');
       return;
@@ -139,7 +153,7 @@ export function createPeerNetwork(
       return;
     }
     const swarmId = infoHash;
-    manifests.addSession(swarmId, connection);
+    manifests.addSession(swarmId, connection, init.wantsManifest);
     let accepted = false;
     connection.onStream(async (stream) => {
       if (accepted) {
@@ -215,14 +229,16 @@ export function createPeerNetwork(
     let connection: Connection;
     try {
       connection = await endpoint.connect(remote.address, remote.publicKey, {
-        initPayload: enc.encode(JSON.stringify({ swarm: infoHash })),
+        initPayload: enc.encode(
+          JSON.stringify({ swarm: infoHash, ...(manifests.wants(infoHash) ? { want: 'manifest' } : {}) }),
+        ),
         timeoutMs,
       });
     } catch (error) {
       logger.debug({ peer: id, err: (error as Error).message }, 'dial failed');
       return false;
     }
-    manifests.addSession(infoHash, connection);
+    manifests.addSession(infoHash, connection, readInit(connection.initReply).wantsManifest);
     const entry = await whenRegistered(infoHash);
     if (!entry || banned.has(`${infoHash}/${id}`)) {
       connection.close(0, 'swarm gone');

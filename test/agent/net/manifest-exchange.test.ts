@@ -144,6 +144,40 @@ describe('the manifest from peers (block messages on the PZ peer session)', () =
     await sim.settle(Promise.all([b.close(), silent.endpoint.close(), huge.endpoint.close()]));
   });
 
+  it('a small manifest is pushed with the HAVE to a peer that said in the handshake it wants it', async () => {
+    const { sim, host } = world();
+    const [ha, hr] = [host('a'), host('raw')];
+    const a = await peerNetwork(sim, ha);
+    a.expect(INFOHASH);
+    const small = MANIFEST.subarray(0, 3000);
+    a.provideManifest(INFOHASH, small);
+    const socket = await sim.settle(hr.udp.bind({ port: 6881 }));
+    const raw = createEndpoint(
+      { staticPrivateKey: hr.random.bytes(32) },
+      { socket, clock: sim.clock, random: hr.random, logger },
+    );
+    const got = async (want: boolean) => {
+      const blocks: Array<{ object: number; offset: number; length: number }> = [];
+      const payload = JSON.stringify({ swarm: INFOHASH, ...(want ? { want: 'manifest' } : {}) });
+      const c = await raw.connect({ host: ha.address, port: 6881 }, a.publicKey, {
+        initPayload: new TextEncoder().encode(payload),
+      });
+      c.onBlock((b) => blocks.push({ object: b.object, offset: b.offset, length: b.data.length }));
+      await new Promise<void>((resolve) => sim.clock.setTimer(1000, resolve));
+      c.close();
+      return blocks;
+    };
+    // Not asked for: HAVE and the whole manifest, unrequested, in the session's first flight.
+    const wanted = await sim.settle(got(true));
+    expect(wanted[0]).toEqual({ object: MANIFEST_BLOCK.have, offset: 3000, length: 1 });
+    const data = wanted.filter((b) => b.object === MANIFEST_BLOCK.data);
+    expect(data.reduce((n, b) => n + b.length, 0)).toBe(3000);
+    // A peer that did not say it wants it hears only that we hold it.
+    const notWanted = await sim.settle(got(false));
+    expect(notWanted).toEqual([{ object: MANIFEST_BLOCK.have, offset: 3000, length: 1 }]);
+    await sim.settle(Promise.all([a.close(), raw.close()]));
+  });
+
   it('a peer that has not said it holds the manifest is not asked', async () => {
     const { sim, host } = world();
     const [ha, hb] = [host('a'), host('b')];
