@@ -365,7 +365,12 @@ export function createDownloadEngine(
       if (s.source.kind === 'peer' && s.counted.size < pieceCount) downloading++;
     // The tracker's leecher count covers devices we are not connected to, who pull from it too.
     const neighbours = Math.max(downloading, swarmLeechers - 1);
-    return { unclaimed, neighbours, alone: peerCount() === 0 && swarmLeechers <= 1 && swarmSeeders === 0 };
+    return {
+      unclaimed,
+      neighbours,
+      heard: downloading,
+      alone: peerCount() === 0 && swarmLeechers <= 1 && swarmSeeders === 0,
+    };
   };
 
   /** A peer has a piece we lack and lets us ask for it: we are being served, or will be in our turn. */

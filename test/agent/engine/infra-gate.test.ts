@@ -15,7 +15,8 @@ function gate(
   return { clock, g, wakes: () => wakes };
 }
 
-const crowd = { unclaimed: 32, neighbours: 49, alone: false };
+// Connected to the whole neighbourhood (heard = neighbours): the hearing factor is 1.
+const crowd = { unclaimed: 32, neighbours: 49, heard: 49, alone: false };
 
 describe('flash-crowd infrastructure gate', () => {
   it('holds during start-up, then wakes the engine to roll', async () => {
@@ -31,13 +32,13 @@ describe('flash-crowd infrastructure gate', () => {
   it('a device alone opens at once, hold or not', () => {
     const { g } = gate();
     g.start();
-    expect(g.open(() => ({ unclaimed: 5, neighbours: 0, alone: true }))).toBe(true);
+    expect(g.open(() => ({ unclaimed: 5, neighbours: 0, heard: 0, alone: true }))).toBe(true);
   });
 
   it('stays shut while every missing piece is claimed nearby', () => {
     const { g } = gate({ holdMs: 0, roundClaims: 1000 });
     g.start();
-    expect(g.open(() => ({ unclaimed: 0, neighbours: 3, alone: false }))).toBe(false);
+    expect(g.open(() => ({ unclaimed: 0, neighbours: 3, heard: 3, alone: false }))).toBe(false);
   });
 
   it('a crowd of n opens with probability min(m, roundClaims) / (n + 1) per round', async () => {
@@ -58,7 +59,7 @@ describe('flash-crowd infrastructure gate', () => {
   it('beyond the claim horizon the whole swarm budget shrinks: 1,000 devices start ~R x 64/1000 per round', async () => {
     const { clock, g } = gate({ holdMs: 0, roundClaims: 32 });
     g.start();
-    const huge = { unclaimed: 32, neighbours: 999, alone: false };
+    const huge = { unclaimed: 32, neighbours: 999, heard: 999, alone: false };
     let opened = 0;
     const rolls = 20_000;
     for (let round = 0; round < rolls; round++) {
@@ -71,10 +72,26 @@ describe('flash-crowd infrastructure gate', () => {
     expect(opened / rolls).toBeLessThan(expected * 1.5);
   });
 
+  it('a device that hears few of its neighbours rolls in proportion: (heard + 1) / (n + 1)', async () => {
+    // Early in a NAT-heavy crowd: the tracker counts 19 others, but only one session is up, so the
+    // claims of the other 18 are not heard. Unscaled, p = min(32, 8) / 20 = 0.4; heard by 2 of 20, 0.04.
+    const { clock, g } = gate({ holdMs: 0 });
+    g.start();
+    const young = { unclaimed: 32, neighbours: 19, heard: 1, alone: false };
+    let opened = 0;
+    const rolls = 5000;
+    for (let round = 0; round < rolls; round++) {
+      if (g.open(() => young)) opened++;
+      await clock.runUntil(() => false, 400);
+    }
+    expect(opened / rolls).toBeGreaterThan(0.028);
+    expect(opened / rolls).toBeLessThan(0.055);
+  });
+
   it('a failed roll is not re-rolled before its jittered round is over', () => {
     const { g } = gate({ holdMs: 0, roundClaims: 1 });
     g.start();
-    const view = () => ({ unclaimed: 10, neighbours: 10_000, alone: false });
+    const view = () => ({ unclaimed: 10, neighbours: 10_000, heard: 10_000, alone: false });
     let first = true;
     // With p = 1/10001 the first roll fails; a second call at the same moment must not roll again.
     while (first && g.open(view)) first = false;
@@ -91,7 +108,7 @@ describe('flash-crowd infrastructure gate', () => {
     // A small neighbourhood next to a fast CDN: p reaches 1, and each request lands in ~50 ms.
     const { clock, g } = gate({ holdMs: 0, roundClaims: 1000 });
     g.start();
-    const small = { unclaimed: 20, neighbours: 3, alone: false };
+    const small = { unclaimed: 20, neighbours: 3, heard: 3, alone: false };
     expect(g.open(() => small)).toBe(true);
     expect(g.open(() => small)).toBe(false);
     let opened = 1;
