@@ -17,12 +17,12 @@ import type { Block, Connection } from '../../transport/index.ts';
  * extended handshake). A holder pushes a small manifest (one piece) to a peer that wants it together
  * with its HAVE, so it arrives with the session and costs no round trip; a larger one is requested.
  * Messages are blocks whose `object` names the message:
- *   HAVE    offset = manifest length in bytes; sent when the session opens, or on every open session
- *           of the swarm once the manifest arrives
+ *   HAVE    offset = manifest length in bytes, data = [1] when the manifest follows unasked (pushed),
+ *           else [0]; sent when the session opens, or on every open session once the manifest arrives
  *   REQUEST offset = piece index (pieces of 16 KiB)
  *   DATA    offset = byte offset in the manifest, data = those bytes (a piece, cut into frames)
  *   REJECT  offset = piece index (we do not hold it)
- * The one data byte of HAVE, REQUEST and REJECT is 0 and ignored.
+ * The one data byte of REQUEST and REJECT is 0 and ignored.
  */
 export const MANIFEST_PIECE_BYTES = 16 * 1024;
 /** Larger announced manifests are not taken (a 1 GiB release in 64 KiB pieces has one of ~1.1 MiB). */
@@ -31,6 +31,7 @@ export const MANIFEST_BLOCK = { have: 0x6d01, request: 0x6d02, data: 0x6d03, rej
 /** A requester gets each piece at most this often per session (a second ask covers a lost answer). */
 const SERVES_PER_PIECE = 2;
 const ZERO = new Uint8Array(1);
+const ONE = new Uint8Array([1]);
 
 export interface ManifestFetchOptions {
   sha256: string;
@@ -82,8 +83,8 @@ interface Incoming {
 interface Session {
   connection: Connection;
   remoteWants: boolean;
-  /** We said we want it when the session opened: a holder pushes a small manifest unasked. */
-  weWanted: boolean;
+  /** The peer's HAVE said the manifest follows unasked. */
+  pushing: boolean;
   /** Announced manifest length; undefined until the peer said it holds the manifest. */
   announced: number | undefined;
   /** What the peer sends us (from its HAVE on, while we want the manifest). */
@@ -119,9 +120,17 @@ export function createManifestExchange(
     for (const w of waiting.get(infoHash) ?? []) w();
   };
 
-  const announce = (session: Session, bytes: Uint8Array): void => {
-    send(session.connection, MANIFEST_BLOCK.have, bytes.length);
-    if (session.remoteWants && bytes.length <= MANIFEST_PIECE_BYTES) {
+  /**
+   * HAVE, and the manifest itself to a peer that wants it (`push`: only while its word is fresh, as the
+   * session opens; a session from before we held the manifest hears HAVE only, and a peer still
+   * fetching asks. In a flash crowd every device forms its sessions before it holds the manifest:
+   * pushing on all of them at once would spend each uplink on copies their peers already took from
+   * the CDN).
+   */
+  const announce = (session: Session, bytes: Uint8Array, push: boolean): void => {
+    const pushing = push && session.remoteWants && bytes.length <= MANIFEST_PIECE_BYTES;
+    send(session.connection, MANIFEST_BLOCK.have, bytes.length, pushing ? ONE : ZERO);
+    if (pushing) {
       session.served.set(0, 1);
       send(session.connection, MANIFEST_BLOCK.data, 0, bytes);
     }
@@ -132,6 +141,7 @@ export function createManifestExchange(
       case MANIFEST_BLOCK.have: {
         if (session.announced !== undefined) return;
         session.announced = block.offset;
+        session.pushing = block.data[0] === 1 && block.offset <= MANIFEST_PIECE_BYTES;
         if (block.offset > 0 && block.offset <= MAX_MANIFEST_BYTES && wants(infoHash)) {
           session.incoming = {
             buffer: new Uint8Array(block.offset),
@@ -229,8 +239,8 @@ export function createManifestExchange(
         else if (session.closed) finish('slow');
         else arm();
       };
-      const pushed = session.weWanted && r.buffer.length <= MANIFEST_PIECE_BYTES;
-      if (!pushed || r.received > 0) {
+      // Pushed bytes left with the HAVE (blocks are reliable): asking again would only duplicate them.
+      if (!session.pushing) {
         const pieces = Math.ceil(r.buffer.length / MANIFEST_PIECE_BYTES);
         for (let i = 0; i < pieces; i++) {
           const start = i * MANIFEST_PIECE_BYTES;
@@ -276,7 +286,7 @@ export function createManifestExchange(
       const session: Session = {
         connection,
         remoteWants,
-        weWanted: wants(infoHash),
+        pushing: false,
         announced: undefined,
         incoming: undefined,
         early: [],
@@ -294,7 +304,7 @@ export function createManifestExchange(
         if (set.size === 0 && sessions.get(infoHash) === set) sessions.delete(infoHash);
       });
       const bytes = held.get(infoHash);
-      if (bytes) announce(session, bytes);
+      if (bytes) announce(session, bytes, true);
     },
     provide(infoHash, bytes) {
       if (held.has(infoHash)) return;
@@ -302,7 +312,7 @@ export function createManifestExchange(
       for (const s of sessions.get(infoHash) ?? []) {
         s.incoming = undefined;
         s.early = [];
-        announce(s, bytes);
+        announce(s, bytes, false);
       }
     },
     forget(infoHash) {

@@ -157,24 +157,27 @@ describe('the manifest from peers (block messages on the PZ peer session)', () =
       { socket, clock: sim.clock, random: hr.random, logger },
     );
     const got = async (want: boolean) => {
-      const blocks: Array<{ object: number; offset: number; length: number }> = [];
+      const blocks: Array<{ object: number; offset: number; length: number; first: number }> = [];
       const payload = JSON.stringify({ swarm: INFOHASH, ...(want ? { want: 'manifest' } : {}) });
       const c = await raw.connect({ host: ha.address, port: 6881 }, a.publicKey, {
         initPayload: new TextEncoder().encode(payload),
       });
-      c.onBlock((b) => blocks.push({ object: b.object, offset: b.offset, length: b.data.length }));
+      c.onBlock((b) =>
+        blocks.push({ object: b.object, offset: b.offset, length: b.data.length, first: b.data[0]! }),
+      );
       await new Promise<void>((resolve) => sim.clock.setTimer(1000, resolve));
       c.close();
       return blocks;
     };
     // Not asked for: HAVE and the whole manifest, unrequested, in the session's first flight.
     const wanted = await sim.settle(got(true));
-    expect(wanted[0]).toEqual({ object: MANIFEST_BLOCK.have, offset: 3000, length: 1 });
+    // (the HAVE's flag says the manifest follows unasked)
+    expect(wanted[0]).toEqual({ object: MANIFEST_BLOCK.have, offset: 3000, length: 1, first: 1 });
     const data = wanted.filter((b) => b.object === MANIFEST_BLOCK.data);
     expect(data.reduce((n, b) => n + b.length, 0)).toBe(3000);
     // A peer that did not say it wants it hears only that we hold it.
     const notWanted = await sim.settle(got(false));
-    expect(notWanted).toEqual([{ object: MANIFEST_BLOCK.have, offset: 3000, length: 1 }]);
+    expect(notWanted).toEqual([{ object: MANIFEST_BLOCK.have, offset: 3000, length: 1, first: 0 }]);
     await sim.settle(Promise.all([a.close(), raw.close()]));
   });
 
