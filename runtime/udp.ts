@@ -8,6 +8,13 @@ export interface UdpSocket {
   localAddress(): Address;
   /** Fire-and-forget, like UDP. Errors (unreachable, too large) are swallowed and counted by the impl. */
   send(to: Address, bytes: Uint8Array): void;
+  /**
+   * Optional: `send` where the caller gives `bytes` up (it never writes to them again), so the socket
+   * may keep them instead of copying. The simulated network implements it to skip a copy per
+   * datagram; a real socket copies into the kernel anyway and leaves it out (callers fall back to
+   * `send`).
+   */
+  sendOwned?(to: Address, bytes: Uint8Array): void;
   /** Registers a receive handler; returns a function that removes it. */
   onMessage(handler: DatagramHandler): () => void;
   close(): Promise<void>;

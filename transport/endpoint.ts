@@ -98,6 +98,11 @@ export function createEndpoint(options: EndpointOptions, components: EndpointCom
   let timerAt: number | undefined;
   let pumpQueued = false;
   let closed = false;
+  // Every datagram the core hands out is a fresh buffer nobody writes to again (a slab view, or a
+  // handshake packet of its own), so the socket may keep it rather than copy it.
+  const sendTransmit: (to: Address, bytes: Uint8Array) => void = socket.sendOwned
+    ? socket.sendOwned.bind(socket)
+    : socket.send.bind(socket);
 
   const core = new EndpointCore(resolved, random, logger, {
     accepted(connection) {
@@ -133,7 +138,7 @@ export function createEndpoint(options: EndpointOptions, components: EndpointCom
     for (;;) {
       const transmit = core.pollTransmit(now);
       if (!transmit) break;
-      socket.send(transmit.to, transmit.bytes);
+      sendTransmit(transmit.to, transmit.bytes);
       if (++sent >= MAX_BURST) break;
     }
     if (sent >= MAX_BURST) {
@@ -233,7 +238,7 @@ export function createEndpoint(options: EndpointOptions, components: EndpointCom
       for (;;) {
         const transmit = core.pollTransmit(now);
         if (!transmit) break;
-        socket.send(transmit.to, transmit.bytes);
+        sendTransmit(transmit.to, transmit.bytes);
       }
       closed = true;
       for (const wrapper of wrappers.values()) wrapper.finalize();

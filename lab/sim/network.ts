@@ -136,7 +136,7 @@ export class Network implements SocketHost {
     if (table.get(socket.port) === socket) table.delete(socket.port);
   }
 
-  sendFrom(socket: SimSocket, to: Address, bytes: Uint8Array): void {
+  sendFrom(socket: SimSocket, to: Address, bytes: Uint8Array, owned: boolean): void {
     const node = (socket as { owner?: SimNode }).owner!;
     const c = node.counters;
     c.udpTxPackets++;
@@ -147,8 +147,9 @@ export class Network implements SocketHost {
       srcPort: socket.port,
       dstIp: to.host,
       dstPort: to.port,
-      // UDP copies on send: the caller may reuse its buffer at once.
-      payload: this.copy(bytes),
+      // UDP copies on send: the caller may reuse its buffer at once, unless it gave the buffer up.
+      // Every copy is off-heap memory V8 counts towards its next full collection.
+      payload: owned ? bytes : this.copy(bytes),
       origin: node,
       node,
       realm: socket.lan ? node.inner! : node.realm,

@@ -2,7 +2,8 @@ import type { Address, DatagramHandler, UdpSocket } from '../../runtime/index.ts
 
 /** What a simulated socket needs from the network. */
 export interface SocketHost {
-  sendFrom(socket: SimSocket, to: Address, bytes: Uint8Array): void;
+  /** `owned`: the sender gave the buffer up, so the network keeps it instead of copying. */
+  sendFrom(socket: SimSocket, to: Address, bytes: Uint8Array, owned: boolean): void;
   unbind(socket: SimSocket): void;
 }
 
@@ -24,7 +25,12 @@ export class SimSocket implements UdpSocket {
 
   send(to: Address, bytes: Uint8Array): void {
     if (this.closed) return;
-    this.network.sendFrom(this, to, bytes);
+    this.network.sendFrom(this, to, bytes, false);
+  }
+
+  sendOwned(to: Address, bytes: Uint8Array): void {
+    if (this.closed) return;
+    this.network.sendFrom(this, to, bytes, true);
   }
 
   onMessage(handler: DatagramHandler): () => void {

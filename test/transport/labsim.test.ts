@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createSimulation, natPresets, profiles } from '../../lab/sim/index.ts';
-import { createSilentLogger } from '../../runtime/index.ts';
+import { createSilentLogger, type UdpSocket } from '../../runtime/index.ts';
 import { createEndpoint } from '../../transport/index.ts';
 import { equalBytes, patternBytes } from './util/pair.ts';
 
@@ -68,4 +68,57 @@ describe('transport on lab/sim', () => {
     // The edge now talks to the phone's new public port: the session migrated instead of restarting.
     expect(edgeSide!.remoteAddress().port).not.toBe(firstSeenPort);
   }, 60_000);
+
+  it('gives every datagram up to sendOwned when the socket has it: each a buffer of its own', async () => {
+    const sim = createSimulation({ seed: 3 });
+    const a = sim.addServer({ name: 'a' });
+    const b = sim.addServer({ name: 'b' });
+    const logger = createSilentLogger();
+    const seen = new Set<ArrayBufferView>();
+    let owned = 0;
+    let copied = 0;
+    const socket = await a.udp.bind({ port: 4433 });
+    const recording: UdpSocket = {
+      localAddress: () => socket.localAddress(),
+      onMessage: (h) => socket.onMessage(h),
+      close: () => socket.close(),
+      send(to, bytes) {
+        copied++;
+        socket.send(to, bytes);
+      },
+      sendOwned(to, bytes) {
+        owned++;
+        expect(seen.has(bytes)).toBe(false);
+        seen.add(bytes);
+        socket.sendOwned!(to, bytes);
+      },
+    };
+    const server = createEndpoint(
+      { staticPrivateKey: a.random.bytes(32) },
+      { socket: recording, clock: sim.clock, random: a.random, logger },
+    );
+    const client = createEndpoint(
+      { staticPrivateKey: b.random.bytes(32) },
+      { socket: await b.udp.bind(), clock: sim.clock, random: b.random, logger },
+    );
+    const data = patternBytes(256 * 1024, 5);
+    server.onConnection((c) => {
+      c.sendBlock({ object: 0, offset: 0, data });
+    });
+    const conn = await sim.settle(client.connect(server.localAddress(), server.publicKey));
+    const out = new Uint8Array(data.length);
+    let got = 0;
+    await sim.settle(
+      new Promise<void>((resolve) =>
+        conn.onBlock((block) => {
+          out.set(block.data, block.offset);
+          got += block.data.length;
+          if (got >= data.length) resolve();
+        }),
+      ),
+    );
+    expect(equalBytes(out, data)).toBe(true);
+    expect(owned).toBeGreaterThan(200);
+    expect(copied).toBe(0);
+  });
 });

@@ -54,4 +54,27 @@ describe('simulated UDP sockets', () => {
     await sim.run();
     expect(got).toEqual([1, 2]);
   });
+
+  it('sendOwned hands the buffer itself over (the sender gave it up), closed sockets drop it', async () => {
+    const sim = createSimulation();
+    const a = sim.addServer({ name: 'a' });
+    const b = sim.addServer({ name: 'b' });
+    const sa = await a.udp.bind();
+    const sb = await b.udp.bind({ port: 9 });
+    const got: Uint8Array[] = [];
+    sb.onMessage((bytes) => got.push(bytes));
+    const owned = new Uint8Array([7, 8]);
+    const copied = new Uint8Array([9]);
+    sa.sendOwned!(sb.localAddress(), owned);
+    sa.send(sb.localAddress(), copied);
+    await sim.run();
+    expect(got[0]).toBe(owned);
+    expect(got[1]).not.toBe(copied);
+    expect([...got[1]!]).toEqual([9]);
+    expect(a.counters.udpTxBytes).toBe(3);
+    await sa.close();
+    sa.sendOwned!(sb.localAddress(), new Uint8Array([1]));
+    await sim.run();
+    expect(got).toHaveLength(2);
+  });
 });
