@@ -14,6 +14,7 @@ export class LabWorkerError extends SwarmlaneError {
 }
 
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
+const LOADER = new URL('./worker-loader.mjs', import.meta.url).href;
 
 /**
  * Runs strategies in child processes, at most `workers` at once, heaviest first (swarmlane and plain
@@ -51,12 +52,13 @@ function runInChild(
   onProgress: (p: StrategyProgress) => void,
 ): Promise<StrategyResult> {
   return new Promise((resolve, reject) => {
-    // tsx runs the TypeScript sources, as bin/swarmlane.mjs does; the child's own flags are not
-    // inherited (a test runner's would not apply to it). A 64 MiB young generation: the simulation
-    // allocates per packet, and the default 16 MiB scavenges four times as often (100 devices of
-    // nat444-1k: 57.0 -> 53.9 CPU s; garbage collection is 12-19 % of a large run).
+    // The TypeScript sources run through worker-loader.mjs: esbuild as in tsx, without its keepNames
+    // wrappers. The child's own flags are not inherited (a test runner's would not apply to it). A
+    // 64 MiB young generation: the simulation allocates per packet, and the default 16 MiB scavenges
+    // four times as often (100 devices of nat444-1k: 57.0 -> 53.9 CPU s; garbage collection is
+    // 12-19 % of a large run).
     const child = fork(WORKER, [], {
-      execArgv: ['--import', 'tsx', '--max-semi-space-size=64'],
+      execArgv: ['--import', LOADER, '--max-semi-space-size=64'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     let outcome: StrategyResult | undefined;
