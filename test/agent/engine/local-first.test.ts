@@ -13,7 +13,13 @@ const PIECES = 24;
  * are not asked of the remote one (their bytes would cross the ISP border for nothing); pieces only the
  * remote peer holds, or held locally by a peer that chokes us, still come from it.
  */
-async function download(o: { localPieces: number; localChoked?: boolean; localPeersFirst?: boolean }) {
+async function download(o: {
+  localPieces: number;
+  localChoked?: boolean;
+  localPeersFirst?: boolean;
+  localRateBps?: number;
+  localMaxInFlight?: number;
+}) {
   const { data, layout } = makeRelease(PIECES * PIECE, PIECE);
   const clock = new ManualClock();
   const engine = createDownloadEngine(
@@ -36,7 +42,8 @@ async function download(o: { localPieces: number; localChoked?: boolean; localPe
       data,
       layout,
       clock,
-      rateBps: 1e6,
+      rateBps: o.localRateBps ?? 1e6,
+      ...(o.localMaxInFlight ? { maxInFlight: o.localMaxInFlight } : {}),
       pieces: localSet,
       ...(o.localChoked ? { choked: true } : {}),
     }),
@@ -72,6 +79,19 @@ describe('same-ISP peers first', () => {
   it('a local peer that chokes us does not hold the remote one back', async () => {
     const { bytes } = await download({ localPieces: 16, localChoked: true });
     expect(bytes['peer-other-isp']).toBe(PIECES * PIECE);
+  });
+
+  it('the endgame does not race a local request across the border', async () => {
+    // The local peer holds everything and takes every request at once (so the download is in its
+    // endgame from the start), but slowly: 16 KiB in 1.6 s, so each request turns overdue at 1 s. Before
+    // this rule the fast remote peer was asked for those pieces too.
+    const { bytes, remoteAsked } = await download({
+      localPieces: PIECES,
+      localRateBps: 10_000,
+      localMaxInFlight: PIECES,
+    });
+    expect(remoteAsked.size).toBe(0);
+    expect(bytes['peer-same-isp']).toBe(PIECES * PIECE);
   });
 
   it('switched off, the faster remote peer takes its share of the local pieces too', async () => {
