@@ -126,6 +126,8 @@ export interface FetchSummary {
   peakPeers: number;
   /** Where the signed manifest came from: the CDN (or a mirror), or a peer of the swarm. */
   manifestFrom: 'cdn' | 'peer';
+  /** From the start of the fetch to the verified manifest (start-up: pointer, tracker, manifest). */
+  manifestMs: number;
   /**
    * PZ peer sessions of this agent so far (all releases): dials attempted and those that became a
    * peer, inbound sessions accepted, peers caught serving a wrong manifest, hole punches tried through
@@ -541,10 +543,12 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
       linkDecided(link);
     }
     let release: VerifiedRelease;
+    let manifestMs = 0;
     let job: DownloadJob;
     try {
       const mirrors = cdnUrls.length > config.cdn.length;
       release = await settleCheck(await early, early && !mirrors ? undefined : () => check(cdnUrls));
+      manifestMs = clock.now() - started;
       const verified = release.manifest;
       const verifiedId = releaseId(verified.product, verified.version);
       // The channel moved on between the tracker's answer and ours: that swarm is not ours.
@@ -797,6 +801,7 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
       failures: job.state.failures,
       peakPeers,
       manifestFrom: release.manifestSource.sourceClass === 'cdn' ? 'cdn' : 'peer',
+      manifestMs,
       connections: {
         ...(network?.connectionStats() ?? { dialed: 0, dialedOk: 0, accepted: 0, badManifests: 0 }),
         ...punchStats,
