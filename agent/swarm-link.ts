@@ -65,7 +65,7 @@ export interface SwarmLink {
    * undefined at once when the tracker's first answer suggests no peer holds it yet (see below).
    */
   fetchManifest(sha256: string, budgetMs: number): Promise<ManifestFromPeers | undefined>;
-  /** We hold the verified manifest: the swarm's peers may fetch it from us. */
+  /** We hold the verified manifest: the swarm's peers may fetch it from us (when the device may upload). */
   provideManifest(bytes: Uint8Array): void;
   /** The download is open: its swarm takes the sessions, and the answers so far are applied to it. */
   attach(download: AttachedDownload): void;
@@ -178,7 +178,13 @@ export function openSwarmLink(options: SwarmLinkOptions, components: SwarmLinkCo
       };
     },
     provideManifest(bytes) {
-      if (!closed) network.provideManifest(options.infoHash, bytes);
+      // Serving it is uploading: the same Wi-Fi / power policy as the pieces.
+      if (!closed)
+        network.provideManifest(
+          options.infoHash,
+          bytes,
+          () => (attached ?? components).conditions().uploadAllowed,
+        );
     },
     attach(download) {
       if (closed || attached) return;

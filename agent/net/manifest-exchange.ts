@@ -61,8 +61,12 @@ export interface ManifestExchange {
    * `remoteWants`: the peer said in the handshake that it does not hold the manifest yet.
    */
   addSession(infoHash: string, connection: Connection, remoteWants: boolean): void;
-  /** We hold this swarm's verified manifest: serve it, and tell every open session of the swarm. */
-  provide(infoHash: string, bytes: Uint8Array): void;
+  /**
+   * We hold this swarm's verified manifest: serve it, and tell every open session of the swarm.
+   * `mayUpload`: the device's upload policy (Wi-Fi / power); while it says no, we neither announce
+   * nor serve the manifest.
+   */
+  provide(infoHash: string, bytes: Uint8Array, mayUpload?: () => boolean): void;
   /** Stop serving the swarm's manifest (the swarm was left). */
   forget(infoHash: string): void;
   /** From peers that hold it; undefined when none delivered the pinned bytes within the budget. */
@@ -106,7 +110,11 @@ export function createManifestExchange(
 ): ManifestExchange {
   const { clock, logger } = components;
   const sessions = new Map<string, Set<Session>>();
-  const held = new Map<string, Uint8Array>();
+  const held = new Map<string, { bytes: Uint8Array; mayUpload: () => boolean }>();
+  const servable = (infoHash: string): Uint8Array | undefined => {
+    const h = held.get(infoHash);
+    return h?.mayUpload() ? h.bytes : undefined;
+  };
   /** Manifest bytes received per swarm while we wanted it. */
   const receivedBySwarm = new Map<string, number>();
   /** Fetches waiting for something to happen in a swarm (a HAVE, bytes, a close). */
@@ -180,7 +188,7 @@ export function createManifestExchange(
   };
 
   const serve = (infoHash: string, session: Session, piece: number): void => {
-    const bytes = held.get(infoHash);
+    const bytes = servable(infoHash);
     const start = piece * MANIFEST_PIECE_BYTES;
     if (!bytes) {
       send(session.connection, MANIFEST_BLOCK.reject, piece);
@@ -303,16 +311,16 @@ export function createManifestExchange(
         set.delete(session);
         if (set.size === 0 && sessions.get(infoHash) === set) sessions.delete(infoHash);
       });
-      const bytes = held.get(infoHash);
+      const bytes = servable(infoHash);
       if (bytes) announce(session, bytes, true);
     },
-    provide(infoHash, bytes) {
+    provide(infoHash, bytes, mayUpload = () => true) {
       if (held.has(infoHash)) return;
-      held.set(infoHash, bytes);
+      held.set(infoHash, { bytes, mayUpload });
       for (const s of sessions.get(infoHash) ?? []) {
         s.incoming = undefined;
         s.early = [];
-        announce(s, bytes, false);
+        if (mayUpload()) announce(s, bytes, false);
       }
     },
     forget(infoHash) {

@@ -38,7 +38,7 @@ export interface PeerNetwork {
     timeoutMs?: number,
   ): Promise<boolean>;
   /** We hold the swarm's verified signed manifest: its peer sessions may fetch it from us (manifest-exchange.ts). */
-  provideManifest(infoHash: string, bytes: Uint8Array): void;
+  provideManifest(infoHash: string, bytes: Uint8Array, mayUpload?: () => boolean): void;
   forgetManifest(infoHash: string): void;
   /** The swarm's manifest from its peer sessions, pinned by SHA-256; undefined when none delivered in time. */
   fetchManifest(infoHash: string, options: ManifestFetchOptions): Promise<ManifestFromPeer | undefined>;
@@ -212,7 +212,7 @@ export function createPeerNetwork(
         dialing.delete(key);
       }
     },
-    provideManifest: (infoHash, bytes) => manifests.provide(infoHash, bytes),
+    provideManifest: (infoHash, bytes, mayUpload) => manifests.provide(infoHash, bytes, mayUpload),
     forgetManifest: (infoHash) => manifests.forget(infoHash),
     fetchManifest: (infoHash, options) => manifests.fetch(infoHash, options),
     connectionStats: () => ({ ...stats }),

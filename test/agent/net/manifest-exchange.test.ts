@@ -181,6 +181,26 @@ describe('the manifest from peers (block messages on the PZ peer session)', () =
     await sim.settle(Promise.all([a.close(), raw.close()]));
   });
 
+  it('a device that may not upload (Wi-Fi / power policy) neither announces nor serves the manifest', async () => {
+    const { sim, host } = world();
+    const [ha, hs, hb] = [host('a'), host('silent'), host('b')];
+    const a = await peerNetwork(sim, ha);
+    a.expect(INFOHASH);
+    let mayUpload = false;
+    a.provideManifest(INFOHASH, MANIFEST, () => mayUpload);
+    const b = await peerNetwork(sim, hb);
+    b.expect(INFOHASH);
+    void b.dial(INFOHASH, to(ha, a.publicKey));
+    expect(await sim.settle(b.fetchManifest(INFOHASH, { sha256: SHA, budgetMs: 1000 }))).toBeUndefined();
+    // Allowed again (back on Wi-Fi), it serves the sessions that open from then on.
+    mayUpload = true;
+    const c = await peerNetwork(sim, hs);
+    c.expect(INFOHASH);
+    void c.dial(INFOHASH, to(ha, a.publicKey));
+    expect(await sim.settle(c.fetchManifest(INFOHASH, { sha256: SHA, budgetMs: 2000 }))).toBeDefined();
+    await sim.settle(Promise.all([a.close(), b.close(), c.close()]));
+  });
+
   it('a peer that has not said it holds the manifest is not asked', async () => {
     const { sim, host } = world();
     const [ha, hb] = [host('a'), host('b')];
