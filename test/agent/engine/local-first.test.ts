@@ -94,6 +94,63 @@ describe('same-ISP peers first', () => {
     expect(bytes['peer-same-isp']).toBe(PIECES * PIECE);
   });
 
+  it('while a local peer serves us, pieces of a local peer that chokes us wait for it too', async () => {
+    // One local peer lets us ask (pieces 0-7, slowly), another chokes us (pieces 8-15), the remote has
+    // everything. The remote is asked for 16-23 first; 8-15 only once the serving local peer has nothing
+    // left for us, so the download still completes.
+    const { data, layout } = makeRelease(PIECES * PIECE, PIECE);
+    const clock = new ManualClock();
+    const engine = createDownloadEngine(
+      {},
+      {
+        clock,
+        random: createSeededRandom(8),
+        logger: createSilentLogger(),
+        store: createMemoryPieceStore(),
+        layout,
+        have: new Bitfield(layout.pieces.length),
+      },
+    );
+    const range = (from: number, to: number) =>
+      new Set(Array.from({ length: to - from }, (_, i) => from + i));
+    const common = { kind: 'peer' as const, data, layout, clock };
+    engine.addSource(
+      fakeSource({
+        ...common,
+        id: 'peer:serving',
+        sourceClass: 'peer-same-isp',
+        rateBps: 50_000,
+        pieces: range(0, 8),
+      }),
+    );
+    engine.addSource(
+      fakeSource({
+        ...common,
+        id: 'peer:choking',
+        sourceClass: 'peer-same-isp',
+        rateBps: 1e6,
+        pieces: range(8, 16),
+        choked: true,
+      }),
+    );
+    const remote = fakeSource({
+      ...common,
+      id: 'peer:remote',
+      sourceClass: 'peer-other-isp',
+      rateBps: 8e6,
+      pieces: range(0, PIECES),
+    });
+    engine.addSource(remote);
+    let done = false;
+    void engine.run().then(() => {
+      done = true;
+    });
+    await clock.runUntil(() => done, 600_000);
+    expect(done).toBe(true);
+    expect(remote.requests.slice(0, 8).every((i) => i >= 16)).toBe(true);
+    expect(new Set(remote.requests)).toEqual(range(8, PIECES));
+  });
+
   it('switched off, the faster remote peer takes its share of the local pieces too', async () => {
     const { bytes } = await download({ localPieces: 16, localPeersFirst: false });
     expect(bytes['peer-other-isp']).toBeGreaterThan(8 * PIECE);
