@@ -18,6 +18,24 @@ function gate(
 // Connected to the whole neighbourhood (heard = neighbours): the hearing factor is 1.
 const crowd = { unclaimed: 32, neighbours: 49, heard: 49, alone: false };
 
+type View = { unclaimed: number; neighbours: number; heard: number; alone: boolean };
+
+/** Share of `rolls` rounds in which the gate opened, stepping past each jittered round (0.5–1.5 x 250 ms). */
+async function openRate(
+  rolls: number,
+  view: View,
+  options: Parameters<typeof gate>[0] = {},
+): Promise<number> {
+  const { clock, g } = gate({ holdMs: 0, ...options });
+  g.start();
+  let opened = 0;
+  for (let round = 0; round < rolls; round++) {
+    if (g.open(() => view)) opened++;
+    await clock.runUntil(() => false, 400);
+  }
+  return opened / rolls;
+}
+
 describe('flash-crowd infrastructure gate', () => {
   it('holds during start-up, then wakes the engine to roll', async () => {
     const { clock, g, wakes } = gate({ roundClaims: 1000 });
@@ -42,50 +60,26 @@ describe('flash-crowd infrastructure gate', () => {
   });
 
   it('a crowd of n opens with probability min(m, roundClaims) / (n + 1) per round', async () => {
-    const { clock, g } = gate({ holdMs: 0 });
-    g.start();
-    let opened = 0;
-    let rolls = 0;
-    for (let round = 0; round < 2000; round++) {
-      rolls++;
-      if (g.open(() => crowd)) opened++;
-      // A failed roll waits 0.5–1.5 rounds; step past it either way.
-      await clock.runUntil(() => false, 400);
-    }
-    expect(opened / rolls).toBeGreaterThan(0.13);
-    expect(opened / rolls).toBeLessThan(0.19); // 8 / 50 = 0.16
+    const rate = await openRate(2000, crowd);
+    expect(rate).toBeGreaterThan(0.13);
+    expect(rate).toBeLessThan(0.19); // 8 / 50 = 0.16
   });
 
   it('beyond the claim horizon the whole swarm budget shrinks: 1,000 devices start ~R x 64/1000 per round', async () => {
-    const { clock, g } = gate({ holdMs: 0, roundClaims: 32 });
-    g.start();
     const huge = { unclaimed: 32, neighbours: 999, heard: 999, alone: false };
-    let opened = 0;
-    const rolls = 20_000;
-    for (let round = 0; round < rolls; round++) {
-      if (g.open(() => huge)) opened++;
-      await clock.runUntil(() => false, 400);
-    }
+    const rate = await openRate(20_000, huge, { roundClaims: 32 });
     // Unscaled this would be 32 / 1000 per device (32 per round swarm-wide); scaled, 32 x 64 / 1000^2.
     const expected = (32 * 64) / 1000 / 1000;
-    expect(opened / rolls).toBeGreaterThan(expected * 0.6);
-    expect(opened / rolls).toBeLessThan(expected * 1.5);
+    expect(rate).toBeGreaterThan(expected * 0.6);
+    expect(rate).toBeLessThan(expected * 1.5);
   });
 
   it('a device that hears few of its neighbours rolls in proportion: (heard + 1) / (n + 1)', async () => {
     // Early in a NAT-heavy crowd: the tracker counts 19 others, but only one session is up, so the
     // claims of the other 18 are not heard. Unscaled, p = min(32, 8) / 20 = 0.4; heard by 2 of 20, 0.04.
-    const { clock, g } = gate({ holdMs: 0 });
-    g.start();
-    const young = { unclaimed: 32, neighbours: 19, heard: 1, alone: false };
-    let opened = 0;
-    const rolls = 5000;
-    for (let round = 0; round < rolls; round++) {
-      if (g.open(() => young)) opened++;
-      await clock.runUntil(() => false, 400);
-    }
-    expect(opened / rolls).toBeGreaterThan(0.028);
-    expect(opened / rolls).toBeLessThan(0.055);
+    const rate = await openRate(5000, { unclaimed: 32, neighbours: 19, heard: 1, alone: false });
+    expect(rate).toBeGreaterThan(0.028);
+    expect(rate).toBeLessThan(0.055);
   });
 
   it('a failed roll is not re-rolled before its jittered round is over', () => {
