@@ -136,8 +136,11 @@ export function openSwarmLink(options: SwarmLinkOptions, components: SwarmLinkCo
           }
         : {}),
       onResponse: (response) => {
-        if (firstAnswerAt === undefined)
+        if (firstAnswerAt === undefined) {
           manifestLikely = response.swarm.seeders > 0 || response.peers.some((p) => p.have > 0);
+          // Said before the dials this answer starts, so that holders push it as the sessions open.
+          if (manifestLikely && !attached) network.wantManifest(options.infoHash);
+        }
         firstAnswerAt ??= components.clock.now();
         const token = components.token.get() ?? response.deviceToken;
         if (trav && token)

@@ -54,8 +54,13 @@ export interface ManifestFromPeer {
 }
 
 export interface ManifestExchange {
-  /** Whether we want this swarm's manifest from peers (we expect the swarm and do not hold it). */
+  /** Whether we want this swarm's manifest from peers (asked for, expected, and not held yet). */
   wants(infoHash: string): boolean;
+  /**
+   * We mean to take this swarm's manifest from peers: from now on our handshakes say so (and holders
+   * push it). Only then: a device that takes it from the CDN is not pushed copies it will not use.
+   */
+  want(infoHash: string): void;
   /**
    * A peer session of this swarm (either direction, before or after the download is attached).
    * `remoteWants`: the peer said in the handshake that it does not hold the manifest yet.
@@ -120,7 +125,9 @@ export function createManifestExchange(
   /** Fetches waiting for something to happen in a swarm (a HAVE, bytes, a close). */
   const waiting = new Map<string, Set<() => void>>();
 
-  const wants = (infoHash: string): boolean => !held.has(infoHash) && hooks.expecting(infoHash);
+  const wanted = new Set<string>();
+  const wants = (infoHash: string): boolean =>
+    wanted.has(infoHash) && !held.has(infoHash) && hooks.expecting(infoHash);
   const send = (connection: Connection, object: number, offset: number, data: Uint8Array = ZERO): void => {
     connection.sendBlock({ object, offset, data });
   };
@@ -150,18 +157,7 @@ export function createManifestExchange(
         if (session.announced !== undefined) return;
         session.announced = block.offset;
         session.pushing = block.data[0] === 1 && block.offset <= MANIFEST_PIECE_BYTES;
-        if (block.offset > 0 && block.offset <= MAX_MANIFEST_BYTES && wants(infoHash)) {
-          session.incoming = {
-            buffer: new Uint8Array(block.offset),
-            filled: new Uint8Array(block.offset),
-            missing: block.offset,
-            received: 0,
-            bad: false,
-            rejected: false,
-            changed: undefined,
-          };
-          for (const early of session.early.splice(0)) receive(session, early);
-        }
+        if (wants(infoHash)) expectFrom(session);
         session.early = [];
         wake(infoHash);
         return;
@@ -185,6 +181,24 @@ export function createManifestExchange(
       default:
       // not a manifest message: peer sessions carry nothing else in blocks
     }
+  };
+
+  /** Ready to take the manifest from a peer that announced it (a size we accept). */
+  const expectFrom = (session: Session): Incoming | undefined => {
+    const size = session.announced;
+    if (session.incoming || size === undefined || size <= 0 || size > MAX_MANIFEST_BYTES)
+      return session.incoming;
+    session.incoming = {
+      buffer: new Uint8Array(size),
+      filled: new Uint8Array(size),
+      missing: size,
+      received: 0,
+      bad: false,
+      rejected: false,
+      changed: undefined,
+    };
+    for (const early of session.early.splice(0)) receive(session, early);
+    return session.incoming;
   };
 
   const serve = (infoHash: string, session: Session, piece: number): void => {
@@ -264,9 +278,11 @@ export function createManifestExchange(
   const nextCandidate = (infoHash: string): Session | undefined => {
     let best: Session | undefined;
     for (const s of sessions.get(infoHash) ?? []) {
-      if (s.tried || s.closed || !s.incoming) continue;
-      if (s.incoming.missing === 0 || s.incoming.bad) return s;
-      if (!best || s.incoming.received > best.incoming!.received) best = s;
+      // A HAVE that came before we wanted the manifest (an inbound session before our first answer).
+      const r = s.tried || s.closed ? undefined : expectFrom(s);
+      if (!r) continue;
+      if (r.missing === 0 || r.bad) return s;
+      if (!best || r.received > best.incoming!.received) best = s;
     }
     return best;
   };
@@ -288,6 +304,9 @@ export function createManifestExchange(
 
   return {
     wants,
+    want(infoHash) {
+      wanted.add(infoHash);
+    },
     addSession(infoHash, connection, remoteWants) {
       const set = sessions.get(infoHash) ?? new Set<Session>();
       sessions.set(infoHash, set);
@@ -325,10 +344,12 @@ export function createManifestExchange(
     },
     forget(infoHash) {
       held.delete(infoHash);
+      wanted.delete(infoHash);
       receivedBySwarm.delete(infoHash);
     },
     async fetch(infoHash, options) {
       const deadline = clock.now() + options.budgetMs;
+      wanted.add(infoHash);
       for (;;) {
         if (held.has(infoHash)) return undefined;
         const session = nextCandidate(infoHash);

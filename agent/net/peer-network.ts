@@ -40,6 +40,8 @@ export interface PeerNetwork {
   /** We hold the swarm's verified signed manifest: its peer sessions may fetch it from us (manifest-exchange.ts). */
   provideManifest(infoHash: string, bytes: Uint8Array, mayUpload?: () => boolean): void;
   forgetManifest(infoHash: string): void;
+  /** We mean to take the swarm's manifest from peers: our session handshakes say so from now on. */
+  wantManifest(infoHash: string): void;
   /** The swarm's manifest from its peer sessions, pinned by SHA-256; undefined when none delivered in time. */
   fetchManifest(infoHash: string, options: ManifestFetchOptions): Promise<ManifestFromPeer | undefined>;
   /** Peer sessions so far: dials attempted / that became a peer, inbound sessions accepted as peers. */
@@ -214,6 +216,7 @@ export function createPeerNetwork(
     },
     provideManifest: (infoHash, bytes, mayUpload) => manifests.provide(infoHash, bytes, mayUpload),
     forgetManifest: (infoHash) => manifests.forget(infoHash),
+    wantManifest: (infoHash) => manifests.want(infoHash),
     fetchManifest: (infoHash, options) => manifests.fetch(infoHash, options),
     connectionStats: () => ({ ...stats }),
     close: () => endpoint.close(),
