@@ -82,8 +82,9 @@ export async function prepareLabRelease(scenario: Scenario, dir: string): Promis
 /**
  * The lab publisher's Ed25519 key, derived from the scenario's seed: the signed documents (and so their
  * gzipped sizes on the CDN, and every timing after them) are then the same in every run of a seed.
+ * bench:agent signs its fixture with it for the same reason.
  */
-function labKeyPair(seed: number): { privatePem: string; publicPem: string } {
+export function labKeyPair(seed: number): { privatePem: string; publicPem: string } {
   const secret = createHash('sha256').update(`swarmlane lab publisher key ${seed}`).digest();
   // PKCS #8 wrapping of a raw Ed25519 private key (RFC 8410): fixed prefix, then the 32 secret bytes.
   const der = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), secret]);
