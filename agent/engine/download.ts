@@ -102,6 +102,9 @@ export interface EngineOptions {
   infraHoldMs: number;
 }
 
+/** How recently a same-ISP peer must have delivered a piece to count as serving us (local-first rule). */
+const LOCAL_SERVING_MS = 3000;
+
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   randomFirstPieces: 4,
   endgameDuplicates: 2,
@@ -180,6 +183,8 @@ interface SourceState {
   rate: RateEstimator;
   /** How long this source's last piece took, request to arrival (whole-piece stall check). */
   lastPieceMs: number;
+  /** When this source last delivered a verified piece. */
+  lastPieceAt: number;
   /** What this source contributed to `availability` (peers only), so resets can be undone exactly. */
   counted: Set<number>;
   /** Last time this peer had a piece we lack and let us request it (unchoked): we are in its turn. */
@@ -473,9 +478,11 @@ export function createDownloadEngine(
     const chosenInfra = usableInfra.length > 0 ? usableInfra[random.int(usableInfra.length)] : undefined;
     // Pieces a same-ISP peer holds: a peer in another ISP is not asked for those (its bytes would cross
     // an ISP border for a piece we can get next door). While some same-ISP peer is serving us (it lets us
-    // ask and has a piece we lack), that counts the pieces of same-ISP peers still choking us too: they
-    // spread to the local peers that serve us, or their holder unchokes us, a few hundred ms later. With
-    // no local peer serving us, only those that let us ask count, so nobody waits on a choked peer.
+    // ask, has a piece we lack, and delivered one within LOCAL_SERVING_MS), that
+    // counts the pieces of same-ISP peers still choking us too: they spread to the local peers that
+    // serve us, or their holder unchokes us, a few hundred ms later. With no local peer serving us, only
+    // those that let us ask count, so nobody waits on a choked peer — nor on an unchoked one that does
+    // not deliver (the flash-crowd demo's first phone waited 30 s on one, its requests never answered).
     // Built once per pass, on demand.
     let localHas: Uint8Array | undefined;
     const heldLocally = (index: number): boolean => {
@@ -486,7 +493,7 @@ export function createDownloadEngine(
         for (const s of sources.values()) {
           if (s.source.sourceClass !== 'peer-same-isp' || s.cooldownUntil > now) continue;
           local.push(s);
-          if (!servedLocally && s.source.ready())
+          if (!servedLocally && s.source.ready() && now - s.lastPieceAt < LOCAL_SERVING_MS)
             for (const i of s.counted)
               if (!have.get(i)) {
                 servedLocally = true;
@@ -553,6 +560,7 @@ export function createDownloadEngine(
       }
     }
   };
+
 
   /** Infrastructure sources that could take a restricted request now (none when unrestricted). */
   const restrictedInfraSources = (
@@ -693,6 +701,7 @@ export function createDownloadEngine(
     finishing.delete(index);
     have.set(index);
     state.errors = 0;
+    state.lastPieceAt = clock.now();
     state.rate.add(bytes.length);
     totalRate.add(bytes.length);
     if (state.source.kind === 'peer') {
@@ -787,6 +796,7 @@ export function createDownloadEngine(
         errors: 0,
         cooldownUntil: 0,
         lastPieceMs: 0,
+        lastPieceAt: Number.NEGATIVE_INFINITY,
         rate: new RateEstimator(clock),
         counted: new Set(),
         servingAt: Number.NEGATIVE_INFINITY,

@@ -22,10 +22,14 @@ const range = (from: number, to: number) => new Set(Array.from({ length: to - fr
  * local peers hold are not asked of the remote one (their bytes would cross the ISP border for nothing);
  * pieces only the remote peer holds, or held locally by a peer that chokes us, still come from it.
  */
-async function download(local: LocalPeer[], options: { localPeersFirst?: boolean } = {}) {
+async function download(
+  local: LocalPeer[],
+  options: { localPeersFirst?: boolean; stopAfterMs?: number; remoteRateBps?: number } = {},
+) {
+  const { stopAfterMs, remoteRateBps, ...engineOptions } = options;
   const { data, layout } = makeRelease(PIECES * PIECE, PIECE);
   const clock = new ManualClock();
-  const engine = createDownloadEngine(options, {
+  const engine = createDownloadEngine(engineOptions, {
     clock,
     random: createSeededRandom(8),
     logger: createSilentLogger(),
@@ -50,7 +54,7 @@ async function download(local: LocalPeer[], options: { localPeersFirst?: boolean
     ...common,
     id: 'peer:remote',
     sourceClass: 'peer-other-isp',
-    rateBps: 8e6,
+    rateBps: remoteRateBps ?? 8e6,
     pieces: range(0, PIECES),
   });
   engine.addSource(remote);
@@ -58,8 +62,8 @@ async function download(local: LocalPeer[], options: { localPeersFirst?: boolean
   void engine.run().then(() => {
     done = true;
   });
-  await clock.runUntil(() => done, 600_000);
-  expect(done).toBe(true);
+  await clock.runUntil(() => done, stopAfterMs ?? 600_000);
+  if (stopAfterMs === undefined) expect(done).toBe(true);
   return { bytes: engine.progress().bytesBySource, remoteRequests: remote.requests };
 }
 
@@ -88,15 +92,34 @@ describe('same-ISP peers first', () => {
   });
 
   it('while a local peer serves us, pieces of a local peer that chokes us wait for it too', async () => {
-    // One local peer lets us ask (pieces 0-7, slowly), another chokes us (pieces 8-15), the remote has
-    // everything. The remote is asked for 16-23 first; 8-15 only once the serving local peer has nothing
-    // left for us, so the download still completes.
-    const { remoteRequests } = await download([
-      { pieces: range(0, 8), rateBps: 50_000 },
-      { pieces: range(8, 16), choked: true },
-    ]);
-    expect(remoteRequests.slice(0, 8).every((i) => i >= 16)).toBe(true);
+    // One local peer lets us ask (pieces 0-7, one at a time, 50 ms each), another chokes us (8-23), the
+    // remote has everything (80 ms a piece, 2 at a time). From the serving peer's first piece until it
+    // has nothing left for us (0.4 s) the remote is not asked for 8-23: only the first pass, before that
+    // first piece, may have asked it for its 2 slots.
+    const peers = [
+      { pieces: range(0, 8), rateBps: 327_680, maxInFlight: 1 },
+      { pieces: range(8, PIECES), choked: true },
+    ];
+    const { remoteRequests: early } = await download(peers, { stopAfterMs: 380, remoteRateBps: 204_800 });
+    expect(early.length).toBeLessThanOrEqual(2);
+    // Then the rest comes from the remote: the download completes.
+    const { remoteRequests } = await download(peers, { remoteRateBps: 204_800 });
     expect(new Set(remoteRequests)).toEqual(range(8, PIECES));
+  });
+
+  it('a local peer whose requests hang stops counting as serving us after 3 s', async () => {
+    // The unchoked local peer holds 0-7 but answers nothing; another local peer chokes us (8-15). Its
+    // pieces are asked of the remote peer once the hanging one has been silent for 3 s, not after the
+    // 30-s request timeout.
+    const { remoteRequests } = await download(
+      [
+        { pieces: range(0, 8), rateBps: 1 },
+        { pieces: range(8, 16), choked: true },
+      ],
+      { stopAfterMs: 5000 },
+    );
+    expect(remoteRequests.some((i) => i >= 8 && i < 16)).toBe(true);
+    expect(remoteRequests.some((i) => i < 8)).toBe(false);
   });
 
   it('switched off, the faster remote peer takes its share of the local pieces too', async () => {
