@@ -7,6 +7,7 @@ import {
   type AgentConfigInput,
   createAgent,
   createMemoryStorage,
+  type FetchOptions,
   type FetchSummary,
   parseAgentConfig,
   staticDeviceState,
@@ -53,6 +54,8 @@ export interface SimWorld {
   cdnBilling(): { totalBytes: number; objectBytes: number };
   /** Starts every device's fetch (seeding after completion) at `staggerMs` intervals. */
   startAll(staggerMs?: number): void;
+  /** Starts device `i`'s fetch (seeding after completion) `atMs` from now. */
+  startDevice(i: number, atMs: number, options?: FetchOptions): void;
   trackerHost: SimHost;
   cdnHost: SimHost;
   edge: EdgeServer | undefined;
@@ -217,6 +220,21 @@ export async function buildWorld(options: {
       ...(gateway ? { gateway } : {}),
     });
   }
+  const startDevice = (i: number, atMs: number, fetchOptions: FetchOptions = {}): void => {
+    const d = devices[i]!;
+    sim.clock.setTimer(atMs, () => {
+      d.agent.fetch({ product: 'fw', channel: 'stable' }, { seed: true, ...fetchOptions }).then(
+        (summary) => {
+          d.summary = summary;
+          d.done = true;
+        },
+        (error: unknown) => {
+          d.error = error;
+          d.done = true;
+        },
+      );
+    });
+  };
   return {
     sim,
     devices,
@@ -238,21 +256,9 @@ export async function buildWorld(options: {
         if (!devices.every((d) => d.done)) sim.clock.setTimer(50, beat);
       };
       beat();
-      devices.forEach((d, i) => {
-        sim.clock.setTimer(i * staggerMs, () => {
-          d.agent.fetch({ product: 'fw', channel: 'stable' }, { seed: true }).then(
-            (summary) => {
-              d.summary = summary;
-              d.done = true;
-            },
-            (error: unknown) => {
-              d.error = error;
-              d.done = true;
-            },
-          );
-        });
-      });
+      for (let i = 0; i < devices.length; i++) startDevice(i, i * staggerMs);
     },
+    startDevice,
   };
 }
 

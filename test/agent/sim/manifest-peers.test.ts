@@ -10,7 +10,6 @@ const fixture = publishFixture({
   seed: 47,
   nowMs: Date.UTC(2026, 0, 1),
 });
-const TARGET = { product: 'fw', channel: 'stable' };
 const MANIFEST_BYTES = readFileSync(join(fixture.dir, fixture.channel.manifest)).length;
 
 type Request = (r: { url: string }) => Promise<unknown>;
@@ -36,19 +35,7 @@ function start(
   atMs: number,
   onJob?: (release: { manifestBytes: Uint8Array }) => void,
 ) {
-  const d = world.devices[i]!;
-  world.sim.clock.setTimer(atMs, () => {
-    d.agent.fetch(TARGET, { seed: true, ...(onJob ? { onJob: (job) => onJob(job.release) } : {}) }).then(
-      (summary) => {
-        d.summary = summary;
-        d.done = true;
-      },
-      (error: unknown) => {
-        d.error = error;
-        d.done = true;
-      },
-    );
-  });
+  world.startDevice(i, atMs, onJob ? { onJob: (job) => onJob(job.release) } : {});
 }
 
 async function runToEnd(world: SimWorld): Promise<void> {
