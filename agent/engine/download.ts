@@ -561,7 +561,6 @@ export function createDownloadEngine(
     }
   };
 
-
   /** Infrastructure sources that could take a restricted request now (none when unrestricted). */
   const restrictedInfraSources = (
     now: number,
