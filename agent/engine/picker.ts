@@ -32,8 +32,6 @@ interface CommonPick {
 export interface PeerPick extends CommonPick {
   availability: Int32Array;
   sourceHas(index: number): boolean;
-  /** What the source may be raced for in the endgame, if wider than `sourceHas` (an overdue piece). */
-  endgameSourceHas?(index: number): boolean;
   randomFirst: boolean;
 }
 
@@ -65,8 +63,7 @@ export function pickPeerPiece(p: PeerPick): number | undefined {
     }
   }
   if (best !== undefined || missingNotInFlight > 0) return best;
-  const endgameHas = p.endgameSourceHas ?? p.sourceHas;
-  return pickEndgame(p, (i) => endgameHas(i));
+  return pickEndgame(p, (i) => p.sourceHas(i));
 }
 
 export function pickInfrastructurePiece(p: InfrastructurePick): number | undefined {
