@@ -1,0 +1,104 @@
+import { Duplex } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { Bitfield } from '../../../agent/engine/bitfield.ts';
+import { createMemoryPieceStore } from '../../../agent/storage/piece-store.ts';
+import { createPeerConnection, type PeerConnection } from '../../../agent/swarm/peer.ts';
+import { createUploadLimiter } from '../../../agent/swarm/swarm.ts';
+import { createSilentLogger } from '../../../runtime/index.ts';
+import { ManualClock, makeRelease } from '../helpers.ts';
+
+const PIECES = 8;
+/** One-way delay of the link between the two ends: half a round trip. */
+const ONE_WAY_MS = 100;
+
+/** Two in-memory ends joined by a link that delivers each write ONE_WAY_MS later (virtual time). */
+function delayedPair(clock: ManualClock): [Duplex, Duplex] {
+  const sides: Duplex[] = [];
+  const make = (index: number): Duplex =>
+    new Duplex({
+      read() {},
+      write(chunk, _enc, cb) {
+        clock.setTimer(ONE_WAY_MS, () => sides[1 - index]!.push(chunk));
+        cb();
+      },
+    });
+  sides[0] = make(0);
+  sides[1] = make(1);
+  return [sides[0], sides[1]];
+}
+
+/** A peer whose choker unchokes whoever is interested at once (a free upload slot). */
+function peer(stream: Duplex, clock: ManualClock, have: Bitfield, initiator: boolean): PeerConnection {
+  const { layout } = makeRelease(PIECES * 1024, 1024, 5);
+  const connection = createPeerConnection(
+    stream,
+    {
+      id: initiator ? 'b' : 'a',
+      sourceClass: 'peer-same-isp',
+      infoHash: 'ab'.repeat(20),
+      peerId: (initiator ? 'a' : 'b').repeat(40),
+      initiator,
+      maxInFlight: 2,
+    },
+    {
+      clock,
+      logger: createSilentLogger(),
+      layout,
+      store: createMemoryPieceStore(),
+      have,
+      limiter: createUploadLimiter(0, { clock }),
+      uploadAllowed: () => true,
+    },
+  );
+  connection.onInterest(() => connection.setChoking(!connection.peerInterested()));
+  return connection;
+}
+
+function bitfield(held: number[]): Bitfield {
+  const b = new Bitfield(PIECES);
+  for (const i of held) b.set(i);
+  return b;
+}
+
+const ALL = [...Array(PIECES).keys()];
+
+describe('opening a peer wire', () => {
+  it('a newcomer that dials a seeder may request one round trip after the stream opens', async () => {
+    const clock = new ManualClock();
+    const [dialerEnd, acceptorEnd] = delayedPair(clock);
+    const seederSeen = peer(acceptorEnd, clock, bitfield(ALL), false);
+    const newcomerSeen = peer(dialerEnd, clock, bitfield([]), true);
+    const elapsed = await clock.runUntil(() => newcomerSeen.ready() && newcomerSeen.has(0));
+    // Textbook order: 4 one-way trips (handshake; handshake + bitfield; interested; unchoke).
+    expect(elapsed).toBe(2 * ONE_WAY_MS);
+    expect(seederSeen.peerInterested()).toBe(true);
+  });
+
+  it('a seeder that dials a newcomer unchokes it after one and a half round trips', async () => {
+    const clock = new ManualClock();
+    const [dialerEnd, acceptorEnd] = delayedPair(clock);
+    const newcomerSeen = peer(dialerEnd, clock, bitfield(ALL), true);
+    const seederSeen = peer(acceptorEnd, clock, bitfield([]), false);
+    const elapsed = await clock.runUntil(() => seederSeen.ready() && seederSeen.has(0));
+    expect(elapsed).toBe(3 * ONE_WAY_MS);
+    expect(newcomerSeen.peerInterested()).toBe(true);
+    // The seeder wants nothing from the newcomer, and never said otherwise.
+    expect(seederSeen.peerInterested()).toBe(false);
+  });
+
+  it('a guessed interest is withdrawn once the bitfield shows nothing we lack', async () => {
+    const clock = new ManualClock();
+    const [dialerEnd, acceptorEnd] = delayedPair(clock);
+    // The dialer holds 0-3; the peer it dials holds only 1.
+    const dialerSeen = peer(acceptorEnd, clock, bitfield([1]), false);
+    const acceptorSeen = peer(dialerEnd, clock, bitfield([0, 1, 2, 3]), true);
+    await clock.runUntil(() => false, 10 * ONE_WAY_MS);
+    expect(acceptorSeen.wire.amInterested).toBe(false);
+    expect(dialerSeen.peerInterested()).toBe(false);
+    // Its unchoke (given to the guess) went back to the pool when the guess was withdrawn.
+    expect(dialerSeen.choking()).toBe(true);
+    // The peer is interested in what the dialer holds, and was unchoked for it.
+    expect(acceptorSeen.peerInterested()).toBe(true);
+    expect(dialerSeen.ready()).toBe(true);
+  });
+});
