@@ -84,8 +84,35 @@ export function createSwarm(options: SwarmOptions, components: SwarmComponents):
     relayedAt.set(index, now);
     for (const p of peers.values()) if (p.id !== from) p.announceSoon(index);
   };
+  /**
+   * Two devices that both hold the whole release have nothing to trade: the connection only takes one of
+   * the `maxPeers` places on each side. Kept, a device that finished early sat at its peer limit with
+   * other finished devices and turned away the newcomers it could serve: at 300 devices of nat444-1k's
+   * mix, 45 % of a newcomer's first sessions were refused, and only 11-17 % of the peers it reached
+   * held the whole release. BitTorrent clients drop seed-to-seed connections for the same reason.
+   */
+  const bothSeeding = (p: PeerConnection): boolean =>
+    have.complete() && p.handshaken() && p.peerPieceCount() === components.layout.pieces.length;
+
+  /**
+   * At the peer limit, a new connection replaces one that carries nothing: neither side wants a piece
+   * the other holds (a peer with nothing for us, while we have nothing it lacks). A newcomer that dials
+   * us is interested in what we hold, or will be; the idle one can come back when either side has
+   * something new.
+   */
+  const evictIdlePeer = (): boolean => {
+    for (const p of peers.values())
+      if (p.handshaken() && !p.peerInterested() && !p.amInterested()) {
+        p.close('replaced by a new peer (idle)');
+        return true;
+      }
+    return false;
+  };
+
   const unsubscribe = engine.on((event) => {
-    if (event.type === 'piece') for (const p of peers.values()) p.announceHave(event.index);
+    if (event.type === 'complete') {
+      for (const p of [...peers.values()]) if (bothSeeding(p)) p.close('both hold the release');
+    } else if (event.type === 'piece') for (const p of peers.values()) p.announceHave(event.index);
     else if (event.type === 'infra-request') {
       relayedAt.delete(event.index);
       relayClaim(event.index, undefined);
@@ -108,7 +135,7 @@ export function createSwarm(options: SwarmOptions, components: SwarmComponents):
         }
         existing.close('replaced by simultaneous dial');
       }
-      if (closed || peers.size >= options.maxPeers || engine.isBanned(peer.id)) {
+      if (closed || engine.isBanned(peer.id) || (peers.size >= options.maxPeers && !evictIdlePeer())) {
         stream.destroy();
         return undefined;
       }
@@ -133,6 +160,9 @@ export function createSwarm(options: SwarmOptions, components: SwarmComponents):
         },
       );
       peers.set(peer.id, connection);
+      connection.onChange(() => {
+        if (bothSeeding(connection)) connection.close('both hold the release');
+      });
       connection.onClose(() => {
         if (peers.get(peer.id) !== connection) return;
         peers.delete(peer.id);

@@ -25,6 +25,11 @@ function duplexPair(): [Duplex, Duplex] {
         other().push(null);
         cb();
       },
+      // A closed session closes both ends, as the transport's does.
+      destroy(error, cb) {
+        other().destroy();
+        cb(error);
+      },
     });
   sides[0] = make(() => sides[1]!);
   sides[1] = make(() => sides[0]!);
@@ -39,7 +44,7 @@ function makeNode(
   name: string,
   clock: ManualClock,
   release: { data: Uint8Array; layout: PieceLayout },
-  opts: { seed?: boolean; corrupt?: boolean; uploadRateBps?: number } = {},
+  opts: { seed?: boolean; corrupt?: boolean; uploadRateBps?: number; maxPeers?: number } = {},
 ) {
   const { layout, data } = release;
   const store = createMemoryPieceStore();
@@ -59,7 +64,7 @@ function makeNode(
       infoHash: 'aa'.repeat(20),
       peerId: peerId(name),
       selfId: name,
-      maxPeers: 30,
+      maxPeers: opts.maxPeers ?? 30,
       uploadSlots: 4,
       maxInFlightPerPeer: 2,
     },
@@ -88,6 +93,11 @@ function connect(a: ReturnType<typeof makeNode>, b: ReturnType<typeof makeNode>)
   b.swarm.addStream(y, { id: a.name, sourceClass: 'peer-same-isp', initiator: false });
 }
 
+/** Lets the in-memory wires exchange several messages back and forth. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await flush();
+}
+
 function assembled(node: ReturnType<typeof makeNode>, layout: PieceLayout): Buffer {
   return Buffer.concat(layout.pieces.map((_, i) => node.store.pieces.get(i)!));
 }
@@ -108,6 +118,63 @@ describe('swarm over the BitTorrent wire (in-memory streams)', () => {
     const leecherUploads = leechers.reduce((sum, l) => sum + l.swarm.uploaded(), 0);
     expect(leecherUploads).toBeGreaterThan(0);
     for (const n of all) n.swarm.close();
+  });
+
+  it('devices that both hold the release drop their connection to each other', async () => {
+    const release = makeRelease(8 * PIECE, PIECE, 33);
+    const clock = new ManualClock();
+    const seed = makeNode('seed', clock, release, { seed: true, uploadRateBps: 64 * 1024 });
+    const a = makeNode('leech-a', clock, release);
+    const b = makeNode('leech-b', clock, release);
+    connect(seed, a);
+    connect(seed, b);
+    connect(a, b);
+    await flush();
+    expect(seed.swarm.peers()).toHaveLength(2);
+    await clock.runUntil(() => a.done() && b.done(), 60_000);
+    expect(a.done() && b.done()).toBe(true);
+    // The last haves leave in their batch.
+    await clock.runUntil(() => false, 2 * CONTROL_BATCH_MS);
+    // Nobody has anything left to trade: every connection is gone, on both ends.
+    for (const n of [seed, a, b]) expect(n.swarm.peers()).toHaveLength(0);
+    for (const n of [seed, a, b]) n.swarm.close();
+  });
+
+  it('at its peer limit a device makes room for a new peer by dropping one that carries nothing', async () => {
+    const release = makeRelease(8 * PIECE, PIECE, 34);
+    const clock = new ManualClock();
+    const device = makeNode('device', clock, release, { maxPeers: 2 });
+    // Two peers that hold nothing, as the device holds nothing: neither side wants anything.
+    const x = makeNode('empty-x', clock, release);
+    const y = makeNode('empty-y', clock, release);
+    connect(device, x);
+    connect(device, y);
+    await settle();
+    expect(device.swarm.peers()).toHaveLength(2);
+    const seed = makeNode('seed', clock, release, { seed: true, uploadRateBps: 64 * 1024 });
+    connect(seed, device);
+    await settle();
+    expect(device.swarm.hasPeer('seed')).toBe(true);
+    expect(device.swarm.peers()).toHaveLength(2);
+    await clock.runUntil(() => device.done(), 60_000);
+    expect(assembled(device, release.layout).equals(Buffer.from(release.data))).toBe(true);
+    for (const n of [device, x, y, seed]) n.swarm.close();
+  });
+
+  it('at its peer limit a device keeps peers it trades with and turns the new one away', async () => {
+    const release = makeRelease(8 * PIECE, PIECE, 35);
+    const clock = new ManualClock();
+    const device = makeNode('device', clock, release, { maxPeers: 1, uploadRateBps: 64 * 1024 });
+    const seed = makeNode('seed', clock, release, { seed: true, uploadRateBps: 64 * 1024 });
+    connect(device, seed);
+    await flush();
+    const late = makeNode('late', clock, release);
+    connect(late, device);
+    await flush();
+    // The device still wants the seed's pieces: the seed stays, the newcomer is refused.
+    expect(device.swarm.hasPeer('seed')).toBe(true);
+    expect(device.swarm.hasPeer('late')).toBe(false);
+    for (const n of [device, seed, late]) n.swarm.close();
   });
 
   it('a peer serving corrupt pieces is banned and the download completes from an honest one', async () => {
