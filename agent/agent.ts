@@ -14,14 +14,19 @@ import {
   type UdpSocket,
   withTimeout,
 } from '../runtime/index.ts';
-import type { AnnounceRequest, CurrentReleaseResponse } from '../tracker/index.ts';
+import type {
+  AnnounceRequest,
+  AnnounceResponse,
+  CurrentJoinRequest,
+  CurrentJoinResponse,
+} from '../tracker/index.ts';
 import type { AgentConfig } from './config.ts';
 import { type DeviceStateProvider, deviceStateFromConfig } from './device-state.ts';
 import { type DownloadJob, openDownloadJob } from './download-job.ts';
 import type { EngineOptions, InfraReason } from './engine/download.ts';
 import { AgentError } from './errors.ts';
 import { type HookRunner, type InstallResult, installRelease } from './install.ts';
-import type { Announcer } from './net/announcer.ts';
+import { type Announcer, announceBody } from './net/announcer.ts';
 import { createPeerNetwork, type PeerNetwork, peerIdOfKey } from './net/peer-network.ts';
 import { DEFAULT_TCP_WIRE_OPTIONS, startTcpWire, type TcpWire } from './net/tcp-wire.ts';
 import { createTrackerClient, type TrackerClient } from './net/tracker-client.ts';
@@ -415,31 +420,71 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
   };
 
   /** Joins a release's swarm (announcer, session routing); see swarm-link.ts. Needs a tracker. */
+  /** Until the download's seeding controller follows the device state, one reading of it is announced. */
+  const earlyConditions = async () => {
+    const c = await deviceState.get().catch(() => ({ wifi: false, power: false }));
+    return {
+      wifi: c.wifi,
+      charging: c.power,
+      uploadAllowed: (!config.policy.wifiOnly || c.wifi) && (!config.policy.powerOnly || c.power),
+    };
+  };
+  const ispHints = () => ({
+    ...(config.network.isp ? { isp: config.network.isp } : {}),
+    ...(config.network.region ? { region: config.network.region } : {}),
+  });
+
+  /**
+   * The first announce, asked of the tracker together with the current release (currentAndJoin), so a
+   * device does not wait a round trip between learning its release and joining its swarm. None while a
+   * release of the product is active here: that link announces for itself (it may be seeding).
+   */
+  const joinRequest = async (
+    s: AgentStateStore,
+    product: string,
+    netStarting: Promise<PeerNetwork | undefined>,
+  ): Promise<CurrentJoinRequest['announce']> => {
+    if (!components.udp || [...active.keys()].some((id) => id.startsWith(`${product}@`))) return undefined;
+    const net = await netStarting;
+    if (!net) return undefined;
+    const tcp = await startTcpWireOnce();
+    const { deviceId: _omit, ...body } = announceBody(
+      {
+        deviceId: s.get().deviceId,
+        maxPeers: config.policy.maxPeers,
+        ispHints: ispHints(),
+        token: s.get().deviceToken,
+        conditions: await earlyConditions(),
+        have: undefined,
+        port: net.localAddress().port,
+        publicKey: net.publicKey,
+        reachability: reachability(net),
+        candidates: candidates(),
+        tcpPort: tcp?.localAddress().port,
+      },
+      'started',
+    );
+    return body;
+  };
+
   const openLink = async (
     net: PeerNetwork,
     tcp: TcpWire | undefined,
     release: string,
     infoHash: string,
+    firstAnswer?: AnnounceResponse,
   ): Promise<SwarmLink> => {
     const s = (await init()).state;
     const trav = await startTraversalOnce(net);
-    // Until the download's seeding controller follows the device state, one reading of it is announced.
-    const c = await deviceState.get().catch(() => ({ wifi: false, power: false }));
-    const early = {
-      wifi: c.wifi,
-      charging: c.power,
-      uploadAllowed: (!config.policy.wifiOnly || c.wifi) && (!config.policy.powerOnly || c.power),
-    };
+    const early = await earlyConditions();
     return openSwarmLink(
       {
         release,
         infoHash,
         deviceId: s.get().deviceId,
         maxPeers: config.policy.maxPeers,
-        ispHints: {
-          ...(config.network.isp ? { isp: config.network.isp } : {}),
-          ...(config.network.region ? { region: config.network.region } : {}),
-        },
+        ispHints: ispHints(),
+        ...(firstAnswer ? { firstAnswer } : {}),
       },
       {
         clock,
@@ -510,12 +555,19 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
     // The network, the NAT probe and the TCP wire do not depend on the release: they start now.
     const netStarting = startNetwork(s);
     netStarting.catch(() => undefined);
-    let current: CurrentReleaseResponse | undefined;
+    let current: CurrentJoinResponse | undefined;
     let link: SwarmLink | undefined;
     try {
       if (tracker) {
         try {
-          current = await tracker.current(target.product, target.channel, deviceId);
+          const announce = await joinRequest(s, target.product, netStarting);
+          current = announce
+            ? await tracker.currentAndJoin(target.product, target.channel, {
+                deviceId,
+                respectRollout: options.respectRollout === true,
+                announce,
+              })
+            : await tracker.current(target.product, target.channel, deviceId);
           for (const u of current.cdnUrls) {
             const base = cdnBaseOf(u);
             if (!cdnUrls.includes(base)) cdnUrls.push(base);
@@ -537,7 +589,14 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
       // downloads, unless this release is already active here (its own link serves it).
       if (current && !active.has(current.release)) {
         const net = await netStarting;
-        if (net) link = await openLink(net, await startTcpWireOnce(), current.release, current.infoHash);
+        if (net)
+          link = await openLink(
+            net,
+            await startTcpWireOnce(),
+            current.release,
+            current.infoHash,
+            current.announce,
+          );
       }
     } finally {
       linkDecided(link);

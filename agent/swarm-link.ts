@@ -17,6 +17,8 @@ export interface SwarmLinkOptions {
   deviceId: string;
   maxPeers: number;
   ispHints: { isp?: string; region?: string };
+  /** The answer to the announce the tracker's current-and-join call made for us (see AnnouncerOptions). */
+  firstAnswer?: AnnounceResponse;
 }
 
 export interface SwarmLinkComponents {
@@ -102,6 +104,7 @@ export function openSwarmLink(options: SwarmLinkOptions, components: SwarmLinkCo
       retryMs: 5000,
       maxIntervalMs: 30_000,
       ispHints: options.ispHints,
+      ...(options.firstAnswer ? { firstAnswer: options.firstAnswer } : {}),
     },
     {
       clock: components.clock,

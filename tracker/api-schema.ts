@@ -186,6 +186,27 @@ export const CurrentReleaseResponse = Type.Object({
 });
 export type CurrentReleaseResponse = Static<typeof CurrentReleaseResponse>;
 
+/**
+ * POST to the current-release route: the release check and the first announce in one round trip. A
+ * device cannot announce before it knows the release, and a mobile device paid a whole request (a round
+ * trip plus the answer's transfer: ~0.5 s at 260 ms and 2 % loss) between the two. With `announce`,
+ * the tracker announces the device into the current release's swarm (when it is eligible, or when
+ * `respectRollout` is false) and puts the announce answer in its reply.
+ */
+export const CurrentJoinRequest = Type.Object(
+  {
+    deviceId: DeviceId,
+    /** Join only inside the rollout (the daemon); `agent fetch` may fetch what is not rolled out yet. */
+    respectRollout: Type.Optional(Type.Boolean()),
+    announce: Type.Optional(Type.Omit(AnnounceRequest, ['release', 'deviceId'])),
+  },
+  { additionalProperties: false },
+);
+export type CurrentJoinRequest = Static<typeof CurrentJoinRequest>;
+
+/** The current release, and the announce answer when the tracker joined the device to its swarm. */
+export type CurrentJoinResponse = CurrentReleaseResponse & { announce?: AnnounceResponse };
+
 const Bytes = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
 export const ReportRequest = Type.Object(

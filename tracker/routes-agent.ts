@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
 import { type AgentAnnounce, cdnUrlsFor } from './announce.ts';
 import {
   AnnounceRequest,
+  CurrentJoinRequest,
   CurrentReleaseQuery,
   type CurrentReleaseResponse,
   ReleaseIdString,
@@ -44,36 +45,59 @@ export function registerAgentRoutes(
     },
   );
 
+  const currentRelease = async (
+    product: string,
+    channel: string,
+    device: string | undefined,
+  ): Promise<CurrentReleaseResponse> => {
+    const release = await ctx.catalogue.current(product, channel);
+    if (!release) throw new TrackerError('RELEASE_UNKNOWN', `no current release for ${product}/${channel}`);
+    const rollout = await ctx.rollout.status(product, channel, release.id);
+    const eligible =
+      device === undefined
+        ? rollout.state === 'complete'
+        : await ctx.rollout.isEligible(product, channel, release.id, device);
+    return {
+      product,
+      channel,
+      release: release.id,
+      version: release.version,
+      eligible,
+      rollout,
+      infoHash: release.infoHash,
+      manifestKey: release.manifestKey,
+      cdnUrls: cdnUrlsFor(ctx, release.objectKey),
+    };
+  };
+  const channelParams = Type.Object({ product: NameParam, channel: NameParam });
+
   app.get<{ Params: { product: string; channel: string }; Querystring: { device?: string } }>(
     '/v1/products/:product/channels/:channel/current',
-    {
-      schema: {
-        params: Type.Object({ product: NameParam, channel: NameParam }),
-        querystring: CurrentReleaseQuery,
-      },
-    },
-    async (request) => {
-      const { product, channel } = request.params;
-      const release = await ctx.catalogue.current(product, channel);
-      if (!release) throw new TrackerError('RELEASE_UNKNOWN', `no current release for ${product}/${channel}`);
-      const rollout = await ctx.rollout.status(product, channel, release.id);
-      const device = request.query.device;
-      const eligible =
-        device === undefined
-          ? rollout.state === 'complete'
-          : await ctx.rollout.isEligible(product, channel, release.id, device);
-      const response: CurrentReleaseResponse = {
-        product,
-        channel,
-        release: release.id,
-        version: release.version,
-        eligible,
-        rollout,
-        infoHash: release.infoHash,
-        manifestKey: release.manifestKey,
-        cdnUrls: cdnUrlsFor(ctx, release.objectKey),
-      };
-      return response;
+    { schema: { params: channelParams, querystring: CurrentReleaseQuery } },
+    async (request) => currentRelease(request.params.product, request.params.channel, request.query.device),
+  );
+
+  // The current release and the device's first announce in one request (CurrentJoinRequest).
+  app.post<{ Params: { product: string; channel: string }; Body: CurrentJoinRequest }>(
+    '/v1/products/:product/channels/:channel/current',
+    { schema: { params: channelParams, body: CurrentJoinRequest } },
+    async (request, reply) => {
+      const { deviceId, announce: join, respectRollout } = request.body;
+      const current = await currentRelease(request.params.product, request.params.channel, deviceId);
+      let text = JSON.stringify(current);
+      if (join && (current.eligible || respectRollout === false)) {
+        const body: AnnounceRequest = { ...join, deviceId, release: current.release };
+        try {
+          const answer = await announce(body, request.ip);
+          text = `${text.slice(0, -1)},"announce":${answer}}`;
+        } catch (error) {
+          // The device announces on its own then, and hears the reason there (a bad token, a limit).
+          if (!(error instanceof TrackerError)) throw error;
+          request.log.info({ code: error.code, device: deviceId }, 'join announce refused');
+        }
+      }
+      reply.header('content-type', 'application/json; charset=utf-8');
+      return text;
     },
   );
 

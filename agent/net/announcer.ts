@@ -16,6 +16,54 @@ export interface AnnouncerOptions {
   ispHints?: { isp?: string; region?: string };
   /** Lower bound on the announce interval the tracker may ask for (keeps lab runs responsive). */
   maxIntervalMs: number;
+  /**
+   * The answer to a `started` announce made already, inside the tracker's current-release call
+   * (tracker-client `currentAndJoin`): the announcer acts on it instead of announcing again.
+   */
+  firstAnswer?: AnnounceResponse;
+}
+
+/** What an announce says about the device, for `announceBody`. */
+export interface AnnounceFacts {
+  deviceId: string;
+  maxPeers: number;
+  ispHints?: { isp?: string; region?: string } | undefined;
+  token: string | undefined;
+  conditions: { wifi: boolean; charging: boolean; uploadAllowed: boolean };
+  have: Bitfield | undefined;
+  port: number;
+  publicKey: Uint8Array;
+  reachability: ReachabilityReport;
+  candidates: AnnounceRequest['candidates'];
+  tcpPort: number | undefined;
+}
+
+/** An announce without its release: the announcer adds it, the current-and-join call leaves it to the tracker. */
+export function announceBody(
+  facts: AnnounceFacts,
+  event: AnnounceRequest['event'],
+): Omit<AnnounceRequest, 'release'> & { tcpPort?: number } {
+  const { have, ispHints, token, conditions: cond, tcpPort } = facts;
+  return {
+    deviceId: facts.deviceId,
+    ...(token ? { deviceToken: token } : {}),
+    event,
+    port: facts.port,
+    progress: have
+      ? {
+          have: have.count(),
+          bitfield: Buffer.from(have.bytes).toString('base64'),
+          complete: have.complete(),
+        }
+      : { have: 0, complete: false },
+    reachability: facts.reachability,
+    candidates: facts.candidates,
+    publicKey: Buffer.from(facts.publicKey).toString('base64'),
+    ...(ispHints && (ispHints.isp || ispHints.region) ? { ispHints } : {}),
+    state: { wifi: cond.wifi, charging: cond.charging, uploadAllowed: cond.uploadAllowed },
+    numwant: facts.maxPeers,
+    ...(tcpPort ? { tcpPort } : {}),
+  };
 }
 
 export interface AnnouncerComponents {
@@ -76,35 +124,25 @@ export function startAnnouncer(options: AnnouncerOptions, components: AnnouncerC
   // A tracker from before the TCP wire refuses the unknown field (400): then announce without it.
   let sendTcpPort = components.tcp !== undefined;
 
-  const request = (event: AnnounceRequest['event']): AnnounceRequest & { tcpPort?: number } => {
-    const token = components.token.get();
-    const cond = components.conditions();
-    const have = components.have();
-    const tcpPort = sendTcpPort ? components.tcp?.port() : undefined;
-    return {
-      deviceId: options.deviceId,
-      ...(token ? { deviceToken: token } : {}),
-      release: options.release,
+  const request = (event: AnnounceRequest['event']): AnnounceRequest & { tcpPort?: number } => ({
+    ...announceBody(
+      {
+        deviceId: options.deviceId,
+        maxPeers: options.maxPeers,
+        ispHints: options.ispHints,
+        token: components.token.get(),
+        conditions: components.conditions(),
+        have: components.have(),
+        port: network.localAddress().port,
+        publicKey: network.publicKey,
+        reachability: components.reachability(),
+        candidates: components.candidates(),
+        tcpPort: sendTcpPort ? components.tcp?.port() : undefined,
+      },
       event,
-      port: network.localAddress().port,
-      progress: have
-        ? {
-            have: have.count(),
-            bitfield: Buffer.from(have.bytes).toString('base64'),
-            complete: have.complete(),
-          }
-        : { have: 0, complete: false },
-      reachability: components.reachability(),
-      candidates: components.candidates(),
-      publicKey: Buffer.from(network.publicKey).toString('base64'),
-      ...(options.ispHints && (options.ispHints.isp || options.ispHints.region)
-        ? { ispHints: options.ispHints }
-        : {}),
-      state: { wifi: cond.wifi, charging: cond.charging, uploadAllowed: cond.uploadAllowed },
-      numwant: options.maxPeers,
-      ...(tcpPort ? { tcpPort } : {}),
-    };
-  };
+    ),
+    release: options.release,
+  });
 
   const dialPeers = (peers: RankedPeer[]): void => {
     let budget = options.maxPeers - components.connectedPeers();
@@ -154,6 +192,18 @@ export function startAnnouncer(options: AnnouncerOptions, components: AnnouncerC
     }
   };
 
+  const accept = (event: AnnounceRequest['event'], response: AnnounceResponse): void => {
+    failures = 0;
+    logger.debug({ event, peers: response.peers.length, interval: response.interval }, 'announced');
+    if (response.deviceToken) components.token.set(response.deviceToken);
+    if (!stopped) {
+      components.onResponse(response);
+      dialPeers(response.peers);
+      const bt = btPeersOf(response);
+      if (components.tcp && bt.length > 0) components.tcp.dial(bt.slice(0, BT_PEERS_PER_ANSWER));
+    }
+  };
+
   const announce = async (event: AnnounceRequest['event']): Promise<AnnounceResponse | undefined> => {
     try {
       let response: AnnounceResponse;
@@ -165,15 +215,7 @@ export function startAnnouncer(options: AnnouncerOptions, components: AnnouncerC
         logger.info('tracker does not take tcpPort: stock clients will not be told about our TCP port');
         response = await tracker.announce(request(event));
       }
-      failures = 0;
-      logger.debug({ event, peers: response.peers.length, interval: response.interval }, 'announced');
-      if (response.deviceToken) components.token.set(response.deviceToken);
-      if (!stopped) {
-        components.onResponse(response);
-        dialPeers(response.peers);
-        const bt = btPeersOf(response);
-        if (components.tcp && bt.length > 0) components.tcp.dial(bt.slice(0, BT_PEERS_PER_ANSWER));
-      }
+      accept(event, response);
       return response;
     } catch (error) {
       failures++;
@@ -198,7 +240,11 @@ export function startAnnouncer(options: AnnouncerOptions, components: AnnouncerC
   return {
     async start(): Promise<void> {
       const before = components.reachability().public;
-      let response = await announce('started');
+      let response: AnnounceResponse | undefined;
+      if (options.firstAnswer) {
+        response = options.firstAnswer;
+        accept('started', response);
+      } else response = await announce('started');
       // The first answer may teach us our reachability (observed address): tell the tracker at once.
       if (response && components.reachability().public !== before)
         response = (await announce('update')) ?? response;

@@ -3,6 +3,8 @@ import { SwarmlaneError } from '../../runtime/index.ts';
 import type {
   AnnounceRequest,
   AnnounceResponse,
+  CurrentJoinRequest,
+  CurrentJoinResponse,
   CurrentReleaseResponse,
   ReportRequest,
 } from '../../tracker/index.ts';
@@ -13,6 +15,11 @@ export class TrackerClientError extends SwarmlaneError {}
 export interface TrackerClient {
   announce(request: AnnounceRequest, signal?: AbortSignal): Promise<AnnounceResponse>;
   current(product: string, channel: string, deviceId: string): Promise<CurrentReleaseResponse>;
+  /**
+   * The current release and, in the same round trip, the device's first announce into its swarm
+   * (CurrentJoinRequest). A tracker from before this call (404/405) is asked the plain way.
+   */
+  currentAndJoin(product: string, channel: string, request: CurrentJoinRequest): Promise<CurrentJoinResponse>;
   report(request: ReportRequest): Promise<void>;
   /** The tracker's rendezvous/STUN UDP endpoint (on the tracker's host). */
   rendezvous(): Promise<{ port: number; publicKey: string }>;
@@ -49,13 +56,25 @@ export function createTrackerClient(baseUrl: string, components: { http: HttpCli
     }
     return (text ? JSON.parse(text) : undefined) as T;
   };
+  const currentPath = (product: string, channel: string) =>
+    `/v1/products/${encodeURIComponent(product)}/channels/${encodeURIComponent(channel)}/current`;
+  const current = (product: string, channel: string, deviceId: string) =>
+    call<CurrentReleaseResponse>(
+      'GET',
+      `${currentPath(product, channel)}?device=${encodeURIComponent(deviceId)}`,
+    );
   return {
     announce: (request, signal) => call<AnnounceResponse>('POST', '/v1/announce', request, signal),
-    current: (product, channel, deviceId) =>
-      call<CurrentReleaseResponse>(
-        'GET',
-        `/v1/products/${encodeURIComponent(product)}/channels/${encodeURIComponent(channel)}/current?device=${encodeURIComponent(deviceId)}`,
-      ),
+    current,
+    async currentAndJoin(product, channel, request) {
+      try {
+        return await call<CurrentJoinResponse>('POST', currentPath(product, channel), request);
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        if (code !== 'HTTP_404' && code !== 'HTTP_405' && code !== 'NOT_FOUND') throw error;
+        return current(product, channel, request.deviceId);
+      }
+    },
     rendezvous: () => call<{ port: number; publicKey: string }>('GET', '/v1/rendezvous'),
     report: async (request) => {
       await call<unknown>('POST', '/v1/report', request);

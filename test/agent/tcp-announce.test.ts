@@ -32,6 +32,9 @@ function announcerWith(tracker: (request: AnnounceRequest) => AnnounceResponse) 
     current: async () => {
       throw new Error('unused');
     },
+    currentAndJoin: async () => {
+      throw new Error('unused');
+    },
     report: async () => {},
     rendezvous: async () => ({ port: 1, publicKey: '' }),
   };

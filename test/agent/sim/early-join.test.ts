@@ -5,7 +5,11 @@ import { buildWorld } from './harness.ts';
 const fixtureOf = (size: number, pieceLength: number, seed: number) =>
   publishFixture({ size, pieceLength, seed, nowMs: Date.UTC(2026, 0, 1) });
 
-type Request = (r: { url: string }) => Promise<unknown>;
+type Request = (r: { url: string; method?: string }) => Promise<unknown>;
+
+/** The device's first announce goes out on its own or inside the current-release call (currentAndJoin). */
+const announces = (r: { url: string; method?: string }): boolean =>
+  r.url.endsWith('/v1/announce') || (r.method === 'POST' && r.url.endsWith('/current'));
 
 /** Puts `wrap(index, original)` in place of each device's HTTP request: to watch or delay its requests. */
 function interceptHttp(
@@ -26,8 +30,7 @@ describe('joining the swarm while the manifest downloads', () => {
     const t0 = world.sim.clock.now();
     const seen = world.devices.map(() => ({ announce: -1, manifest: -1 }));
     interceptHttp(world, (i, request) => (r) => {
-      if (r.url.endsWith('/v1/announce') && seen[i]!.announce < 0)
-        seen[i]!.announce = world.sim.clock.now() - t0;
+      if (announces(r) && seen[i]!.announce < 0) seen[i]!.announce = world.sim.clock.now() - t0;
       return request(r).then((response) => {
         if (r.url.endsWith('manifest.json')) seen[i]!.manifest = world.sim.clock.now() - t0;
         return response;
@@ -79,10 +82,21 @@ describe('joining the swarm while the manifest downloads', () => {
   it('does not start the download before the first announce is answered, however late', async () => {
     const fixture = fixtureOf(256 * 1024, 32 * 1024, 45);
     const world = await buildWorld({ fixture, devices: 4, seed: 5, edge: {} });
-    // The tracker answers the first announce long after the manifest is in.
+    // A tracker from before the current-and-join call (the agent then asks for the release and
+    // announces separately) that answers the first announce long after the manifest is in. With the
+    // joined call the announce answer comes with the release, before the download can exist.
+    let joinsRefused = 0;
     interceptHttp(world, (_, request) => {
       let first = true;
       return async (r) => {
+        if (r.method === 'POST' && r.url.endsWith('/current')) {
+          joinsRefused++;
+          return {
+            status: 404,
+            headers: {},
+            body: new TextEncoder().encode('{"error":{"code":"NOT_FOUND"}}'),
+          };
+        }
         const response = await request(r);
         if (r.url.endsWith('/v1/announce') && first) {
           first = false;
@@ -96,6 +110,7 @@ describe('joining the swarm while the manifest downloads', () => {
     expect(world.devices.filter((d) => d.error).map((d) => String(d.error))).toEqual([]);
     // Run before the answer, each device counted itself alone and took the release from infrastructure.
     for (const d of world.devices) expect(d.summary!.infraBytesByReason.alone).toBe(0);
+    expect(joinsRefused).toBe(4);
     await world.sim.settle(Promise.all(world.devices.map((d) => d.agent.stop())));
   }, 60_000);
 });
