@@ -31,6 +31,12 @@ export interface CongestionController {
   onLoss(now: number, lostBytes: number, largestLostSentTime: number): void;
   /** Persistent congestion (RFC 9002 §7.6): everything sent over a long interval was lost. */
   onPersistentCongestion(now: number): void;
+  /**
+   * Smart start for a window-based controller, called once when the session's first RTT sample is in
+   * (the handshake's): `rate` is this session's share of the rate remembered for its network context,
+   * bytes/s. Rate-based BBR takes its seed at construction instead and has no `resume`.
+   */
+  resume?(rate: number, rttMs: number): void;
 }
 
 export interface ControllerContext {
