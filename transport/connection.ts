@@ -372,9 +372,11 @@ export class ConnectionCore {
       latestRtt: () => (this.rtt.hasSample ? this.rtt.latest : this.rtt.smoothed),
     };
     let initialRate: number | undefined;
-    if (this.rateHistory && this.networkContext !== undefined) {
+    if (this.options.congestion === 'bbr' && this.rateHistory && this.networkContext !== undefined) {
       const remembered = this.rateHistory.get(this.networkContext);
-      if (remembered !== undefined) initialRate = Math.min(remembered, this.options.maxInitialRateBps / 8);
+      // Its share of the uplink, as the adaptive controller's resume (smartStart) takes.
+      if (remembered !== undefined)
+        initialRate = Math.min(remembered, this.options.maxInitialRateBps / 8) / this.senders();
     }
     this.cc =
       this.options.congestion === 'bbr'
@@ -525,10 +527,15 @@ export class ConnectionCore {
    * session's share of the rate remembered for the network context (BBR took its seed at
    * construction). Recording while the session runs starts here too.
    */
-  private smartStart(now: number): void {
+  private smartStart(now: number, serverHandshakeRtt?: number): void {
     if (!this.rateHistory || this.networkContext === undefined) return;
     this.nextHistoryAt = now + this.historyInterval();
-    if (!this.cc.resume || !this.rtt.hasSample) return;
+    if (!this.cc.resume) return;
+    // A resumed window is paced over the smoothed RTT, so the server needs the handshake's sample
+    // as the client has it, not the 333 ms default. Only here: BBR edges serving many sessions at
+    // once start from the default until their first ACK (test/transport/fairness.test.ts).
+    if (serverHandshakeRtt !== undefined && !this.rtt.hasSample) this.rtt.update(serverHandshakeRtt, 0);
+    if (!this.rtt.hasSample) return;
     const remembered = this.rateHistory.get(this.networkContext);
     if (remembered === undefined) return;
     const uplink = Math.min(remembered, this.options.maxInitialRateBps / 8);
@@ -731,12 +738,11 @@ export class ConnectionCore {
       this.state = 'established';
       this.pathValidated = true;
       this.handshakeResendAt = undefined;
+      this.handshakeDue = false;
       // The client sends this packet as soon as our answer arrives: answer -> it is a round trip, as
       // the client's INITIAL -> answer is. Only when the answer went once (Karn: a resent one's
       // round trip is ambiguous).
-      if (this.handshakeSentCount === 1) this.rtt.update(now - this.lastAnswerSentAt, 0);
-      this.handshakeDue = false;
-      this.smartStart(now);
+      this.smartStart(now, this.handshakeSentCount === 1 ? now - this.lastAnswerSentAt : undefined);
       if (this.options.connectionWindow > INITIAL_CONNECTION_WINDOW) {
         this.recvMaxData = this.options.connectionWindow;
         this.maxDataDirty = true;
