@@ -828,7 +828,7 @@ export class ConnectionCore {
     switch (frame.type) {
       case 'ack':
         this.recovery.onAck(now, frame.ranges, frame.delayUs / 1000);
-        if (now >= this.nextHistoryAt) {
+        if (now >= this.nextHistoryAt && this.cc.probing?.() !== true) {
           this.nextHistoryAt = now + this.historyInterval();
           this.recordHistory();
         }

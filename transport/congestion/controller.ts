@@ -26,6 +26,11 @@ export interface CongestionController {
   pacingRate(): number;
   /** Current estimate of the path's bottleneck rate (bytes/s); recorded for smart start. */
   bandwidthEstimate(): number;
+  /**
+   * Still probing for the path's rate (BBR's STARTUP): the estimate is a lower bound that grows each
+   * round, so smart start does not record it while the session runs (only at its close).
+   */
+  probing?(): boolean;
   onPacketSent(now: number, bytes: number, bytesInFlight: number): void;
   onAck(now: number, ackedBytes: number, largestAckedSentTime: number, sample: RateSample | undefined): void;
   onLoss(now: number, lostBytes: number, largestLostSentTime: number): void;
