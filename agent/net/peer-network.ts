@@ -105,8 +105,9 @@ export function createPeerNetwork(
       // would then fill the uplink (the swarm's bottleneck) with repair packets each time. A lost tail
       // packet costs one retransmission instead.
       tailRepair: false,
-      // Every peer session starts from the rate the uplink has delivered to earlier ones instead of
-      // 10 packets: a piece to a peer 240 ms away takes one round trip, not four.
+      // Every peer session starts from its share of the rate the uplink delivered to earlier ones
+      // instead of 10 packets: on an idle uplink a piece to a peer 240 ms away takes about one round
+      // trip instead of three (test/transport/smart-start.test.ts).
       ...(options.networkContext
         ? { networkContext: options.networkContext, rateHistory: options.rateHistory ?? createRateHistory() }
         : {}),

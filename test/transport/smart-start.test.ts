@@ -30,9 +30,18 @@ interface CoreView {
 const coreOf = (c: Connection): CoreView => (c as unknown as { core: CoreView }).core;
 
 /** A history that always remembers `rate` and keeps what sessions record. */
-function fixedHistory(rate: number): RateHistory & { recorded: number[] } {
+function fixedHistory(rate: number): RateHistory & { recorded: number[]; asked: string[] } {
   const recorded: number[] = [];
-  return { recorded, get: () => rate, record: (_c, r) => void recorded.push(r) };
+  const asked: string[] = [];
+  return {
+    recorded,
+    asked,
+    get: (context) => {
+      asked.push(context);
+      return rate;
+    },
+    record: (_c, r) => void recorded.push(r),
+  };
 }
 
 describe('smart start of the adaptive controller', () => {
@@ -130,7 +139,8 @@ describe('smart start on peer sessions (simulated 240 ms mobile path)', () => {
       clientLink: { ...mobile, rateBps: undefined },
       serverLink: { ...mobile, rateBps: undefined },
       client: { congestion: 'adaptive', rateHistory: history, networkContext: CONTEXT },
-      server: { congestion: 'adaptive', rateHistory: history, networkContext: CONTEXT },
+      // A context read per session (a device moving between networks).
+      server: { congestion: 'adaptive', rateHistory: history, networkContext: () => 'isp=test;type=wifi' },
     });
     const connect = () =>
       pair.net.run(pair.client.connect(pair.server.localAddress(), pair.server.publicKey));
@@ -145,6 +155,7 @@ describe('smart start on peer sessions (simulated 240 ms mobile path)', () => {
     expect(accepted.rtt.latest).toBeGreaterThanOrEqual(240);
     expect(accepted.rtt.latest).toBeLessThan(260);
     expect(accepted.cc.cwnd()).toBeGreaterThan(100_000);
+    expect(history.asked).toEqual([CONTEXT, 'isp=test;type=wifi']);
 
     // Keep the first session sending, then open a second: it starts from half the rate.
     const data = patternBytes(4 * 1024 * 1024, 2);
