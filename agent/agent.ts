@@ -20,7 +20,7 @@ import type {
   CurrentJoinRequest,
   CurrentJoinResponse,
 } from '../tracker/index.ts';
-import type { AgentConfig } from './config.ts';
+import { type AgentConfig, peerNetworkContext } from './config.ts';
 import { type DeviceStateProvider, deviceStateFromConfig } from './device-state.ts';
 import { type DownloadJob, openDownloadJob } from './download-job.ts';
 import type { EngineOptions, InfraReason } from './engine/download.ts';
@@ -254,6 +254,7 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
         {
           staticPrivateKey: new Uint8Array(Buffer.from(key, 'base64')),
           congestion: config.network.peerCongestion,
+          networkContext: peerNetworkContext(config.network),
         },
         { socket, clock, random: components.random, logger },
       );

@@ -227,6 +227,15 @@ export interface AgentConfig {
 export const DEFAULT_CHANNEL = 'stable';
 
 /**
+ * The smart-start context of the agent's peer sessions (transport rateHistory): the uplink they
+ * share, named by the ISP and region hints. Rates are remembered per process, so the key only has to
+ * tell this device's networks apart.
+ */
+export function peerNetworkContext(network: Pick<AgentConfig['network'], 'isp' | 'region'>): string {
+  return `isp=${network.isp ?? '?'};region=${network.region ?? '?'}`;
+}
+
+/**
  * Validates raw config (parsed YAML/JSON or built from flags) and applies defaults. Relative paths
  * resolve against `baseDir` (the config file's folder). Throws CONFIG_INVALID naming the bad field.
  */

@@ -176,10 +176,29 @@ export interface ConnectionSetup {
   now: number;
   client?: ClientHandshake;
   server?: ServerHandshake;
-  /** Smart start: rate history and context to read from (and record into on close). */
+  /** Smart start: rate history and context to read from and record into while the session runs. */
   rateHistory?: RateHistory;
   networkContext?: string;
+  /**
+   * Smart start: the endpoint's other sessions now sending data. A remembered rate is the whole
+   * uplink's (one session's delivery rate x the sessions sharing it when recorded), so a session
+   * starts from its share of it, and sessions starting together do not each take the whole uplink.
+   */
+  otherSenders?: (self: ConnectionCore) => number;
 }
+
+/** Bytes in flight above which a session counts as sending (more than a few control packets). */
+const SENDING_BYTES = 4 * MAX_DATAGRAM;
+/** Smart start records the delivery rate every this many smoothed RTTs while a session runs ... */
+const HISTORY_RTTS = 4;
+/** ... and not more often than this (a LAN's RTT would make it every few ms). */
+const HISTORY_MIN_INTERVAL_MS = 250;
+/**
+ * A rate is recorded only from a session that delivered this much since its last record: more than
+ * slow start's first two rounds from 10 packets, so the sample measured more than the initial window.
+ * A session that carried only control traffic (requests, haves) would teach a rate of a few kB/s.
+ */
+const HISTORY_MIN_BYTES = 32 * MAX_DATAGRAM;
 
 export function hexOf(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
@@ -222,6 +241,11 @@ export class ConnectionCore {
   private readonly server: ServerHandshake | undefined;
   private readonly rateHistory: RateHistory | undefined;
   private readonly networkContext: string | undefined;
+  private readonly otherSenders: ((self: ConnectionCore) => number) | undefined;
+  /** Smart start: when the running session next records its rate; the handshake's time to resume. */
+  private nextHistoryAt = Number.POSITIVE_INFINITY;
+  private ackedAtHistory = 0;
+  private lastAnswerSentAt = 0;
 
   // Keys.
   private sendKey: PacketKey | undefined;
@@ -336,6 +360,7 @@ export class ConnectionCore {
     this.server = setup.server;
     this.rateHistory = setup.rateHistory;
     this.networkContext = setup.networkContext;
+    this.otherSenders = setup.otherSenders;
     this.lastReceivedAt = setup.now;
     this.lastSentAt = setup.now;
     this.nextLocalStreamId = this.role === 'client' ? 0 : 1;
@@ -347,9 +372,11 @@ export class ConnectionCore {
       latestRtt: () => (this.rtt.hasSample ? this.rtt.latest : this.rtt.smoothed),
     };
     let initialRate: number | undefined;
-    if (this.rateHistory && this.networkContext !== undefined) {
+    if (this.options.congestion === 'bbr' && this.rateHistory && this.networkContext !== undefined) {
       const remembered = this.rateHistory.get(this.networkContext);
-      if (remembered !== undefined) initialRate = Math.min(remembered, this.options.maxInitialRateBps / 8);
+      // Its share of the uplink, as the adaptive controller's resume (smartStart) takes.
+      if (remembered !== undefined)
+        initialRate = Math.min(remembered, this.options.maxInitialRateBps / 8) / this.senders();
     }
     this.cc =
       this.options.congestion === 'bbr'
@@ -485,10 +512,51 @@ export class ConnectionCore {
     return this.state === 'closed';
   }
 
+  /** Has data in flight: counts as one of the sessions sharing the uplink (smart start). */
+  get isSending(): boolean {
+    return this.recovery.bytesInFlight > SENDING_BYTES;
+  }
+
+  /** Sessions sending now, this one included. */
+  private senders(): number {
+    return 1 + (this.otherSenders?.(this) ?? 0);
+  }
+
+  /**
+   * Smart start, once the handshake's RTT sample is in: a window-based controller resumes from this
+   * session's share of the rate remembered for the network context (BBR took its seed at
+   * construction). Recording while the session runs starts here too.
+   */
+  private smartStart(now: number, serverHandshakeRtt?: number): void {
+    if (!this.rateHistory || this.networkContext === undefined) return;
+    this.nextHistoryAt = now + this.historyInterval();
+    if (!this.cc.resume) return;
+    // A resumed window is paced over the smoothed RTT, so the server needs the handshake's sample
+    // as the client has it, not the 333 ms default. Only here: BBR edges serving many sessions at
+    // once start from the default until their first ACK (test/transport/fairness.test.ts).
+    if (serverHandshakeRtt !== undefined && !this.rtt.hasSample) this.rtt.update(serverHandshakeRtt, 0);
+    if (!this.rtt.hasSample) return;
+    const remembered = this.rateHistory.get(this.networkContext);
+    if (remembered === undefined) return;
+    const uplink = Math.min(remembered, this.options.maxInitialRateBps / 8);
+    this.cc.resume(uplink / this.senders(), this.rtt.latest);
+  }
+
+  private historyInterval(): number {
+    return Math.max(HISTORY_MIN_INTERVAL_MS, HISTORY_RTTS * this.rtt.smoothed);
+  }
+
+  /**
+   * Remembers the rate the uplink delivers for the network context: this session's delivery rate
+   * times the sessions sending now (each delivers about its share). Called every few RTTs while the
+   * session runs, so sessions that start meanwhile learn from it, and once more at its close.
+   */
   private recordHistory(): void {
     if (!this.rateHistory || this.networkContext === undefined) return;
+    if (this.recovery.bytesAcked - this.ackedAtHistory < HISTORY_MIN_BYTES) return;
+    this.ackedAtHistory = this.recovery.bytesAcked;
     const estimate = this.cc.bandwidthEstimate();
-    if (estimate > 0) this.rateHistory.record(this.networkContext, estimate);
+    if (estimate > 0) this.rateHistory.record(this.networkContext, estimate * this.senders());
   }
 
   // ---------------------------------------------------------------- receiving
@@ -535,6 +603,7 @@ export class ConnectionCore {
     this.path = from;
     this.state = 'established';
     this.rtt.update(now - this.lastInitialSentAt, 0);
+    this.smartStart(now);
     this.received.add(packet.header.pn);
     this.largestReceivedTime = now;
     this.ackImmediate = true;
@@ -670,6 +739,10 @@ export class ConnectionCore {
       this.pathValidated = true;
       this.handshakeResendAt = undefined;
       this.handshakeDue = false;
+      // The client sends this packet as soon as our answer arrives: answer -> it is a round trip, as
+      // the client's INITIAL -> answer is. Only when the answer went once (Karn: a resent one's
+      // round trip is ambiguous).
+      this.smartStart(now, this.handshakeSentCount === 1 ? now - this.lastAnswerSentAt : undefined);
       if (this.options.connectionWindow > INITIAL_CONNECTION_WINDOW) {
         this.recvMaxData = this.options.connectionWindow;
         this.maxDataDirty = true;
@@ -755,6 +828,10 @@ export class ConnectionCore {
     switch (frame.type) {
       case 'ack':
         this.recovery.onAck(now, frame.ranges, frame.delayUs / 1000);
+        if (now >= this.nextHistoryAt && this.cc.probing?.() !== true) {
+          this.nextHistoryAt = now + this.historyInterval();
+          this.recordHistory();
+        }
         return;
       case 'stream':
         this.onStreamFrame(now, frame.id, frame.offset, frame.data, frame.fin);
@@ -1252,6 +1329,7 @@ export class ConnectionCore {
     seal(this.sendKey!, header.pn, out.subarray(0, headerLength), plain, out.subarray(headerLength));
     this.handshakeSentCount++;
     this.handshakeResendAt = now + this.rtt.pto() * 2 ** (this.handshakeSentCount - 1);
+    this.lastAnswerSentAt = now;
     this.recordSent(now, size);
     return out.subarray(0, size);
   }

@@ -1,6 +1,5 @@
 import type { Address, Logger, Random } from '../runtime/index.ts';
-import type { RateHistory } from './congestion/index.ts';
-import { ConnectionCore, type ConnectionScheduler, hexOf } from './connection.ts';
+import { ConnectionCore, type ConnectionScheduler, type ConnectionSetup, hexOf } from './connection.ts';
 import { dh, type KeyPair, keyPairFromSeed, open } from './crypto.ts';
 import { DeadlineHeap } from './deadline-heap.ts';
 import { CloseCode, TransportError } from './errors.ts';
@@ -147,12 +146,24 @@ export class EndpointCore {
     return connection;
   }
 
-  private smartStart(): { rateHistory?: RateHistory; networkContext?: string } {
-    const out: { rateHistory?: RateHistory; networkContext?: string } = {};
-    if (this.options.rateHistory) out.rateHistory = this.options.rateHistory;
-    if (this.options.networkContext !== undefined) out.networkContext = this.options.networkContext;
+  private smartStart(): Pick<ConnectionSetup, 'rateHistory' | 'networkContext' | 'otherSenders'> {
+    const out: Pick<ConnectionSetup, 'rateHistory' | 'networkContext' | 'otherSenders'> = {};
+    const context = this.options.networkContext;
+    // Read per session: a device that changes networks (Wi-Fi to cellular) changes its context.
+    const current = typeof context === 'function' ? context() : context;
+    if (!this.options.rateHistory || current === undefined) return out;
+    out.rateHistory = this.options.rateHistory;
+    out.networkContext = current;
+    out.otherSenders = this.otherSenders;
     return out;
   }
+
+  /** Sessions other than `self` with data in flight (smart start divides the uplink among them). */
+  private readonly otherSenders = (self: ConnectionCore): number => {
+    let n = 0;
+    for (const connection of this.connections.values()) if (connection !== self && connection.isSending) n++;
+    return n;
+  };
 
   private freshCid(): Uint8Array {
     for (;;) {

@@ -39,9 +39,15 @@ export interface EndpointOptions {
   maxConnections?: number;
   /** Server role: answers a client's init payload inside the handshake (one round trip). */
   onInit?: (initPayload: Uint8Array, from: Address) => Uint8Array | undefined;
-  /** Network context key for smart start (e.g. "isp=AS3320;type=lte"); unset disables smart start. */
-  networkContext?: string;
-  /** Where smart start remembers rates; shared between endpoints of one process if you like. */
+  /**
+   * Network context key for smart start (e.g. "isp=AS3320;type=lte"), or a function read at each new
+   * session (a device that moves between networks); unset (or no rateHistory) disables smart start.
+   */
+  networkContext?: string | (() => string | undefined);
+  /**
+   * Where smart start remembers rates (congestion/history.ts); one per process, or per uplink: a rate
+   * is the uplink's, learned while sessions run. Unset disables smart start.
+   */
   rateHistory?: RateHistory;
   /** Upper bound on a remembered start rate, bits/s. Default 100 Mbit/s. */
   maxInitialRateBps?: number;

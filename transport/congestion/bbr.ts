@@ -161,6 +161,7 @@ export function createBbr(ctx: ControllerContext, options: BbrOptions = {}): Con
       return pacingGain * bw;
     },
     bandwidthEstimate: () => maxFilter(),
+    probing: () => !filledPipe,
     onPacketSent(_now, _bytes, bytesInFlight) {
       inflight = bytesInFlight;
     },

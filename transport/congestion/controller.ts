@@ -26,11 +26,22 @@ export interface CongestionController {
   pacingRate(): number;
   /** Current estimate of the path's bottleneck rate (bytes/s); recorded for smart start. */
   bandwidthEstimate(): number;
+  /**
+   * Still probing for the path's rate (BBR's STARTUP): the estimate is a lower bound that grows each
+   * round, so smart start does not record it while the session runs (only at its close).
+   */
+  probing?(): boolean;
   onPacketSent(now: number, bytes: number, bytesInFlight: number): void;
   onAck(now: number, ackedBytes: number, largestAckedSentTime: number, sample: RateSample | undefined): void;
   onLoss(now: number, lostBytes: number, largestLostSentTime: number): void;
   /** Persistent congestion (RFC 9002 §7.6): everything sent over a long interval was lost. */
   onPersistentCongestion(now: number): void;
+  /**
+   * Smart start for a window-based controller, called once when the session's first RTT sample is in
+   * (the handshake's): `rate` is this session's share of the rate remembered for its network context,
+   * bytes/s. Rate-based BBR takes its seed at construction instead and has no `resume`.
+   */
+  resume?(rate: number, rttMs: number): void;
 }
 
 export interface ControllerContext {

@@ -1,4 +1,5 @@
 import { type CongestionController, type ControllerContext, MAX_SEGMENT } from './controller.ts';
+import { createRateFilter } from './rate-filter.ts';
 
 export interface NewRenoOptions {
   initialWindow?: number;
@@ -23,6 +24,17 @@ function congestionThresholdMs(minRttMs: number): number {
 }
 
 /**
+ * Smart start jumps to half the remembered rate's bandwidth-delay product: Careful Resume's
+ * jump_cwnd = saved_cwnd / 2 (draft-ietf-tsvwg-careful-resume). With the right rate the first flight
+ * fills half the pipe and slow start doubles from there, one round trip from the full rate; with a
+ * rate up to 2x too high the flight is one BDP, no more than the overshoot of slow start's own last
+ * round, and the queue it builds makes the next loss count as congestion.
+ */
+const RESUME_FRACTION = 0.5;
+/** A handshake slower than this was stalled or retransmitted: its RTT says nothing about the path. */
+const MAX_RESUME_RTT_MS = 1000;
+
+/**
  * NewReno (RFC 9002 §7): slow start, halving once per loss episode, additive increase. Plain, it is the
  * reference the rate-based controller is measured against: it reads every random loss as congestion.
  * With `tolerateRandomLoss` it is the `adaptive` controller: as polite as NewReno where losses come from
@@ -35,14 +47,18 @@ export function createNewReno(ctx: ControllerContext, options: NewRenoOptions = 
   let recoveryStart = Number.NEGATIVE_INFINITY;
   const minimum = 2 * MAX_SEGMENT;
   const tolerant = options.tolerateRandomLoss === true;
-  return {
+  // What the path delivered, not what the window allows: a window that grew on app-limited request /
+  // response traffic says nothing about the path, and this is what smart start remembers.
+  const delivered = createRateFilter();
+  const controller: CongestionController = {
     name: tolerant ? 'adaptive' : 'newreno',
     cwnd: () => window,
     // Pace at 1.25 x cwnd per RTT so one window does not leave as a single burst.
     pacingRate: () => (1.25 * window * 1000) / Math.max(1, ctx.smoothedRtt()),
-    bandwidthEstimate: () => (window * 1000) / Math.max(1, ctx.smoothedRtt()),
+    bandwidthEstimate: () => delivered.max(),
     onPacketSent() {},
-    onAck(_now, ackedBytes, largestAckedSentTime) {
+    onAck(_now, ackedBytes, largestAckedSentTime, sample) {
+      if (sample !== undefined) delivered.add(sample);
       if (largestAckedSentTime <= recoveryStart) return;
       if (window < ssthresh) window += ackedBytes;
       else window += (MAX_SEGMENT * ackedBytes) / window;
@@ -64,4 +80,13 @@ export function createNewReno(ctx: ControllerContext, options: NewRenoOptions = 
       window = minimum;
     },
   };
+  // The plain NewReno stays the textbook reference: only `adaptive` resumes from history.
+  if (tolerant) {
+    controller.resume = (rate, rttMs) => {
+      if (!(rate > 0) || !(rttMs > 0) || rttMs > MAX_RESUME_RTT_MS) return;
+      const jump = (RESUME_FRACTION * rate * rttMs) / 1000;
+      if (jump > window) window = jump;
+    };
+  }
+  return controller;
 }
