@@ -138,6 +138,7 @@ export async function startTcpWire(options: TcpWireOptions, components: TcpWireC
         id: `tcp:${remote.host}:${parsed.peerId}`,
         sourceClass: sourceClassOfHost(remote.host),
         initiator: false,
+        stock: true,
       });
       if (peer) stream.resume();
     };
@@ -187,6 +188,7 @@ export async function startTcpWire(options: TcpWireOptions, components: TcpWireC
         id: `tcp:${formatAddress(to)}`,
         sourceClass: sourceClassOfHost(to.host),
         initiator: true,
+        stock: true,
       });
       if (!peer) return false;
       // Watch only after the wire's own reader is attached: no byte may flow past it.

@@ -76,6 +76,12 @@ export interface PeerConnectionOptions {
   /** Dialer sends the handshake first; the acceptor answers once it has seen the peer's. */
   initiator: boolean;
   maxInFlight: number;
+  /**
+   * Open in the textbook order (our bitfield after the peer's handshake, interest after its bitfield)
+   * instead of in one flight. Stock clients over the TCP wire get it: aria2c never served an agent
+   * whose bitfield and interest arrived before aria2c had sent its own handshake.
+   */
+  textbookOpening?: boolean;
 }
 
 export interface PeerComponents {
@@ -269,13 +275,18 @@ export function createPeerConnection(
     wire.bitfield(have.bytes);
     if (guessInterest && !have.complete()) wire.interested();
   };
-  if (options.initiator) sendOpening(true);
+  const eager = options.textbookOpening !== true;
+  if (options.initiator) {
+    if (eager) sendOpening(true);
+    else wire.handshake(options.infoHash, options.peerId, { fast: true });
+  }
   wire.on('handshake', ((infoHash: string) => {
     if (infoHash !== options.infoHash) {
       close('wrong info hash');
       return;
     }
     if (!options.initiator) sendOpening(false);
+    else if (!eager) wire.bitfield(have.bytes);
     handshakeDone = true;
     changed();
   }) as (...args: never[]) => void);

@@ -42,7 +42,13 @@ export interface Swarm {
   /** Attaches a connected stream (PZ stream, TCP socket, in-memory pair) as a peer; undefined when full. */
   addStream(
     stream: Duplex,
-    peer: { id: string; sourceClass: SourceClass; initiator: boolean },
+    peer: {
+      id: string;
+      sourceClass: SourceClass;
+      initiator: boolean;
+      /** A stock BitTorrent client (TCP wire): the wire opens in the textbook order (peer.ts). */
+      stock?: boolean;
+    },
   ): PeerConnection | undefined;
   peers(): PeerConnection[];
   hasPeer(id: string): boolean;
@@ -148,6 +154,7 @@ export function createSwarm(options: SwarmOptions, components: SwarmComponents):
           peerId: options.peerId,
           initiator: peer.initiator,
           maxInFlight: options.maxInFlightPerPeer,
+          ...(peer.stock ? { textbookOpening: true } : {}),
         },
         {
           clock,

@@ -28,7 +28,13 @@ function delayedPair(clock: ManualClock): [Duplex, Duplex] {
 }
 
 /** A peer whose choker unchokes whoever is interested at once (a free upload slot). */
-function peer(stream: Duplex, clock: ManualClock, have: Bitfield, initiator: boolean): PeerConnection {
+function peer(
+  stream: Duplex,
+  clock: ManualClock,
+  have: Bitfield,
+  initiator: boolean,
+  textbookOpening = false,
+): PeerConnection {
   const { layout } = makeRelease(PIECES * 1024, 1024, 5);
   const connection = createPeerConnection(
     stream,
@@ -39,6 +45,7 @@ function peer(stream: Duplex, clock: ManualClock, have: Bitfield, initiator: boo
       peerId: (initiator ? 'a' : 'b').repeat(40),
       initiator,
       maxInFlight: 2,
+      textbookOpening,
     },
     {
       clock,
@@ -84,6 +91,15 @@ describe('opening a peer wire', () => {
     expect(newcomerSeen.peerInterested()).toBe(true);
     // The seeder wants nothing from the newcomer, and never said otherwise.
     expect(seederSeen.peerInterested()).toBe(false);
+  });
+
+  it('towards a stock client (TCP wire) the wire keeps the textbook order', async () => {
+    const clock = new ManualClock();
+    const [dialerEnd, acceptorEnd] = delayedPair(clock);
+    peer(acceptorEnd, clock, bitfield(ALL), false, true);
+    const newcomerSeen = peer(dialerEnd, clock, bitfield([]), true, true);
+    const elapsed = await clock.runUntil(() => newcomerSeen.ready() && newcomerSeen.has(0));
+    expect(elapsed).toBe(4 * ONE_WAY_MS);
   });
 
   it('a guessed interest is withdrawn once the bitfield shows nothing we lack', async () => {
