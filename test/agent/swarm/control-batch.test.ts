@@ -1,11 +1,9 @@
 import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { Bitfield } from '../../../agent/engine/bitfield.ts';
-import { createMemoryPieceStore } from '../../../agent/storage/piece-store.ts';
-import { CONTROL_BATCH_MS, createPeerConnection, HAVE_BATCH_MS } from '../../../agent/swarm/peer.ts';
-import { createUploadLimiter } from '../../../agent/swarm/swarm.ts';
-import { createSilentLogger } from '../../../runtime/index.ts';
-import { flush, ManualClock, makeRelease } from '../helpers.ts';
+import { CONTROL_BATCH_MS, HAVE_BATCH_MS } from '../../../agent/swarm/peer.ts';
+import { flush, ManualClock } from '../helpers.ts';
+import { wireEnd } from './wire-pair.ts';
 
 const PIECES = 8;
 
@@ -28,27 +26,7 @@ function pair(clock: ManualClock): { a: Duplex; b: Duplex; sentAt: number[] } {
 }
 
 function peer(stream: Duplex, clock: ManualClock, have: Bitfield, initiator: boolean) {
-  const { layout } = makeRelease(PIECES * 1024, 1024, 5);
-  return createPeerConnection(
-    stream,
-    {
-      id: initiator ? 'b' : 'a',
-      sourceClass: 'peer-same-isp',
-      infoHash: 'ab'.repeat(20),
-      peerId: (initiator ? 'a' : 'b').repeat(40),
-      initiator,
-      maxInFlight: 2,
-    },
-    {
-      clock,
-      logger: createSilentLogger(),
-      layout,
-      store: createMemoryPieceStore(),
-      have,
-      limiter: createUploadLimiter(0, { clock }),
-      uploadAllowed: () => true,
-    },
-  );
+  return wireEnd(stream, clock, have, { initiator, pieces: PIECES });
 }
 
 describe('haves and suggests to a peer', () => {

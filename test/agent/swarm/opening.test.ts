@@ -1,11 +1,9 @@
 import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { Bitfield } from '../../../agent/engine/bitfield.ts';
-import { createMemoryPieceStore } from '../../../agent/storage/piece-store.ts';
-import { createPeerConnection, type PeerConnection } from '../../../agent/swarm/peer.ts';
-import { createUploadLimiter } from '../../../agent/swarm/swarm.ts';
-import { createSilentLogger } from '../../../runtime/index.ts';
-import { ManualClock, makeRelease } from '../helpers.ts';
+import type { PeerConnection } from '../../../agent/swarm/peer.ts';
+import { ManualClock } from '../helpers.ts';
+import { wireEnd } from './wire-pair.ts';
 
 const PIECES = 8;
 /** One-way delay of the link between the two ends: half a round trip. */
@@ -35,28 +33,7 @@ function peer(
   initiator: boolean,
   textbookOpening = false,
 ): PeerConnection {
-  const { layout } = makeRelease(PIECES * 1024, 1024, 5);
-  const connection = createPeerConnection(
-    stream,
-    {
-      id: initiator ? 'b' : 'a',
-      sourceClass: 'peer-same-isp',
-      infoHash: 'ab'.repeat(20),
-      peerId: (initiator ? 'a' : 'b').repeat(40),
-      initiator,
-      maxInFlight: 2,
-      textbookOpening,
-    },
-    {
-      clock,
-      logger: createSilentLogger(),
-      layout,
-      store: createMemoryPieceStore(),
-      have,
-      limiter: createUploadLimiter(0, { clock }),
-      uploadAllowed: () => true,
-    },
-  );
+  const connection = wireEnd(stream, clock, have, { initiator, pieces: PIECES, textbookOpening });
   connection.onInterest(() => connection.setChoking(!connection.peerInterested()));
   return connection;
 }
