@@ -28,9 +28,12 @@ describe('joining the swarm while the manifest downloads', () => {
     // A CDN so slow that the manifest takes seconds: everything that does not need it must not wait.
     const world = await buildWorld({ fixture, devices: 4, seed: 3, cdnRateBps: 4_000, edge: {} });
     const t0 = world.sim.clock.now();
-    const seen = world.devices.map(() => ({ announce: -1, manifest: -1 }));
+    const seen = world.devices.map(() => ({ announce: -1, manifest: -1, firstAnnounceUrl: '' }));
     interceptHttp(world, (i, request) => (r) => {
-      if (announces(r) && seen[i]!.announce < 0) seen[i]!.announce = world.sim.clock.now() - t0;
+      if (announces(r) && seen[i]!.announce < 0) {
+        seen[i]!.announce = world.sim.clock.now() - t0;
+        seen[i]!.firstAnnounceUrl = r.url;
+      }
       return request(r).then((response) => {
         if (r.url.endsWith('manifest.json')) seen[i]!.manifest = world.sim.clock.now() - t0;
         return response;
@@ -43,6 +46,8 @@ describe('joining the swarm while the manifest downloads', () => {
       expect(d.summary?.sha256).toBe(fixture.manifest.sha256);
       expect(seen[i]!.manifest).toBeGreaterThan(1000);
       expect(seen[i]!.announce).toBeGreaterThanOrEqual(0);
+      // The first announce rode in the current-release call (currentAndJoin), not a request of its own.
+      expect(seen[i]!.firstAnnounceUrl).toMatch(/\/current$/);
       expect(seen[i]!.announce).toBeLessThan(seen[i]!.manifest);
     }
     // The sessions dialled before any manifest was in were kept and carried pieces.
