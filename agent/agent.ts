@@ -449,9 +449,8 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
     const net = await netStarting;
     if (!net) return undefined;
     const tcp = await startTcpWireOnce();
-    const { deviceId: _omit, ...body } = announceBody(
+    return announceBody(
       {
-        deviceId: s.get().deviceId,
         maxPeers: config.policy.maxPeers,
         ispHints: ispHints(),
         token: s.get().deviceToken,
@@ -465,7 +464,6 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
       },
       'started',
     );
-    return body;
   };
 
   const openLink = async (

@@ -158,7 +158,12 @@ export class EndpointCore {
     return out;
   }
 
-  /** Sessions other than `self` with data in flight (smart start divides the uplink among them). */
+  /**
+   * Sessions other than `self` with data in flight (smart start divides the uplink among them). A scan:
+   * it runs at a session's start and at its rate records (every >= 250 ms), and only endpoints with a
+   * network context (agents, a few dozen sessions) use it; an edge with thousands of sessions that
+   * turned smart start on would want a running count instead.
+   */
   private readonly otherSenders = (self: ConnectionCore): number => {
     let n = 0;
     for (const connection of this.connections.values()) if (connection !== self && connection.isSending) n++;

@@ -25,7 +25,6 @@ export interface AnnouncerOptions {
 
 /** What an announce says about the device, for `announceBody`. */
 export interface AnnounceFacts {
-  deviceId: string;
   maxPeers: number;
   ispHints?: { isp?: string; region?: string } | undefined;
   token: string | undefined;
@@ -38,14 +37,16 @@ export interface AnnounceFacts {
   tcpPort: number | undefined;
 }
 
-/** An announce without its release: the announcer adds it, the current-and-join call leaves it to the tracker. */
+/**
+ * An announce without the device id and release: the announcer adds both; the current-and-join call
+ * names the device beside it and leaves the release to the tracker.
+ */
 export function announceBody(
   facts: AnnounceFacts,
   event: AnnounceRequest['event'],
-): Omit<AnnounceRequest, 'release'> & { tcpPort?: number } {
+): Omit<AnnounceRequest, 'release' | 'deviceId'> & { tcpPort?: number } {
   const { have, ispHints, token, conditions: cond, tcpPort } = facts;
   return {
-    deviceId: facts.deviceId,
     ...(token ? { deviceToken: token } : {}),
     event,
     port: facts.port,
@@ -127,7 +128,6 @@ export function startAnnouncer(options: AnnouncerOptions, components: AnnouncerC
   const request = (event: AnnounceRequest['event']): AnnounceRequest & { tcpPort?: number } => ({
     ...announceBody(
       {
-        deviceId: options.deviceId,
         maxPeers: options.maxPeers,
         ispHints: options.ispHints,
         token: components.token.get(),
@@ -141,6 +141,7 @@ export function startAnnouncer(options: AnnouncerOptions, components: AnnouncerC
       },
       event,
     ),
+    deviceId: options.deviceId,
     release: options.release,
   });
 

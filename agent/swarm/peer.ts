@@ -270,15 +270,16 @@ export function createPeerConnection(
    * trip later, withdraws the guess where it was wrong (updateInterest). The acceptor does not guess: the
    * dialer's bitfield came in the same flight as its handshake, and is read right after it.
    */
+  const sendHandshake = (): void => wire.handshake(options.infoHash, options.peerId, { fast: true });
   const sendOpening = (guessInterest: boolean): void => {
-    wire.handshake(options.infoHash, options.peerId, { fast: true });
+    sendHandshake();
     wire.bitfield(have.bytes);
     if (guessInterest && !have.complete()) wire.interested();
   };
   const eager = options.textbookOpening !== true;
   if (options.initiator) {
     if (eager) sendOpening(true);
-    else wire.handshake(options.infoHash, options.peerId, { fast: true });
+    else sendHandshake();
   }
   wire.on('handshake', ((infoHash: string) => {
     if (infoHash !== options.infoHash) {
