@@ -1,4 +1,5 @@
 import { createServer, type ServerOptions } from 'node:http';
+import compress from '@fastify/compress';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { createAgentAnnounce } from './announce.ts';
 import { compileAnnounceValidator, TRACKER_AJV_OPTIONS } from './announce-validator.ts';
@@ -61,6 +62,12 @@ export function buildTracker(options: Partial<TrackerOptions>, components: Track
     },
   });
   const log = components.logger.child({ component: 'tracker' });
+  // JSON answers compressed for clients that offer it (fetch does): the current-release answer with
+  // its first peer list is ~10 KB of JSON and ~2.3 KB gzipped, and devices on lossy mobile links pay
+  // for every byte at TCP's loss-limited rate (2 % loss at 250 ms RTT: ~50 KB/s). Small answers
+  // (most announces, errors) stay as they are: below a kilobyte gzip buys less than it costs. The
+  // announce fast path (fast-announce.ts) answers uncompressed: its answers are 1-2 KB.
+  void app.register(compress, { global: true, threshold: 1024, encodings: ['gzip', 'deflate'] });
 
   const limiter = resolved.rateLimit ? createRateLimiter(resolved.rateLimit, components.clock) : null;
   if (limiter) {
@@ -99,8 +106,12 @@ export function buildTracker(options: Partial<TrackerOptions>, components: Track
     fastAnnounce = null;
   });
 
-  registerBtRoutes(app, context);
-  registerAgentRoutes(app, context, { announce, validate });
-  registerOpsRoutes(app, context);
+  // The routes load after the compression plugin (fastify loads plugins in order), so its hook
+  // reaches them; the error and not-found handlers above are the root's and still apply.
+  void app.register(async (routes) => {
+    registerBtRoutes(routes, context);
+    registerAgentRoutes(routes, context, { announce, validate });
+    registerOpsRoutes(routes, context);
+  });
   return { app, context };
 }

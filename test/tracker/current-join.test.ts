@@ -1,3 +1,4 @@
+import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { devicePercent } from '../../tracker/rollout.ts';
 import { announceBody, makeTracker, RELEASE } from './helpers.ts';
@@ -89,5 +90,34 @@ describe('current release and first announce in one call', () => {
     expect(forged.statusCode).toBe(200);
     expect(forged.json().release).toBe(RELEASE.id);
     expect(forged.json().announce).toBeUndefined();
+  });
+
+  it('gzips a large answer for a client that offers gzip, and only for one that does', async () => {
+    const { app } = makeTracker();
+    // Twenty devices in the swarm make the next join's peer list several kilobytes of JSON.
+    for (let i = 0; i < 20; i++)
+      await app.inject({
+        method: 'POST',
+        url,
+        payload: { deviceId: `device-${i}`, announce: joinAnnounce(`device-${i}`) },
+        remoteAddress: `10.1.0.${i + 1}`,
+      });
+    const ask = (deviceId: string, headers: Record<string, string>) =>
+      app.inject({
+        method: 'POST',
+        url,
+        headers,
+        payload: { deviceId, announce: joinAnnounce(deviceId) },
+        remoteAddress: '10.1.0.99',
+      });
+    const plain = await ask('device-x', {});
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(plain.rawPayload.length).toBeGreaterThan(2048);
+    const zipped = await ask('device-y', { 'accept-encoding': 'gzip, deflate' });
+    expect(zipped.headers['content-encoding']).toBe('gzip');
+    expect(zipped.rawPayload.length).toBeLessThan(plain.rawPayload.length / 2);
+    const decoded = JSON.parse(gunzipSync(zipped.rawPayload).toString('utf8'));
+    expect(decoded.release).toBe(RELEASE.id);
+    expect(decoded.announce.peers.length).toBeGreaterThanOrEqual(plain.json().announce.peers.length);
   });
 });
