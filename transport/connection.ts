@@ -1,5 +1,11 @@
 import { type Address, type Logger, type Random, sameAddress } from '../runtime/index.ts';
-import { type CongestionController, createBbr, createNewReno, type RateHistory } from './congestion/index.ts';
+import {
+  type CongestionController,
+  createBbr,
+  createNewReno,
+  MAX_SEGMENT,
+  type RateHistory,
+} from './congestion/index.ts';
 import { type KeyPair, nextPacketKey, open, openPacket, type PacketKey, seal, sealPacket } from './crypto.ts';
 import { CloseCode, DecodeError } from './errors.ts';
 import { decodeGroup, encodeRepair, MAX_GROUP_SPAN, MAX_REPAIRS_PER_GROUP, PlaintextRing } from './fec.ts';
@@ -378,10 +384,11 @@ export class ConnectionCore {
       if (remembered !== undefined)
         initialRate = Math.min(remembered, this.options.maxInitialRateBps / 8) / this.senders();
     }
+    const initialWindow = this.options.initialWindowPackets * MAX_SEGMENT;
     this.cc =
       this.options.congestion === 'bbr'
-        ? createBbr(ctx, initialRate === undefined ? {} : { initialRate })
-        : createNewReno(ctx, { tolerateRandomLoss: this.options.congestion === 'adaptive' });
+        ? createBbr(ctx, initialRate === undefined ? { initialWindow } : { initialWindow, initialRate })
+        : createNewReno(ctx, { initialWindow, tolerateRandomLoss: this.options.congestion === 'adaptive' });
     this.recovery = new SentPacketHandler(this.rtt, this.cc, {
       onAcked: (frames) => this.onFramesAcked(frames),
       onLost: (frames) => this.onFramesLost(frames),

@@ -61,6 +61,12 @@ export interface EndpointOptions {
    * when the sender runs out of data, so tail losses are repaired without a round trip. Default true.
    */
   tailRepair?: boolean;
+  /**
+   * Congestion window of a new session before anything is known about its path, in packets of
+   * MAX_SEGMENT (1,200) bytes. Default 10 (RFC 9002 §7.2). Smart start replaces it once a rate is
+   * remembered for the session's network context.
+   */
+  initialWindowPackets?: number;
   /** Protocol version spoken (tests use it to provoke version negotiation). */
   version?: number;
 }
@@ -90,6 +96,7 @@ export function resolveOptions(options: EndpointOptions): ResolvedOptions {
     maxInitialRateBps: options.maxInitialRateBps ?? 100_000_000,
     maxSendRateBps: options.maxSendRateBps ?? 0,
     tailRepair: options.tailRepair ?? true,
+    initialWindowPackets: options.initialWindowPackets ?? 10,
     version: options.version ?? PZ_VERSION,
     onInit: options.onInit,
     networkContext: options.networkContext,
@@ -100,6 +107,12 @@ export function resolveOptions(options: EndpointOptions): ResolvedOptions {
   }
   if (resolved.idleTimeoutMs <= 0)
     throw new TransportError('CONFIG_INVALID', 'idleTimeoutMs must be positive');
+  if (
+    !Number.isInteger(resolved.initialWindowPackets) ||
+    resolved.initialWindowPackets < 2 ||
+    resolved.initialWindowPackets > 64
+  )
+    throw new TransportError('CONFIG_INVALID', 'initialWindowPackets must be an integer from 2 to 64');
   if (resolved.ackEveryPackets < 1)
     throw new TransportError('CONFIG_INVALID', 'ackEveryPackets must be >= 1');
   return resolved;

@@ -63,6 +63,19 @@ export function peerIdOfKey(publicKey: Uint8Array): string {
   return `peer:${Buffer.from(publicKey).toString('base64')}`;
 }
 
+/**
+ * A peer session's first window, in 1,200-byte packets. A session exists to move 64 KiB pieces (55
+ * packets) in answer to requests, and most sessions of a flash crowd open before their uploader has
+ * a remembered rate for smart start. From RFC 9002's 10 packets a piece takes four round trips (10,
+ * 20, 40: even the first 16 KiB block needs two), from 32 it takes two; the window is paced over the
+ * handshake's RTT (1.25 x cwnd / RTT: ~1.2 Mbit/s at 320 ms, ~15 Mbit/s at 25 ms), so it is no burst,
+ * and on a shared home uplink the adaptive controller halves it at the first loss with a queue
+ * behind it. nat444-1k (scratch runs, tracker answers gzipped in both): p95 completion 5.22 s with 20
+ * packets and 4.52 s with 32, p50 2.09 / 2.07 s, infrastructure 2.36 / 2.21 copies, 93 % of peer bytes
+ * inside the ISP either way; at 300 devices median completion -8 % from 10 packets.
+ */
+export const PEER_INITIAL_WINDOW_PACKETS = 32;
+
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const WANT_MANIFEST = enc.encode(JSON.stringify({ want: 'manifest' }));
@@ -105,6 +118,7 @@ export function createPeerNetwork(
       // would then fill the uplink (the swarm's bottleneck) with repair packets each time. A lost tail
       // packet costs one retransmission instead.
       tailRepair: false,
+      initialWindowPackets: PEER_INITIAL_WINDOW_PACKETS,
       // Every peer session starts from its share of the rate the uplink delivered to earlier ones
       // instead of 10 packets: on an idle uplink a piece to a peer 240 ms away takes about one round
       // trip instead of three (test/transport/smart-start.test.ts).

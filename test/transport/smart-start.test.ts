@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { PEER_INITIAL_WINDOW_PACKETS } from '../../agent/net/peer-network.ts';
 import { createNewReno, MAX_SEGMENT, type RateSample } from '../../transport/congestion/index.ts';
 import { createRateFilter } from '../../transport/congestion/rate-filter.ts';
-import { type Connection, createRateHistory, type RateHistory } from '../../transport/index.ts';
+import {
+  type Connection,
+  createRateHistory,
+  type RateHistory,
+  resolveOptions,
+} from '../../transport/index.ts';
 import { createPair, patternBytes } from './util/pair.ts';
 import { blockTransfer } from './util/transfer.ts';
 
@@ -64,6 +70,15 @@ describe('smart start of the adaptive controller', () => {
     expect(createNewReno(ctx).resume).toBeUndefined();
   });
 
+  it('refuses an initial window outside 2-64 packets with a clear error', () => {
+    const staticPrivateKey = new Uint8Array(32).fill(7);
+    expect(resolveOptions({ staticPrivateKey }).initialWindowPackets).toBe(10);
+    for (const bad of [0, 1, 65, 2.5])
+      expect(() => resolveOptions({ staticPrivateKey, initialWindowPackets: bad })).toThrow(
+        /initialWindowPackets must be an integer from 2 to 64/,
+      );
+  });
+
   it('estimates the rate the path delivered, not what the window allows', () => {
     const reno = createNewReno(ctx, { tolerateRandomLoss: true });
     // Acks of app-limited traffic grow the window without limit ...
@@ -93,13 +108,14 @@ describe('smart start of the adaptive controller', () => {
 
 describe('smart start on peer sessions (simulated 240 ms mobile path)', () => {
   /** One 64 KiB piece uploaded by the client; ms from the session being up to its last byte arriving. */
-  async function firstPiece(history: RateHistory | undefined, seed: number) {
+  async function firstPiece(history: RateHistory | undefined, seed: number, initialWindowPackets?: number) {
     const pair = await createPair({
       seed,
       clientLink: mobile,
       serverLink: { ...mobile, rateBps: 30e6 },
       client: {
         congestion: 'adaptive',
+        ...(initialWindowPackets ? { initialWindowPackets } : {}),
         ...(history ? { rateHistory: history, networkContext: CONTEXT } : {}),
       },
     });
@@ -130,6 +146,15 @@ describe('smart start on peer sessions (simulated 240 ms mobile path)', () => {
     expect(fresh.ms).toBeGreaterThan(2.5 * 240);
     // Warm: one round trip, the piece paced out at the remembered rate on the way.
     expect(warm.ms).toBeLessThan(1.6 * 240);
+  });
+
+  it('with no remembered rate, a peer session (32-packet first window) sends a piece in ~2 RTT, not ~3.4', async () => {
+    const textbook = await firstPiece(undefined, 6);
+    const peer = await firstPiece(undefined, 6, PEER_INITIAL_WINDOW_PACKETS);
+    expect(coreOf(peer.conn).cc.cwnd()).toBeGreaterThanOrEqual(32 * MAX_SEGMENT);
+    // 10, 20, 40 packets: the 55 of a piece need a third round trip (measured 3.4 RTT); 32 then 64: two.
+    expect(textbook.ms).toBeGreaterThan(3 * 240);
+    expect(peer.ms).toBeLessThan(2.1 * 240);
   });
 
   it('sessions starting while others send share the remembered rate; the server side resumes too', async () => {
