@@ -120,7 +120,7 @@ export function createPeerNetwork(
       tailRepair: false,
       initialWindowPackets: PEER_INITIAL_WINDOW_PACKETS,
       // Every peer session starts from its share of the rate the uplink delivered to earlier ones
-      // instead of 10 packets: on an idle uplink a piece to a peer 240 ms away takes about one round
+      // instead of its first window: on an idle uplink a piece to a peer 240 ms away takes about one round
       // trip instead of three (test/transport/smart-start.test.ts).
       ...(options.networkContext
         ? { networkContext: options.networkContext, rateHistory: options.rateHistory ?? createRateHistory() }
