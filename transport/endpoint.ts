@@ -38,7 +38,7 @@ export interface Connection {
   readonly remoteStaticKey: Uint8Array;
   /** Server side: what the client sent in its INITIAL. */
   readonly initPayload?: Uint8Array;
-  /** Client side: what the server answered (onInit). */
+  /** Client side: what the server answered (onInit); server side: what this side answered. */
   readonly initReply?: Uint8Array;
   openStream(): Duplex;
   onStream(handler: (s: Duplex) => void): () => void;
@@ -307,7 +307,7 @@ class PzConnection implements Connection {
   }
 
   get initReply(): Uint8Array | undefined {
-    return this.core.role === 'client' ? this.core.initReply : undefined;
+    return this.core.initReply;
   }
 
   remoteAddress(): Address {

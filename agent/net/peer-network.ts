@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { Address, Clock, Logger, Random, UdpSocket } from '../../runtime/index.ts';
 import {
   type Connection,
@@ -79,20 +80,37 @@ export const PEER_INITIAL_WINDOW_PACKETS = 32;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const WANT_MANIFEST = enc.encode(JSON.stringify({ want: 'manifest' }));
+/**
+ * The acceptor's answer to a newcomer that wants the manifest, when the acceptor holds it: "I open the
+ * BitTorrent wire". The dialer's wire cannot start before its manifest arrives (the swarm needs the
+ * piece count), so in the dialer-opens order its first request left a round trip after the manifest:
+ * opening out, the acceptor's handshake, bitfield and unchoke back. Opened by the acceptor as the
+ * session opens, those ride with the pushed manifest, and the dialer requests as soon as it has read it.
+ */
+const OPENS_WIRE = enc.encode(JSON.stringify({ opens: 'wire' }));
 
-/** The handshake payloads, read defensively: `swarm` (dialer) and whether the sender wants the manifest. */
-function readInit(bytes: Uint8Array | undefined): { swarm?: string; wantsManifest: boolean } {
+/**
+ * The handshake payloads, read defensively: `swarm` (dialer), whether the sender wants the manifest,
+ * and whether the acceptor opens the BitTorrent wire.
+ */
+function readInit(bytes: Uint8Array | undefined): {
+  swarm?: string;
+  wantsManifest: boolean;
+  opensWire: boolean;
+} {
   try {
-    const payload = bytes ? (JSON.parse(dec.decode(bytes)) as { swarm?: unknown; want?: unknown }) : {};
+    const payload = bytes
+      ? (JSON.parse(dec.decode(bytes)) as { swarm?: unknown; want?: unknown; opens?: unknown })
+      : {};
     return {
       ...(typeof payload.swarm === 'string' ? { swarm: payload.swarm } : {}),
       wantsManifest: payload.want === 'manifest',
+      opensWire: payload.opens === 'wire',
     };
   } catch {
-    return { wantsManifest: false };
+    return { wantsManifest: false, opensWire: false };
   }
 }
-const swarmOf = (bytes: Uint8Array): string | undefined => readInit(bytes).swarm;
 
 export function createPeerNetwork(
   options: {
@@ -108,10 +126,14 @@ export function createPeerNetwork(
   const endpoint = createEndpoint(
     {
       staticPrivateKey: options.staticPrivateKey,
-      // The acceptor's half of the manifest exchange's handshake: whether we still want the manifest.
+      // The acceptor's half of the manifest exchange's handshake: whether we still want the manifest,
+      // or, to a newcomer that wants it from us, that we open the wire (OPENS_WIRE).
       onInit: (payload) => {
-        const swarm = swarmOf(payload);
-        return swarm !== undefined && manifests.wants(swarm) ? WANT_MANIFEST : undefined;
+        const init = readInit(payload);
+        const swarm = init.swarm;
+        if (swarm === undefined) return undefined;
+        if (manifests.wants(swarm)) return WANT_MANIFEST;
+        return init.wantsManifest && swarms.has(swarm) ? OPENS_WIRE : undefined;
       },
       ...(options.congestion ? { congestion: options.congestion } : {}),
       // Peer traffic is request/response: a sender runs out of data after every piece, and tail repair
@@ -180,6 +202,32 @@ export function createPeerNetwork(
     }
     const swarmId = infoHash;
     manifests.addSession(swarmId, connection, init.wantsManifest);
+    // The wire is ours to open (we answered OPENS_WIRE): it leaves now, with the pushed manifest.
+    if (readInit(connection.initReply).opensWire) {
+      connection.onStream((other) => other.destroy());
+      const entry = swarms.get(swarmId);
+      let stream: ReturnType<Connection['openStream']> | undefined;
+      try {
+        stream = entry ? connection.openStream() : undefined;
+      } catch {
+        // closed meanwhile
+      }
+      const peer =
+        entry && stream
+          ? entry.swarm.addStream(stream, {
+              id: peerIdOfKey(connection.remoteStaticKey),
+              sourceClass: entry.classify(connection.remoteStaticKey, connection.remoteAddress()),
+              initiator: false,
+              opensWire: true,
+              presumeInterest: true,
+            })
+          : undefined;
+      if (peer) {
+        stats.accepted++;
+        peer.onClose(() => connection.close(0, 'peer closed'));
+      } else connection.close(0, entry ? 'not accepted' : 'swarm gone');
+      return;
+    }
     let accepted = false;
     connection.onStream(async (stream) => {
       if (accepted) {
@@ -246,6 +294,29 @@ export function createPeerNetwork(
     close: () => endpoint.close(),
   };
 
+  /**
+   * The first stream the acceptor opens on a session (later ones are destroyed); undefined when the
+   * session closes or none comes within `timeoutMs`. Its bytes wait in the stream until it is read.
+   */
+  function firstStream(connection: Connection, timeoutMs: number): Promise<Duplex | undefined> {
+    return new Promise((resolve) => {
+      let settled = false;
+      const settle = (stream: Duplex | undefined): void => {
+        if (settled) {
+          stream?.destroy();
+          return;
+        }
+        settled = true;
+        components.clock.clearTimer(timer);
+        offClose();
+        resolve(stream);
+      };
+      const timer = components.clock.setTimer(timeoutMs, () => settle(undefined));
+      const offClose = connection.onClose(() => settle(undefined));
+      connection.onStream((stream) => settle(stream));
+    });
+  }
+
   async function dialOnce(
     infoHash: string,
     id: string,
@@ -265,25 +336,34 @@ export function createPeerNetwork(
       logger.debug({ peer: id, err: (error as Error).message }, 'dial failed');
       return false;
     }
-    manifests.addSession(infoHash, connection, readInit(connection.initReply).wantsManifest);
+    const reply = readInit(connection.initReply);
+    manifests.addSession(infoHash, connection, reply.wantsManifest);
+    // The acceptor opens the wire (OPENS_WIRE): its stream may arrive before our manifest does.
+    const theirs = reply.opensWire ? firstStream(connection, timeoutMs) : undefined;
     const entry = await whenRegistered(infoHash);
     if (!entry || banned.has(`${infoHash}/${id}`)) {
       connection.close(0, 'swarm gone');
       return false;
     }
-    let stream: ReturnType<Connection['openStream']>;
-    try {
-      stream = connection.openStream();
-    } catch {
-      // The session ended while it waited for the manifest (the peer left, or went idle).
+    let stream: ReturnType<Connection['openStream']> | undefined;
+    if (theirs) stream = await theirs;
+    else
+      try {
+        stream = connection.openStream();
+        // One stream per session, opened by the dialer; anything else the acceptor opens is not ours.
+        connection.onStream((other) => other.destroy());
+      } catch {
+        // The session ended while it waited for the manifest (the peer left, or went idle).
+      }
+    if (!stream || stream.destroyed) {
+      connection.close(0, 'no wire');
       return false;
     }
-    // One stream per session, opened by the dialer; anything else the acceptor opens is not ours.
-    connection.onStream((other) => other.destroy());
     const peer = entry.swarm.addStream(stream, {
       id,
       sourceClass: remote.sourceClass,
       initiator: true,
+      opensWire: !theirs,
     });
     if (!peer) {
       connection.close(0, 'not accepted');

@@ -34,6 +34,12 @@ export const CONTROL_BATCH_MS = 25;
  * datagrams — each with its ACK coming back.
  */
 export const HAVE_BATCH_MS = 100;
+/**
+ * How long a presumed interest (PeerConnectionOptions.presumeInterest) holds a slot without the peer
+ * saying it is interested: it says so in its first flight, a round trip after our opening, when it
+ * wants anything we hold.
+ */
+export const PRESUMED_INTEREST_MS = 5_000;
 
 /** The typed subset of bittorrent-protocol's Wire we use (its bundled typings are for v3). */
 interface WireLike {
@@ -73,8 +79,19 @@ export interface PeerConnectionOptions {
   infoHash: string;
   /** Our 20-byte peer id, hex. */
   peerId: string;
-  /** Dialer sends the handshake first; the acceptor answers once it has seen the peer's. */
+  /** We dialed the session (breaks ties between simultaneous dials; see swarm.ts). */
   initiator: boolean;
+  /**
+   * We send the BitTorrent handshake first; the other side answers once it has seen ours. Default: the
+   * dialer opens. A PZ acceptor opens instead for a newcomer still fetching the manifest (peer-network.ts).
+   */
+  opensWire?: boolean;
+  /**
+   * Count the peer as interested until it says otherwise (or for PRESUMED_INTEREST_MS): a newcomer that
+   * asked us for the manifest wants pieces, so a free upload slot is granted in our opening instead of a
+   * round trip after its interest arrives.
+   */
+  presumeInterest?: boolean;
   maxInFlight: number;
   /**
    * Open in the textbook order (our bitfield after the peer's handshake, interest after its bitfield)
@@ -155,6 +172,9 @@ export function createPeerConnection(
   const withheld: number[] = [];
   let batchTimer: TimerHandle | undefined;
   let batchAt = Number.POSITIVE_INFINITY;
+  const opens = options.opensWire ?? options.initiator;
+  let presumedInterest = options.presumeInterest === true;
+  let presumptionTimer: TimerHandle | undefined;
 
   const changed = (): void => {
     for (const h of changeHandlers) h();
@@ -205,6 +225,8 @@ export function createPeerConnection(
     closed = true;
     if (batchTimer) clock.clearTimer(batchTimer);
     batchTimer = undefined;
+    if (presumptionTimer) clock.clearTimer(presumptionTimer);
+    presumptionTimer = undefined;
     logger.debug({ peer: options.id, reason }, 'peer closed');
     try {
       wire.destroy();
@@ -277,16 +299,19 @@ export function createPeerConnection(
     if (guessInterest && !have.complete()) wire.interested();
   };
   const eager = options.textbookOpening !== true;
-  if (options.initiator) {
-    if (eager) sendOpening(true);
+  if (opens) {
+    // A PZ acceptor opens only for a newcomer that holds nothing yet: no interest to guess there.
+    if (eager) sendOpening(options.initiator);
     else sendHandshake();
   }
+  /** Chokes and unchokes may go out: our bitfield is on the wire (the opener's left in its first flight). */
+  const mayControl = (): boolean => !closed && (handshakeDone || (opens && eager));
   wire.on('handshake', ((infoHash: string) => {
     if (infoHash !== options.infoHash) {
       close('wrong info hash');
       return;
     }
-    if (!options.initiator) sendOpening(false);
+    if (!opens) sendOpening(false);
     else if (!eager) wire.bitfield(have.bytes);
     handshakeDone = true;
     changed();
@@ -319,9 +344,26 @@ export function createPeerConnection(
       for (const h of soonHandlers) h(index);
     }
   }) as (...args: never[]) => void);
+  const interestChanged = (): void => {
+    for (const h of interestHandlers) h();
+  };
+  const endPresumption = (): void => {
+    if (presumptionTimer) clock.clearTimer(presumptionTimer);
+    presumptionTimer = undefined;
+    presumedInterest = false;
+  };
+  if (presumedInterest)
+    presumptionTimer = clock.setTimer(PRESUMED_INTEREST_MS, () => {
+      presumptionTimer = undefined;
+      if (!presumedInterest || closed) return;
+      presumedInterest = false;
+      // The slot it held goes back to the choker if the peer never said it wants anything.
+      if (!wire.peerInterested) interestChanged();
+    });
   for (const event of ['interested', 'uninterested'])
     wire.on(event, (() => {
-      for (const h of interestHandlers) h();
+      endPresumption();
+      interestChanged();
     }) as (...args: never[]) => void);
 
   wire.on('request', ((
@@ -429,10 +471,10 @@ export function createPeerConnection(
     peerPieceCount: () => (handshakeDone ? peerHeld : 0),
     handshaken: () => handshakeDone && !closed,
     amInterested: () => wire.amInterested,
-    peerInterested: () => wire.peerInterested,
+    peerInterested: () => wire.peerInterested || presumedInterest,
     choking: () => wire.amChoking,
     setChoking(choke) {
-      if (closed || !handshakeDone || choke === wire.amChoking) return;
+      if (!mayControl() || choke === wire.amChoking) return;
       if (choke) wire.choke();
       else wire.unchoke();
     },

@@ -45,7 +45,12 @@ export interface Swarm {
     peer: {
       id: string;
       sourceClass: SourceClass;
+      /** We dialed the session. */
       initiator: boolean;
+      /** We send the BitTorrent handshake first (default: the dialer does; peer.ts). */
+      opensWire?: boolean;
+      /** A newcomer that will want our pieces: it may take a free upload slot at once (peer.ts). */
+      presumeInterest?: boolean;
       /** A stock BitTorrent client (TCP wire): the wire opens in the textbook order (peer.ts). */
       stock?: boolean;
     },
@@ -153,6 +158,8 @@ export function createSwarm(options: SwarmOptions, components: SwarmComponents):
           infoHash: options.infoHash,
           peerId: options.peerId,
           initiator: peer.initiator,
+          ...(peer.opensWire !== undefined ? { opensWire: peer.opensWire } : {}),
+          ...(peer.presumeInterest ? { presumeInterest: true } : {}),
           maxInFlight: options.maxInFlightPerPeer,
           ...(peer.stock ? { textbookOpening: true } : {}),
         },
@@ -181,6 +188,8 @@ export function createSwarm(options: SwarmOptions, components: SwarmComponents):
         if (!have.get(index)) relayClaim(index, peer.id);
       });
       engine.addSource(connection);
+      // A free slot goes to a presumed-interested newcomer now, so the unchoke leaves with our opening.
+      if (peer.presumeInterest) choker.onInterest();
       return connection;
     },
     peers: () => [...peers.values()],

@@ -72,6 +72,8 @@ export async function buildWorld(options: {
   devices: number;
   seed?: number;
   deviceDownBps?: number;
+  /** One-way delay of each device's link, each direction (default 10 ms). */
+  deviceDelayMs?: number;
   deviceUpBps?: number;
   cdnRateBps?: number;
   policy?: AgentConfigInput['policy'];
@@ -182,8 +184,8 @@ export async function buildWorld(options: {
       ...(gateway ? { gateway } : { isp, behindCgn: false }),
       link: {
         bandwidthBps: options.deviceDownBps ?? 20_000_000,
-        delayMs: 10,
-        up: { bandwidthBps: options.deviceUpBps ?? 10_000_000, delayMs: 10 },
+        delayMs: options.deviceDelayMs ?? 10,
+        up: { bandwidthBps: options.deviceUpBps ?? 10_000_000, delayMs: options.deviceDelayMs ?? 10 },
       },
     });
     const base: AgentConfigInput = {

@@ -1,7 +1,7 @@
 import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { Bitfield } from '../../../agent/engine/bitfield.ts';
-import type { PeerConnection } from '../../../agent/swarm/peer.ts';
+import { type PeerConnection, PRESUMED_INTEREST_MS } from '../../../agent/swarm/peer.ts';
 import { ManualClock } from '../helpers.ts';
 import { wireEnd } from './wire-pair.ts';
 
@@ -93,5 +93,53 @@ describe('opening a peer wire', () => {
     // The peer is interested in what the dialer holds, and was unchoked for it.
     expect(acceptorSeen.peerInterested()).toBe(true);
     expect(dialerSeen.ready()).toBe(true);
+  });
+
+  it('a seeder that opens the wire for a newcomer unchokes it in the opening: it may request half a round trip later', async () => {
+    const clock = new ManualClock();
+    const [dialerEnd, acceptorEnd] = delayedPair(clock);
+    // The PZ acceptor opens (peer-network.ts OPENS_WIRE) and presumes the newcomer's interest; its
+    // choker gives the free slot at once (swarm.ts).
+    const seederSeen = wireEnd(acceptorEnd, clock, bitfield(ALL), {
+      initiator: false,
+      pieces: PIECES,
+      opensWire: true,
+      presumeInterest: true,
+    });
+    seederSeen.onInterest(() => seederSeen.setChoking(!seederSeen.peerInterested()));
+    expect(seederSeen.peerInterested()).toBe(true);
+    seederSeen.setChoking(false);
+    const newcomerSeen = wireEnd(dialerEnd, clock, bitfield([]), {
+      initiator: true,
+      pieces: PIECES,
+      opensWire: false,
+    });
+    const elapsed = await clock.runUntil(() => newcomerSeen.ready() && newcomerSeen.has(0));
+    expect(elapsed).toBe(ONE_WAY_MS);
+    // The newcomer's own interest followed, and the presumption gave way to it.
+    await clock.runUntil(() => false, PRESUMED_INTEREST_MS + 4 * ONE_WAY_MS);
+    expect(seederSeen.wire.peerInterested).toBe(true);
+    expect(seederSeen.choking()).toBe(false);
+  });
+
+  it('a presumed interest never confirmed gives its upload slot back', async () => {
+    const clock = new ManualClock();
+    const [dialerEnd, acceptorEnd] = delayedPair(clock);
+    const startedAt = clock.now();
+    const openerSeen = wireEnd(acceptorEnd, clock, bitfield(ALL), {
+      initiator: false,
+      pieces: PIECES,
+      opensWire: true,
+      presumeInterest: true,
+    });
+    openerSeen.onInterest(() => openerSeen.setChoking(!openerSeen.peerInterested()));
+    openerSeen.setChoking(false);
+    // The peer holds everything already: it never says it is interested.
+    wireEnd(dialerEnd, clock, bitfield(ALL), { initiator: true, pieces: PIECES, opensWire: false });
+    await clock.runUntil(() => false, 4 * ONE_WAY_MS);
+    expect(openerSeen.choking()).toBe(false);
+    await clock.runUntil(() => !openerSeen.peerInterested());
+    expect(clock.now() - startedAt).toBe(PRESUMED_INTEREST_MS);
+    expect(openerSeen.choking()).toBe(true);
   });
 });

@@ -14,7 +14,13 @@ export function wireEnd(
   stream: Duplex,
   clock: ManualClock,
   have: Bitfield,
-  options: { initiator: boolean; pieces: number; textbookOpening?: boolean },
+  options: {
+    initiator: boolean;
+    pieces: number;
+    textbookOpening?: boolean;
+    opensWire?: boolean;
+    presumeInterest?: boolean;
+  },
 ): PeerConnection {
   const { initiator } = options;
   const { layout } = makeRelease(options.pieces * 1024, 1024, 5);
@@ -28,6 +34,8 @@ export function wireEnd(
       initiator,
       maxInFlight: 2,
       ...(options.textbookOpening ? { textbookOpening: true } : {}),
+      ...(options.opensWire !== undefined ? { opensWire: options.opensWire } : {}),
+      ...(options.presumeInterest ? { presumeInterest: true } : {}),
     },
     {
       clock,
