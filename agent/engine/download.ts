@@ -501,25 +501,6 @@ export function createDownloadEngine(
       }
       return localHas[index] === 1;
     };
-    // Pieces a peer can supply us; once the flash-crowd gate opens, infrastructure serves the others
-    // first (the gate itself still rolls on pieces no connected peer holds). A peer can supply a piece
-    // it holds when it is in our ISP (choking us or not: local uploaders give local peers their slots
-    // first, and local pieces spread), or in another ISP when it lets us ask. A remote peer that chokes
-    // us gives its slots to its own ISP first (choker.ts), so a piece only it holds can keep a device
-    // waiting for seconds: in the first seconds of nat444-1k the early us-mobile devices waited
-    // 1-1.5 s between their manifest and their first piece. Built once per pass, on demand.
-    let suppliable: Uint8Array | undefined;
-    const peerCanSupply = (index: number): boolean => {
-      if (!suppliable) {
-        suppliable = new Uint8Array(pieceCount);
-        for (const s of sources.values()) {
-          if (s.source.kind !== 'peer' || s.cooldownUntil > now) continue;
-          if (s.source.sourceClass === 'peer-same-isp' || s.source.ready())
-            for (const i of s.counted) suppliable[i] = 1;
-        }
-      }
-      return suppliable[index] === 1 || peerSoon(index);
-    };
     for (const state of ordered) {
       const source = state.source;
       if (state.cooldownUntil > now || !source.ready()) continue;
@@ -556,7 +537,7 @@ export function createDownloadEngine(
           index = pickInfrastructurePiece({
             pieceCount,
             have,
-            peerCanSupply,
+            peerCanSupply: (i) => availability[i]! > 0 || peerSoon(i),
             availability,
             inFlightCount: liveFetchers,
             inFlightFromSource: (i) => state.inFlight.has(i),

@@ -217,40 +217,6 @@ describe('download engine', () => {
     expect(edge.requests.slice(0, 20).every((i) => i >= 20)).toBe(true);
   });
 
-  it('through the flash-crowd gate, infrastructure may serve pieces only a choking peer in another ISP holds, never those a choking local peer holds', async () => {
-    const edgeRequests = async (sourceClass: 'peer-same-isp' | 'peer-other-isp') => {
-      const { data, layout } = makeRelease(24 * PIECE, PIECE, 31);
-      const { clock, engine } = setup(layout, { peerRateFloorMs: 600_000, peerRatePatienceMs: 600_000 });
-      // A peer that never unchokes us holds pieces 0-19; nobody holds 20-23, so the gate rolls.
-      const held = new Set(Array.from({ length: 20 }, (_, i) => i));
-      engine.addSource(
-        fakeSource({
-          id: 'p',
-          kind: 'peer',
-          sourceClass,
-          data,
-          layout,
-          clock,
-          rateBps: 1e6,
-          choked: true,
-          pieces: held,
-        }),
-      );
-      const edge = fakeSource({ id: 'edge', kind: 'edge', data, layout, clock, rateBps: 1e6 });
-      engine.addSource(edge);
-      await runEngine(engine, clock, 5_000);
-      return edge.requests;
-    };
-    // Next door, the choking peer's pieces will come (local uploaders serve local peers first, and
-    // local pieces spread): infrastructure serves only what nobody holds.
-    const local = await edgeRequests('peer-same-isp');
-    expect(local.length).toBeGreaterThan(0);
-    expect(local.every((i) => i >= 20)).toBe(true);
-    // In another ISP, its uploader gives its slots to its own ISP first: its pieces count as nobody's.
-    const remote = await edgeRequests('peer-other-isp');
-    expect(remote.some((i) => i < 20)).toBe(true);
-  });
-
   it('spreads restricted infrastructure requests over the edge and the CDN, not the edge alone', async () => {
     const { data, layout } = makeRelease(60 * PIECE, PIECE, 12);
     const { clock, engine } = setup(layout, { peerRateFloorMs: 600_000 });
