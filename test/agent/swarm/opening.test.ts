@@ -38,6 +38,23 @@ function peer(
   return connection;
 }
 
+/**
+ * A seeder that opens the wire for a newcomer as a PZ acceptor (peer-network.ts OPENS_WIRE), presuming
+ * its interest, with a choker that gives the free slot at once (swarm.ts) and takes it back when the
+ * peer is not interested.
+ */
+function openingSeeder(stream: Duplex, clock: ManualClock): PeerConnection {
+  const seeder = wireEnd(stream, clock, bitfield(ALL), {
+    initiator: false,
+    pieces: PIECES,
+    opensWire: true,
+    presumeInterest: true,
+  });
+  seeder.onInterest(() => seeder.setChoking(!seeder.peerInterested()));
+  if (seeder.peerInterested()) seeder.setChoking(false);
+  return seeder;
+}
+
 function bitfield(held: number[]): Bitfield {
   const b = new Bitfield(PIECES);
   for (const i of held) b.set(i);
@@ -98,17 +115,8 @@ describe('opening a peer wire', () => {
   it('a seeder that opens the wire for a newcomer unchokes it in the opening: it may request half a round trip later', async () => {
     const clock = new ManualClock();
     const [dialerEnd, acceptorEnd] = delayedPair(clock);
-    // The PZ acceptor opens (peer-network.ts OPENS_WIRE) and presumes the newcomer's interest; its
-    // choker gives the free slot at once (swarm.ts).
-    const seederSeen = wireEnd(acceptorEnd, clock, bitfield(ALL), {
-      initiator: false,
-      pieces: PIECES,
-      opensWire: true,
-      presumeInterest: true,
-    });
-    seederSeen.onInterest(() => seederSeen.setChoking(!seederSeen.peerInterested()));
-    expect(seederSeen.peerInterested()).toBe(true);
-    seederSeen.setChoking(false);
+    const seederSeen = openingSeeder(acceptorEnd, clock);
+    expect(seederSeen.choking()).toBe(false);
     const newcomerSeen = wireEnd(dialerEnd, clock, bitfield([]), {
       initiator: true,
       pieces: PIECES,
@@ -126,14 +134,7 @@ describe('opening a peer wire', () => {
     const clock = new ManualClock();
     const [dialerEnd, acceptorEnd] = delayedPair(clock);
     const startedAt = clock.now();
-    const openerSeen = wireEnd(acceptorEnd, clock, bitfield(ALL), {
-      initiator: false,
-      pieces: PIECES,
-      opensWire: true,
-      presumeInterest: true,
-    });
-    openerSeen.onInterest(() => openerSeen.setChoking(!openerSeen.peerInterested()));
-    openerSeen.setChoking(false);
+    const openerSeen = openingSeeder(acceptorEnd, clock);
     // The peer holds everything already: it never says it is interested.
     wireEnd(dialerEnd, clock, bitfield(ALL), { initiator: true, pieces: PIECES, opensWire: false });
     await clock.runUntil(() => false, 4 * ONE_WAY_MS);
