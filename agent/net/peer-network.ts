@@ -212,20 +212,8 @@ export function createPeerNetwork(
       } catch {
         // closed meanwhile
       }
-      const peer =
-        entry && stream
-          ? entry.swarm.addStream(stream, {
-              id: peerIdOfKey(connection.remoteStaticKey),
-              sourceClass: entry.classify(connection.remoteStaticKey, connection.remoteAddress()),
-              initiator: false,
-              opensWire: true,
-              presumeInterest: true,
-            })
-          : undefined;
-      if (peer) {
-        stats.accepted++;
-        peer.onClose(() => connection.close(0, 'peer closed'));
-      } else connection.close(0, entry ? 'not accepted' : 'swarm gone');
+      if (entry && stream) attachInbound(entry, connection, stream, true);
+      else connection.close(0, 'swarm gone');
       return;
     }
     let accepted = false;
@@ -242,17 +230,26 @@ export function createPeerNetwork(
         return;
       }
       // The dialer's one stream carries the BitTorrent wire both ways.
-      const peer = entry.swarm.addStream(stream, {
-        id: peerIdOfKey(connection.remoteStaticKey),
-        sourceClass: entry.classify(connection.remoteStaticKey, connection.remoteAddress()),
-        initiator: false,
-      });
-      if (peer) {
-        stats.accepted++;
-        peer.onClose(() => connection.close(0, 'peer closed'));
-      } else connection.close(0, 'not accepted');
+      attachInbound(entry, connection, stream, false);
     });
   });
+
+  /**
+   * An inbound session's stream as a peer of its swarm: opened by the dialer, or by us for a newcomer
+   * (`weOpen`: we send the handshake first and presume its interest).
+   */
+  function attachInbound(entry: Entry, connection: Connection, stream: Duplex, weOpen: boolean): void {
+    const peer = entry.swarm.addStream(stream, {
+      id: peerIdOfKey(connection.remoteStaticKey),
+      sourceClass: entry.classify(connection.remoteStaticKey, connection.remoteAddress()),
+      initiator: false,
+      ...(weOpen ? { opensWire: true, presumeInterest: true } : {}),
+    });
+    if (peer) {
+      stats.accepted++;
+      peer.onClose(() => connection.close(0, 'peer closed'));
+    } else connection.close(0, 'not accepted');
+  }
 
   return {
     endpoint,

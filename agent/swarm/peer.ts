@@ -175,6 +175,11 @@ export function createPeerConnection(
   const opens = options.opensWire ?? options.initiator;
   let presumedInterest = options.presumeInterest === true;
   let presumptionTimer: TimerHandle | undefined;
+  const endPresumption = (): void => {
+    if (presumptionTimer) clock.clearTimer(presumptionTimer);
+    presumptionTimer = undefined;
+    presumedInterest = false;
+  };
 
   const changed = (): void => {
     for (const h of changeHandlers) h();
@@ -225,8 +230,7 @@ export function createPeerConnection(
     closed = true;
     if (batchTimer) clock.clearTimer(batchTimer);
     batchTimer = undefined;
-    if (presumptionTimer) clock.clearTimer(presumptionTimer);
-    presumptionTimer = undefined;
+    endPresumption();
     logger.debug({ peer: options.id, reason }, 'peer closed');
     try {
       wire.destroy();
@@ -347,18 +351,13 @@ export function createPeerConnection(
   const interestChanged = (): void => {
     for (const h of interestHandlers) h();
   };
-  const endPresumption = (): void => {
-    if (presumptionTimer) clock.clearTimer(presumptionTimer);
-    presumptionTimer = undefined;
-    presumedInterest = false;
-  };
+  // Interest messages and close end the presumption (and its timer) earlier.
   if (presumedInterest)
     presumptionTimer = clock.setTimer(PRESUMED_INTEREST_MS, () => {
       presumptionTimer = undefined;
-      if (!presumedInterest || closed) return;
-      presumedInterest = false;
-      // The slot it held goes back to the choker if the peer never said it wants anything.
-      if (!wire.peerInterested) interestChanged();
+      endPresumption();
+      // The slot it held goes back to the choker: the peer never said it wants anything.
+      interestChanged();
     });
   for (const event of ['interested', 'uninterested'])
     wire.on(event, (() => {
