@@ -554,6 +554,11 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
     // The network, the NAT probe and the TCP wire do not depend on the release: they start now.
     const netStarting = startNetwork(s);
     netStarting.catch(() => undefined);
+    // NAT traversal (probe, port mapping, the rendezvous session) takes round trips of its own; begun
+    // beside the tracker query rather than after its answer, the device can register (and punch, and
+    // be punched to) as soon as that answer brings its device token.
+    if (tracker)
+      void netStarting.then((net) => (net ? startTraversalOnce(net) : undefined)).catch(() => undefined);
     let current: CurrentJoinResponse | undefined;
     let link: SwarmLink | undefined;
     try {

@@ -157,6 +157,10 @@ export function openSwarmLink(options: SwarmLinkOptions, components: SwarmLinkCo
   const started = announcer.start();
   // The probe runs beside the download; once it answered, the tracker hears what it learned.
   if (trav) void started.then(() => trav.probed).then(() => (closed ? undefined : announcer.update()));
+  // ... and again if a port mapping made after the probe makes us reachable.
+  const stopFollowing = trav?.onReachabilityChange(() => {
+    if (!closed) void announcer.update();
+  });
 
   return {
     release: options.release,
@@ -204,6 +208,7 @@ export function openSwarmLink(options: SwarmLinkOptions, components: SwarmLinkCo
     async close() {
       if (closed) return;
       closed = true;
+      stopFollowing?.();
       cancelExpected();
       network.forgetManifest(options.infoHash);
       unregister?.();

@@ -35,6 +35,8 @@ export interface NatClassification {
 }
 
 const DEFAULT_TIMEOUT = 1500;
+/** Round trips of the measured path to wait for an answer a filtering NAT may drop (see silenceWaitMs). */
+const SILENCE_RTTS = 3;
 
 /**
  * RFC 5780 behaviour discovery. Mapping: compare the reflexive address seen by servers on different IPs
@@ -51,8 +53,11 @@ export async function classifyNat(
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT;
   const rtoMs = options.rtoMs ?? 250;
   const errors: string[] = [];
-  const bind = (server: Address, change?: { changeIp?: boolean; changePort?: boolean }) =>
-    client.binding(server, { timeoutMs, rtoMs, ...change });
+  const bind = (
+    server: Address,
+    change?: { changeIp?: boolean; changePort?: boolean },
+    budgetMs = timeoutMs,
+  ) => client.binding(server, { timeoutMs: budgetMs, rtoMs, ...change });
 
   const servers = dedupe(options.servers);
   const observations: NatClassification['observations'] = [];
@@ -68,6 +73,16 @@ export async function classifyNat(
     }
   };
   const isLocal = (a: Address): boolean => (options.local ?? []).some((l) => sameAddress(l, a));
+  /**
+   * How long to wait for an answer that only a permissive NAT lets through (a CHANGE-REQUEST answer
+   * from another address, our own hairpinned request). Most NATs filter, so silence is the common
+   * answer, and waiting out the whole transaction budget for it held every filtered device's probe
+   * (and its rendezvous registration, which waits for the probe) 2 s, whatever its round trip to
+   * the server. A few round trips of the path the first answer measured are enough: the answer
+   * comes from the same server's site, and the retransmission after `rtoMs` covers a lost datagram.
+   */
+  const silenceWaitMs = (rttMs: number): number =>
+    Math.min(timeoutMs, Math.max(SILENCE_RTTS * rttMs, rttMs + 2 * rtoMs));
 
   // ---- filtering ---- runs before anything else could open the filter for the alternate address
   // (a second listed server may well be the first one's partner), so the first server goes alone.
@@ -75,9 +90,10 @@ export async function classifyNat(
   let filteringTested = false;
   const testFiltering = async (target: { server: Address; result: BindingResult }): Promise<void> => {
     filteringTested = true;
+    const wait = silenceWaitMs(target.result.rttMs);
     const [both, portOnly] = await Promise.allSettled([
-      bind(target.server, { changeIp: true, changePort: true }),
-      bind(target.server, { changePort: true }),
+      bind(target.server, { changeIp: true, changePort: true }, wait),
+      bind(target.server, { changePort: true }, wait),
     ]);
     const refused = (o: PromiseSettledResult<unknown>): boolean =>
       o.status === 'rejected' && o.reason instanceof StunErrorResponse;
@@ -94,10 +110,16 @@ export async function classifyNat(
       filtering = 'address-and-port-dependent';
     }
   };
+  // The hairpin test (our own reflexive address, a few round trips of silence on most NATs) runs
+  // beside the rest once the first answer told us that address: it opens no filter for a server.
+  let hairpinTest: Promise<boolean> | null = null;
   if (servers[0]) {
     const [outcome] = await Promise.allSettled([bind(servers[0])]);
     record(servers[0], outcome!);
-    if (ok[0]?.result.otherAddress) await testFiltering(ok[0]);
+    const answer = ok[0]?.result;
+    if (answer && !isLocal(answer.reflexive) && options.hairpin !== false)
+      hairpinTest = testHairpin(answer.reflexive, Math.min(1000, silenceWaitMs(answer.rttMs)), components);
+    if (answer?.otherAddress) await testFiltering(ok[0]!);
   }
   const rest = servers.slice(1);
   const settled = await Promise.allSettled(rest.map((s) => bind(s)));
@@ -164,7 +186,9 @@ export async function classifyNat(
 
   let hairpin: boolean | null = null;
   if (behindNat && options.hairpin !== false) {
-    hairpin = await testHairpin(reflexive, Math.min(timeoutMs, 1000), components);
+    // The first server did not answer: the reflexive address came from a later one.
+    hairpin = await (hairpinTest ??
+      testHairpin(reflexive, Math.min(1000, silenceWaitMs(first.result.rttMs)), components));
   }
   return { mapping, filtering, reflexive, hairpin, observations, errors };
 }

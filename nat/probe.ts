@@ -16,6 +16,13 @@ export interface ProbeOptions {
   port: number;
   /** Per STUN transaction. Default 1500 ms. */
   stunTimeoutMs?: number;
+  /**
+   * How long the report waits for port mapping once classification is done (default: until the mapper
+   * is done). A gateway that speaks a mapping protocol answers within a LAN round trip; one that speaks
+   * none costs every protocol's timeout (2 s), which a device that must register before it can punch
+   * should not wait out. A mapping made later reaches the mapper's `onChange` listeners.
+   */
+  mappingGraceMs?: number;
 }
 
 export interface ProbeResult {
@@ -47,17 +54,19 @@ export async function probeReachability(
     ? createPortMapper({ ...options.portMapping, internalPort: options.port }, components)
     : null;
   try {
-    const [classification, mapped] = await Promise.all([
-      classifyNat(
-        {
-          servers: options.stun,
-          local: options.lan,
-          ...(options.stunTimeoutMs ? { timeoutMs: options.stunTimeoutMs } : {}),
-        },
-        { ...components, client },
-      ),
-      mapper ? mapper.start() : Promise.resolve(null),
-    ]);
+    const mapping = mapper ? mapper.start() : Promise.resolve(null);
+    const classification = await classifyNat(
+      {
+        servers: options.stun,
+        local: options.lan,
+        ...(options.stunTimeoutMs ? { timeoutMs: options.stunTimeoutMs } : {}),
+      },
+      { ...components, client },
+    );
+    const mapped =
+      options.mappingGraceMs === undefined
+        ? await mapping
+        : await withinMs(components.clock, options.mappingGraceMs, mapping);
     const report = buildReport({
       classification,
       portMapping: mapped?.info ?? null,
@@ -117,4 +126,17 @@ export function formatReport(report: ReachabilityReport): string {
   ];
   for (const e of report.errors) lines.push(`note:         ${e}`);
   return lines.join('\n');
+}
+
+/** The promise's value if it settles within `ms`, else null (it goes on; a rejection counts as null). */
+async function withinMs<T>(clock: Clock, ms: number, promise: Promise<T>): Promise<T | null> {
+  let timer: ReturnType<Clock['setTimer']> | undefined;
+  const late = new Promise<null>((resolve) => {
+    timer = clock.setTimer(ms, () => resolve(null));
+  });
+  try {
+    return await Promise.race([promise.catch(() => null), late]);
+  } finally {
+    if (timer !== undefined) clock.clearTimer(timer);
+  }
 }

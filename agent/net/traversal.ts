@@ -20,6 +20,7 @@ import {
 } from '../../runtime/index.ts';
 import { createRendezvousClient, type PunchGo, type RendezvousClient } from '../../tracker/index.ts';
 import type { PeerCandidate } from '../../tracker/swarm-store.ts';
+import type { Connection } from '../../transport/index.ts';
 import type { PeerNetwork } from './peer-network.ts';
 
 export interface TraversalOptions {
@@ -50,7 +51,12 @@ export interface Traversal {
   punch(deviceId: string): Promise<Address | null>;
   /** Stops the port mapper (unmaps), closes the rendezvous session and the puncher. */
   stop(): Promise<void>;
+  /** Whether we accept unsolicited inbound changed after the probe answered (a late port mapping). */
+  onReachabilityChange(handler: () => void): () => void;
 }
+
+/** How long the start-up probe waits for port mapping after classifying the NAT (probe.ts). */
+const MAPPING_GRACE_MS = 250;
 
 /** What the agent reports before (or without) a NAT probe: nothing known, not public. */
 export const UNKNOWN_REACHABILITY: ReachabilityReport = {
@@ -86,6 +92,7 @@ export async function startTraversal(
   let report: ReachabilityReport = { ...UNKNOWN_REACHABILITY, lan: options.lan };
   let mapper: PortMapper | null = null;
   let stopped = false;
+  const reachabilityHandlers = new Set<() => void>();
 
   const probing = probeReachability(
     {
@@ -94,6 +101,9 @@ export async function startTraversal(
       portMapping: options.gateway,
       port,
       stunTimeoutMs: Math.min(1500, options.probeTimeoutMs),
+      // Registration (and so every punch) waits for this probe; a mapping made later updates the
+      // report through the mapper's onChange below.
+      mappingGraceMs: MAPPING_GRACE_MS,
     },
     { ...components, channel },
   ).then((result) => {
@@ -101,12 +111,15 @@ export async function startTraversal(
     if (stopped) void mapper?.stop();
     report = result.report;
     mapper?.onChange((r) => {
+      const wasPublic = report.public;
       report = buildReport({
         classification: report,
         portMapping: r.info,
         lan: options.lan,
         errors: report.errors,
       });
+      // A mapping made after the probe answered (mappingGraceMs) makes us reachable: say so now.
+      if (report.public !== wasPublic) for (const h of reachabilityHandlers) h();
     });
     return result;
   });
@@ -136,7 +149,25 @@ export async function startTraversal(
   );
   let rendezvous: RendezvousClient | null = null;
   let registering: Promise<boolean> | null = null;
+  /** The client once its register message is on the wire: punch requests may follow it at once. */
+  let registerSent: Promise<RendezvousClient | null> | null = null;
   let closeConnection: (() => void) | null = null;
+  /**
+   * The session with the rendezvous, opened as traversal starts: its handshake overlaps the NAT probe
+   * and the tracker's answer instead of following them. A failed one is opened again on the next
+   * registration.
+   */
+  let connecting: Promise<Connection> | null = null;
+  const connect = (): Promise<Connection> => {
+    const rv = options.rendezvous!;
+    connecting ??= network.endpoint.connect(rv.address, rv.publicKey, { timeoutMs: 3000 });
+    const attempt = connecting;
+    attempt.catch(() => {
+      if (connecting === attempt) connecting = null;
+    });
+    return attempt;
+  };
+  if (options.rendezvous) connect().catch(() => undefined);
 
   const candidates = (): PeerCandidate[] =>
     gatherCandidates({
@@ -166,35 +197,40 @@ export async function startTraversal(
 
   const register: Traversal['register'] = (request) => {
     if (!options.rendezvous || stopped) return Promise.resolve(false);
-    registering ??= (async () => {
-      const rv = options.rendezvous!;
-      await probed; // register with what the probe learned (bounded)
+    if (registering) return registering;
+    let sent: (client: RendezvousClient | null) => void = () => {};
+    registerSent = new Promise((resolve) => {
+      sent = resolve;
+    });
+    registering = (async () => {
       try {
-        const connection = await network.endpoint.connect(rv.address, rv.publicKey, { timeoutMs: 3000 });
+        // Register with what the probe learned (bounded); the session has been opening meanwhile.
+        const [connection] = await Promise.all([connect(), probed]);
+        connecting = null; // this one is ours now; its close starts the next registration afresh
         closeConnection = () => connection.close(0, 'agent stopping');
         const client = createRendezvousClient(connection);
         // A lost session (tracker restart, path change): register again on the next announce.
         connection.onClose(() => {
           if (rendezvous === client) rendezvous = null;
           registering = null;
+          registerSent = null;
         });
         // The other side asked for us: punch at once so both probe simultaneously.
         client.onIntroduction((go) => void punchWith(go));
-        await withTimeout(
-          clock,
-          3000,
-          client.register({ ...request, mapping: report.mapping, candidates: candidates() }),
-          () => new Error('rendezvous registration timed out'),
-        );
+        const answered = client.register({ ...request, mapping: report.mapping, candidates: candidates() });
+        sent(client);
+        await withTimeout(clock, 3000, answered, () => new Error('rendezvous registration timed out'));
         rendezvous = client;
         if (stopped) client.close();
         logger.info({}, 'registered with the rendezvous');
         return true;
       } catch (error) {
         logger.warn({ err: (error as Error).message }, 'rendezvous unavailable: direct peers only');
+        sent(null);
         closeConnection?.();
         closeConnection = null;
         registering = null; // retried on the next announce
+        registerSent = null;
         return false;
       }
     })();
@@ -204,20 +240,26 @@ export async function startTraversal(
   return {
     report: () => report,
     probed,
+    onReachabilityChange(handler) {
+      reachabilityHandlers.add(handler);
+      return () => reachabilityHandlers.delete(handler);
+    },
     candidates,
     register,
     async punch(deviceId) {
       // The first announce answers before registration finishes (it waits for the NAT probe), and
-      // its punch peers are the ones that need us most: wait for that registration (bounded by the
-      // probe timeout plus its own 3 s connect and 3 s register) instead of giving up on them.
-      if (!rendezvous && registering && !stopped) await registering;
-      if (!rendezvous || stopped) return null;
+      // its punch peers are the ones that need us most: wait for that registration's message to be
+      // sent (bounded by the probe timeout and the 3 s connect), not given up on. The rendezvous
+      // handles a session's messages in order, so the request follows the registration without
+      // waiting a round trip for its answer; if the registration is refused, so is the request.
+      const client = rendezvous ?? (registerSent && !stopped ? await registerSent : null);
+      if (!client || stopped) return null;
       let go: PunchGo;
       try {
         go = await withTimeout(
           clock,
           3000,
-          rendezvous.punch(deviceId),
+          client.punch(deviceId),
           () => new Error('punch request timed out'),
         );
       } catch (error) {
@@ -232,6 +274,8 @@ export async function startTraversal(
       puncher.close();
       rendezvous?.close();
       closeConnection?.();
+      // A session opened ahead of a registration that never came.
+      connecting?.then((c) => c.close(0, 'agent stopping')).catch(() => undefined);
       await (mapper as PortMapper | null)?.stop();
     },
   };

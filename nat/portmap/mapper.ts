@@ -1,4 +1,4 @@
-import type { TimerHandle } from '../../runtime/index.ts';
+import type { Clock, TimerHandle } from '../../runtime/index.ts';
 import { isNonPublicIPv4 } from '../ip.ts';
 import type { PortMappingInfo } from '../report.ts';
 import { createNatPmpClient, GatewayBehindNatError } from './natpmp.ts';
@@ -177,9 +177,16 @@ export function createPortMapper(options: PortMapperOptions, components: PortMap
       const candidates = o.protocols.map((p) => ({ protocol: p, client: clients[p]() }));
       // Probe in parallel; mapping itself goes through one protocol at a time so two protocols never
       // fight over the same internal port on the same gateway.
-      const probes = await Promise.allSettled(candidates.map((c) => c.client.probe(signal)));
-      const available = candidates.filter((_c, i) => {
-        const outcome = probes[i]!;
+      const probes = await settledSoonAfterFirst(
+        candidates.map((c) => c.client.probe(signal)),
+        clock,
+      );
+      const available = candidates.filter((c, i) => {
+        const outcome = probes[i];
+        if (outcome === undefined) {
+          errors.push(`${c.protocol}: no answer before another protocol's; not waited for`);
+          return false;
+        }
         if (outcome.status === 'rejected') {
           errors.push(message(outcome.reason));
           if (outcome.reason instanceof GatewayBehindNatError) gatewayBehindNat = true;
@@ -249,3 +256,46 @@ export function createPortMapper(options: PortMapperOptions, components: PortMap
     },
   };
 }
+
+/**
+ * The outcomes of promises that answered by the time the first one fulfilled plus as long again
+ * (undefined for those still pending); all of them if none fulfils. A gateway speaks one or two of
+ * the mapping protocols and answers those within a round trip of each other: waiting for the
+ * others' timeouts held every mapped device's NAT probe, and its registration for punching, 2 s.
+ * The grace keeps the order of preference among the protocols that do answer.
+ */
+async function settledSoonAfterFirst<T>(
+  promises: Array<Promise<T>>,
+  clock: Clock,
+): Promise<Array<PromiseSettledResult<T> | undefined>> {
+  const started = clock.now();
+  const outcomes: Array<PromiseSettledResult<T> | undefined> = promises.map(() => undefined);
+  const all = Promise.all(
+    promises.map((p, i) =>
+      p.then(
+        (value) => {
+          outcomes[i] = { status: 'fulfilled', value };
+        },
+        (reason: unknown) => {
+          outcomes[i] = { status: 'rejected', reason };
+        },
+      ),
+    ),
+  );
+  const firstFulfilled = await Promise.any(promises).then(
+    () => true,
+    () => false,
+  );
+  if (firstFulfilled) {
+    let timer: TimerHandle | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = clock.setTimer(Math.max(GRACE_FLOOR_MS, clock.now() - started), resolve);
+    });
+    await Promise.race([all, grace]);
+    if (timer) clock.clearTimer(timer);
+  } else await all;
+  return [...outcomes];
+}
+
+/** Least extra wait for a preferred protocol after another answered (a LAN round trip or two). */
+const GRACE_FLOOR_MS = 50;

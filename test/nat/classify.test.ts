@@ -10,10 +10,13 @@ import { startRfc5780Server } from './support/stun-fixture.ts';
 
 const behaviours: Behaviour[] = ['endpoint-independent', 'address-dependent', 'address-and-port-dependent'];
 
-async function classifyBehind(spec: { mapping: Behaviour; filtering: Behaviour; hairpin?: boolean } | null) {
+async function classifyBehind(
+  spec: { mapping: Behaviour; filtering: Behaviour; hairpin?: boolean } | null,
+  latencyMs?: number,
+) {
   const clock = createManualClock();
   const random = createSeededRandom(42);
-  const net = createFakeNet(clock, random);
+  const net = createFakeNet(clock, random, latencyMs === undefined ? {} : { latencyMs });
   const { primary } = await startRfc5780Server(net);
   const realm = spec ? net.nat({ publicIp: '203.0.113.7', ...spec }) : net.internet;
   const device = net.host(spec ? '192.168.1.10' : '198.51.100.20', realm);
@@ -38,6 +41,32 @@ describe('classifyNat (RFC 5780 server on a simulated network)', () => {
         expect(result.reflexive?.host).toBe('203.0.113.7');
         expect(elapsed).toBeLessThan(5000);
       });
+
+  // A filtering NAT answers the CHANGE-REQUEST and hairpin tests with silence. The wait for it scales
+  // with the round trip the first answer measured (3 RTTs, at least RTT + 2 RTOs), not the 1.5 s
+  // transaction budget, which held every filtered device's probe and its rendezvous registration.
+  it('a filtering NAT is classified in a few round trips, not the transaction budget', async () => {
+    const { result, elapsed } = await classifyBehind({
+      mapping: 'endpoint-independent',
+      filtering: 'address-and-port-dependent',
+      hairpin: false,
+    });
+    expect(result.filtering).toBe('address-and-port-dependent');
+    expect(result.hairpin).toBe(false);
+    // Before: 1500 ms for the filtering test alone, plus 1000 ms for the hairpin test.
+    expect(elapsed).toBeLessThan(2 * (40 + 2 * 250) + 200);
+  });
+
+  it('on a long path the permissive answers still arrive within the wait', async () => {
+    for (const filtering of behaviours) {
+      const { result } = await classifyBehind(
+        { mapping: 'endpoint-independent', filtering, hairpin: true },
+        200,
+      );
+      expect(result.filtering).toBe(filtering);
+      expect(result.hairpin).toBe(true);
+    }
+  });
 
   it('says "none" for a public address', async () => {
     const { result } = await classifyBehind(null);

@@ -51,16 +51,24 @@ async function probeOn(
   host: SimHost,
   stun: Array<{ host: string; port: number }>,
   portMapping: Omit<PortMapperOptions, 'internalPort'> | null = null,
+  mappingGraceMs?: number,
 ) {
   const env = host.env({ logger: createSilentLogger() });
   const socket = await sim.settle(host.udp.bind({ port: 4000 }));
+  const started = sim.now();
   const result = await sim.settle(
     probeReachability(
-      { stun, lan: [{ host: host.address, port: 4000 }], port: 4000, portMapping },
+      {
+        stun,
+        lan: [{ host: host.address, port: 4000 }],
+        port: 4000,
+        portMapping,
+        ...(mappingGraceMs === undefined ? {} : { mappingGraceMs }),
+      },
       { ...env, channel: socket },
     ),
   );
-  return { socket, env, ...result };
+  return { socket, env, elapsedMs: sim.now() - started, ...result };
 }
 
 const CLASSES: Array<[string, NatOptions]> = [
@@ -92,6 +100,22 @@ describe('NAT classification on lab/sim', () => {
 });
 
 describe('port mapping on lab/sim gateways', () => {
+  it('with a mapping grace, a gateway that speaks no mapping protocol does not hold the report', async () => {
+    const { sim, isp, stun } = await world(4);
+    const gw = sim.addGateway({ isp, nat: natPresets.portRestricted });
+    const host = sim.addHost({ gateway: gw });
+    const spec = { gateway: gw.lanAddress, internalHost: host.address };
+    const waited = await probeOn(sim, host, stun, spec);
+    const graced = await probeOn(sim, sim.addHost({ gateway: gw }), stun, spec, 250);
+    for (const { report } of [waited, graced]) {
+      expect(report.portMapping).toBeNull();
+      expect(report.filtering).toBe('address-and-port-dependent');
+    }
+    // Waiting for the mapper costs every protocol's 2 s timeout; the grace costs at most itself.
+    expect(waited.elapsedMs).toBeGreaterThanOrEqual(2000);
+    expect(graced.elapsedMs).toBeLessThan(waited.elapsedMs - 1000);
+  });
+
   it('maps with PCP on a home gateway and reports it reachable; releases it', async () => {
     const { sim, isp, stun } = await world(3);
     const gw = sim.addGateway({
