@@ -89,6 +89,12 @@ export interface EngineOptions {
    * choked holders while served locally (and no endgame race), 85.6 -> 87.7 %, p95 8.6 -> 9.4 s.
    */
   localPeersFirst: boolean;
+  /**
+   * How long `localPeersFirst` holds for one download. A device still downloading after this long is
+   * one its ISP cannot yet supply (the first minutes of a flash crowd, when the ISP's few holders' uplinks
+   * are full while other ISPs' seeders idle): from then on any peer may be asked for any piece.
+   */
+  localPeersPatienceMs: number;
   /** Flash-crowd gate (infra-gate.ts): mean wait between two rolls of one device. */
   infraGateMs: number;
   /** Flash-crowd gate: infrastructure requests the whole neighbourhood starts per round, in expectation. */
@@ -126,6 +132,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   infraStallMs: 3000,
   infraStallGaps: 8,
   localPeersFirst: true,
+  localPeersPatienceMs: 2_500,
   infraGateMs: 250,
   infraRoundClaims: 32,
   infraClaimHorizon: 64,
@@ -505,7 +512,10 @@ export function createDownloadEngine(
       const source = state.source;
       if (state.cooldownUntil > now || !source.ready()) continue;
       const restricted = isInfrastructure(source.kind) && !infraUnrestricted;
-      const remotePeer = options.localPeersFirst && source.sourceClass === 'peer-other-isp';
+      const remotePeer =
+        options.localPeersFirst &&
+        source.sourceClass === 'peer-other-isp' &&
+        now - runStartedAt < options.localPeersPatienceMs;
       // A starving device is one of few (the rule keeps a young swarm out): its bounded requests go to
       // the fastest usable source, edges first, rather than one at random.
       if (restricted && (stalled(state) || (!isStarving && state !== chosenInfra))) continue;

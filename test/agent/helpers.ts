@@ -87,9 +87,11 @@ export interface FakeSourceOptions {
 /** An in-memory piece source with a fixed rate, for engine unit tests. */
 export function fakeSource(
   o: FakeSourceOptions,
-): PieceSource & { requests: number[]; closed?: string; give(i: number): void } {
+): PieceSource & { requests: number[]; requestTimes: number[]; closed?: string; give(i: number): void } {
   const listeners = new Set<() => void>();
   const requests: number[] = [];
+  /** When each of `requests` was made (clock ms). */
+  const requestTimes: number[] = [];
   let lastAt: number | undefined;
   const trickle = (startedAt: number, signal: AbortSignal): void => {
     const step = o.trickleMs;
@@ -107,6 +109,7 @@ export function fakeSource(
     kind: o.kind,
     sourceClass: o.sourceClass ?? (o.kind === 'peer' ? 'peer-same-isp' : o.kind),
     requests,
+    requestTimes,
     closed: undefined as string | undefined,
     maxInFlight: () => o.maxInFlight ?? 2,
     has: (i: number) => (o.pieces ? o.pieces.has(i) : true),
@@ -117,6 +120,7 @@ export function fakeSource(
     },
     fetchPiece(index: number, signal: AbortSignal): Promise<Uint8Array> {
       requests.push(index);
+      requestTimes.push(o.clock.now());
       const start = index * o.layout.pieceLength;
       const bytes = o.data.slice(start, Math.min(o.layout.size, start + o.layout.pieceLength));
       const bad = o.corrupt === true || (o.corrupt instanceof Set && o.corrupt.has(index));
