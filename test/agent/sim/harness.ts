@@ -310,3 +310,26 @@ export function memoryStoreFrom(dir: string): ObjectStore {
     },
   };
 }
+
+/**
+ * Fetch options that record when the download opened (manifest verified) and when its first piece
+ * from a peer arrived, on the world's clock (-1 until then).
+ */
+export function watchFirstPeerPiece(world: SimWorld): {
+  at: { jobOpen: number; firstPeerPiece: number };
+  options: FetchOptions;
+} {
+  const at = { jobOpen: -1, firstPeerPiece: -1 };
+  return {
+    at,
+    options: {
+      onJob: (job) => {
+        at.jobOpen = world.sim.clock.now();
+        job.engine.on((event) => {
+          if (event.type === 'piece' && event.sourceClass.startsWith('peer') && at.firstPeerPiece < 0)
+            at.firstPeerPiece = world.sim.clock.now();
+        });
+      },
+    },
+  };
+}

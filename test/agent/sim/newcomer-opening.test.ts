@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { publishFixture } from '../fixture-release.ts';
-import { buildWorld } from './harness.ts';
+import { buildWorld, watchFirstPeerPiece } from './harness.ts';
 
 const fixture = publishFixture({
   size: 256 * 1024,
@@ -16,18 +16,10 @@ const PEER_RTT_MS = 4 * DELAY_MS;
 describe("a newcomer's BitTorrent wire, opened by the seeder that pushes it the manifest", () => {
   it('its first piece from that seeder arrives about one round trip after the manifest, not two', async () => {
     const world = await buildWorld({ fixture, devices: 2, seed: 5, deviceDelayMs: DELAY_MS });
-    const at = { jobOpen: -1, firstPeerPiece: -1 };
+    const { at, options } = watchFirstPeerPiece(world);
     world.startDevice(0, 0);
     // The newcomer arrives once the first device seeds: its only peer holds the manifest and every piece.
-    world.startDevice(1, 5_000, {
-      onJob: (job) => {
-        at.jobOpen = world.sim.clock.now();
-        job.engine.on((event) => {
-          if (event.type === 'piece' && event.sourceClass.startsWith('peer') && at.firstPeerPiece < 0)
-            at.firstPeerPiece = world.sim.clock.now();
-        });
-      },
-    });
+    world.startDevice(1, 5_000, options);
     await world.sim.run({ until: () => world.devices.every((d) => d.done), deadlineMs: 120_000 });
     expect(world.devices.filter((d) => d.error).map((d) => String(d.error))).toEqual([]);
     const newcomer = world.devices[1]!.summary!;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { natPresets } from '../../../lab/sim/index.ts';
 import { publishFixture } from '../fixture-release.ts';
-import { buildWorld } from './harness.ts';
+import { buildWorld, watchFirstPeerPiece } from './harness.ts';
 
 const KB = 1024;
 const fixture = publishFixture({
@@ -29,25 +29,19 @@ describe('hole punching starts as soon as the tracker answers', () => {
       cdnRateBps: 20 * KB,
     });
     const newcomerStart = 20_000;
-    const at = { started: -1, firstPeerPiece: -1 };
+    const { at, options } = watchFirstPeerPiece(world);
+    let started = -1;
     world.startDevice(0, 0);
     world.sim.clock.setTimer(newcomerStart, () => {
-      at.started = world.sim.clock.now();
+      started = world.sim.clock.now();
     });
-    world.startDevice(1, newcomerStart, {
-      onJob: (job) => {
-        job.engine.on((event) => {
-          if (event.type === 'piece' && event.sourceClass.startsWith('peer') && at.firstPeerPiece < 0)
-            at.firstPeerPiece = world.sim.clock.now();
-        });
-      },
-    });
+    world.startDevice(1, newcomerStart, options);
     await world.sim.run({ until: () => world.devices.every((d) => d.done), deadlineMs: 300_000 });
     expect(world.devices.filter((d) => d.error).map((d) => String(d.error))).toEqual([]);
     const newcomer = world.devices[1]!.summary!;
     expect(newcomer.sha256).toBe(fixture.manifest.sha256);
     expect(newcomer.connections.punched).toBeGreaterThan(0);
-    const firstPiece = at.firstPeerPiece - at.started;
+    const firstPiece = at.firstPeerPiece - started;
     // Start-up is the tracker's answer (a TCP and an HTTP round trip), the NAT probe (run beside that
     // answer, its silent tests waiting a few round trips), the rendezvous session (opened beside the
     // probe), registration and the punch request (one round trip: the request follows the
