@@ -876,10 +876,32 @@ export function createAgent(config: AgentConfig, components: AgentComponents): A
     return summary;
   };
 
+  /** Fetches under way (until their release is active, or they failed). */
+  let fetching = 0;
+  /**
+   * A fetch starts NAT traversal beside its tracker query; one that fails (not eligible yet, a bad
+   * release, no source) leaves nothing to seed, so the port mapping and the rendezvous session go
+   * unless another release is active or being fetched.
+   */
+  const fetchReleasingTraversal = async (
+    target: FetchTarget,
+    options: FetchOptions = {},
+  ): Promise<FetchSummary> => {
+    fetching++;
+    try {
+      return await fetch(target, options);
+    } catch (error) {
+      if (active.size === 0 && fetching === 1) await stopTraversal().catch(() => undefined);
+      throw error;
+    } finally {
+      fetching--;
+    }
+  };
+
   return {
     config,
     deviceId: () => state?.get().deviceId,
-    fetch,
+    fetch: fetchReleasingTraversal,
     pause() {
       paused = true;
       for (const a of active.values()) {

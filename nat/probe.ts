@@ -55,6 +55,8 @@ export async function probeReachability(
     : null;
   try {
     const mapping = mapper ? mapper.start() : Promise.resolve(null);
+    // Handled below once classification is done; meanwhile a failure must not go unhandled.
+    mapping.catch(() => undefined);
     const classification = await classifyNat(
       {
         servers: options.stun,

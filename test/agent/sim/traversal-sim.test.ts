@@ -80,6 +80,43 @@ describe('agent NAT traversal on the simulated network', () => {
     await world.sim.settle(Promise.all(world.devices.map((x) => x.agent.stop())));
   }, 120_000);
 
+  it('a fetch that fails releases what its early NAT traversal set up (the port mapping)', async () => {
+    const world = await buildWorld({
+      fixture,
+      devices: 1,
+      seed: 12,
+      natted: () => true,
+      gatewayFor: () => ({
+        nat: natPresets.portRestricted,
+        portMapping: { upnp: true, natPmp: true, pcp: true },
+      }),
+      rendezvous: true,
+      edge: {},
+    });
+    const [device] = world.devices;
+    const gateway = device!.gateway!;
+    const explicit = () => gateway.nat.mappings(world.sim.clock.now()).filter((m) => m.explicit);
+    // No such channel: neither the tracker nor the CDN knows it. Traversal started beside the tracker
+    // query all the same, and mapped a port on the gateway while the fetch was failing.
+    let failure: unknown;
+    let mappedMeanwhile = false;
+    void device!.agent.fetch({ product: 'fw', channel: 'no-such-channel' }).catch((error: unknown) => {
+      failure = error;
+    });
+    await world.sim.run({
+      until: () => {
+        mappedMeanwhile ||= explicit().length > 0;
+        return failure !== undefined;
+      },
+      deadlineMs: 60_000,
+    });
+    expect(String(failure)).toMatch(/no-such-channel|not found|404/i);
+    expect(mappedMeanwhile).toBe(true);
+    await world.sim.run({ until: () => explicit().length === 0, deadlineMs: 5_000 });
+    expect(explicit()).toEqual([]);
+    await world.sim.settle(device!.agent.stop());
+  }, 60_000);
+
   it('behind a gateway with PCP / NAT-PMP / UPnP it announces a port mapping and removes it when seeding stops', async () => {
     const world = await buildWorld({
       fixture,
