@@ -162,9 +162,11 @@ export async function startTraversal(
     const rv = options.rendezvous!;
     connecting ??= network.endpoint.connect(rv.address, rv.publicKey, { timeoutMs: 3000 });
     const attempt = connecting;
-    attempt.catch(() => {
+    const forget = (): void => {
       if (connecting === attempt) connecting = null;
-    });
+    };
+    // A session that fails, or closes (idle) before a registration takes it, is opened afresh.
+    attempt.then((c) => c.onClose(forget), forget);
     return attempt;
   };
   if (options.rendezvous) connect().catch(() => undefined);
