@@ -14,6 +14,28 @@ const fixture = publishFixture({
 const peerBytes = (b: Record<string, number>): number =>
   (b['peer-same-isp'] ?? 0) + (b['peer-other-isp'] ?? 0);
 
+/** One device behind a port-restricted gateway that speaks PCP, NAT-PMP and UPnP, with a rendezvous. */
+async function behindMappingGateway(seed: number, policy?: Parameters<typeof buildWorld>[0]['policy']) {
+  const world = await buildWorld({
+    fixture,
+    devices: 1,
+    seed,
+    natted: () => true,
+    gatewayFor: () => ({
+      nat: natPresets.portRestricted,
+      portMapping: { upnp: true, natPmp: true, pcp: true },
+    }),
+    rendezvous: true,
+    edge: {},
+    ...(policy ? { policy } : {}),
+  });
+  const device = world.devices[0]!;
+  const gateway = device.gateway!;
+  /** The gateway's mappings made on request (PCP / NAT-PMP / UPnP), not by traffic. */
+  const explicit = () => gateway.nat.mappings(world.sim.clock.now()).filter((m) => m.explicit);
+  return { world, device, gateway, explicit };
+}
+
 describe('agent NAT traversal on the simulated network', () => {
   it('port-restricted devices trade only via punching; symmetric pairs never connect', async () => {
     // 0,1: port-restricted cone, no port mapping; 2,3: symmetric. A slow CDN leaves room for peers.
@@ -81,21 +103,7 @@ describe('agent NAT traversal on the simulated network', () => {
   }, 120_000);
 
   it('a fetch that fails releases what its early NAT traversal set up (the port mapping)', async () => {
-    const world = await buildWorld({
-      fixture,
-      devices: 1,
-      seed: 12,
-      natted: () => true,
-      gatewayFor: () => ({
-        nat: natPresets.portRestricted,
-        portMapping: { upnp: true, natPmp: true, pcp: true },
-      }),
-      rendezvous: true,
-      edge: {},
-    });
-    const [device] = world.devices;
-    const gateway = device!.gateway!;
-    const explicit = () => gateway.nat.mappings(world.sim.clock.now()).filter((m) => m.explicit);
+    const { world, device, explicit } = await behindMappingGateway(12);
     // No such channel: neither the tracker nor the CDN knows it. Traversal started beside the tracker
     // query all the same, and mapped a port on the gateway while the fetch was failing.
     let failure: unknown;
@@ -118,25 +126,13 @@ describe('agent NAT traversal on the simulated network', () => {
   }, 60_000);
 
   it('behind a gateway with PCP / NAT-PMP / UPnP it announces a port mapping and removes it when seeding stops', async () => {
-    const world = await buildWorld({
-      fixture,
-      devices: 1,
-      seed: 11,
-      natted: () => true,
-      gatewayFor: () => ({
-        nat: natPresets.portRestricted,
-        portMapping: { upnp: true, natPmp: true, pcp: true },
-      }),
-      rendezvous: true,
-      edge: {},
-      policy: { seedRatio: null, seedSeconds: 20 },
+    const { world, device, gateway, explicit } = await behindMappingGateway(11, {
+      seedRatio: null,
+      seedSeconds: 20,
     });
-    const [device] = world.devices;
-    const gateway = device!.gateway!;
     world.startAll(0);
     await world.sim.run({ until: () => device!.done, deadlineMs: 120_000 });
     expect(device!.summary?.sha256).toBe(fixture.manifest.sha256);
-    const explicit = () => gateway.nat.mappings(world.sim.clock.now()).filter((m) => m.explicit);
     expect(explicit().length).toBe(1);
     expect(explicit()[0]!.internalIp).toBe(device!.host.address);
     // The tracker got the mapping in the reachability report: the device counts as open.
