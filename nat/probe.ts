@@ -1,4 +1,12 @@
-import type { Address, Clock, HttpClient, Logger, Random, UdpNetwork } from '../runtime/index.ts';
+import {
+  type Address,
+  type Clock,
+  type HttpClient,
+  type Logger,
+  type Random,
+  type UdpNetwork,
+  withTimeout,
+} from '../runtime/index.ts';
 import type { DatagramChannel } from './channel.ts';
 import { classifyNat, type NatClassification } from './classify.ts';
 import { createPortMapper, type PortMapper, type PortMapperOptions } from './portmap/mapper.ts';
@@ -65,10 +73,11 @@ export async function probeReachability(
       },
       { ...components, client },
     );
+    // Past the grace (or failed), the mapping is left out of this report; it goes on regardless.
+    const graced = (ms: number) =>
+      withTimeout(components.clock, ms, mapping, () => new Error('mapping grace over')).catch(() => null);
     const mapped =
-      options.mappingGraceMs === undefined
-        ? await mapping
-        : await withinMs(components.clock, options.mappingGraceMs, mapping);
+      options.mappingGraceMs === undefined ? await mapping : await graced(options.mappingGraceMs);
     const report = buildReport({
       classification,
       portMapping: mapped?.info ?? null,
@@ -128,17 +137,4 @@ export function formatReport(report: ReachabilityReport): string {
   ];
   for (const e of report.errors) lines.push(`note:         ${e}`);
   return lines.join('\n');
-}
-
-/** The promise's value if it settles within `ms`, else null (it goes on; a rejection counts as null). */
-async function withinMs<T>(clock: Clock, ms: number, promise: Promise<T>): Promise<T | null> {
-  let timer: ReturnType<Clock['setTimer']> | undefined;
-  const late = new Promise<null>((resolve) => {
-    timer = clock.setTimer(ms, () => resolve(null));
-  });
-  try {
-    return await Promise.race([promise.catch(() => null), late]);
-  } finally {
-    if (timer !== undefined) clock.clearTimer(timer);
-  }
 }

@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from '../../runtime/index.ts';
+import { type Clock, type TimerHandle, withTimeout } from '../../runtime/index.ts';
 import { isNonPublicIPv4 } from '../ip.ts';
 import type { PortMappingInfo } from '../report.ts';
 import { createNatPmpClient, GatewayBehindNatError } from './natpmp.ts';
@@ -287,12 +287,8 @@ async function settledSoonAfterFirst<T>(
     () => false,
   );
   if (firstFulfilled) {
-    let timer: TimerHandle | undefined;
-    const grace = new Promise<void>((resolve) => {
-      timer = clock.setTimer(Math.max(GRACE_FLOOR_MS, clock.now() - started), resolve);
-    });
-    await Promise.race([all, grace]);
-    if (timer) clock.clearTimer(timer);
+    const graceMs = Math.max(GRACE_FLOOR_MS, clock.now() - started);
+    await withTimeout(clock, graceMs, all, () => new Error('grace over')).catch(() => undefined);
   } else await all;
   return [...outcomes];
 }
